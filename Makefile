@@ -1,0 +1,36 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EXAMPLE := bench/example_workspace/inventory.py:24:20
+
+.PHONY: run test lint clean
+
+$(PY):
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "infill needs Python 3.11 or newer"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+# Completes a position in the bundled example. Until the built-in offline engine lands it needs
+# an LLM backend: without one it prints which setting to set (exit status 1 = no suggestion).
+run: $(VENV)/.installed
+	@$(VENV)/bin/infill complete $(EXAMPLE) $(foreach s,$(SET),--set $(s)); \
+	  status=$$?; [ $$status -le 1 ]
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(VENV)/.installed-test lint
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info

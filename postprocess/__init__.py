@@ -1,0 +1,7 @@
+"""Turning raw model output into the text to show."""
+
+from infill.postprocess.filters import FILTERS, CompletionContext, postprocess
+from infill.postprocess.mode import Mode, completion_mode
+from infill.postprocess.stream import stop_index
+
+__all__ = ["FILTERS", "CompletionContext", "Mode", "completion_mode", "postprocess", "stop_index"]

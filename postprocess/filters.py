@@ -1,0 +1,88 @@
+"""Post-processing: each step a small pure function (completion, context) -> completion | None,
+applied in the order of `FILTERS`. None means: show nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from infill.postprocess.mode import Mode
+
+
+@dataclass(frozen=True)
+class CompletionContext:
+    mode: Mode
+    line_before: str  # the cursor line up to the cursor
+    line_after: str  # the cursor line after the cursor
+    suffix: str  # everything after the cursor ("\n" line endings)
+
+
+Filter = Callable[[str, CompletionContext], str | None]
+
+
+def keep_first_line(completion: str, ctx: CompletionContext) -> str | None:
+    """A single-line request gets the first line only."""
+    if ctx.mode is Mode.SINGLE_LINE:
+        return completion.split("\n", 1)[0]
+    return completion
+
+
+def drop_lines_repeating_suffix(completion: str, ctx: CompletionContext) -> str | None:
+    """Models often regenerate the code below the cursor; drop the lines that already follow."""
+    lines = completion.split("\n")
+    following = [line for line in ctx.suffix.split("\n")[1:] if line.strip()]
+    if not following:
+        return completion
+    first_following = following[0].strip()
+    for i in range(1, len(lines)):
+        if lines[i].strip() == first_following:
+            return "\n".join(lines[:i])
+    return completion
+
+
+def trim_trailing_whitespace(completion: str, ctx: CompletionContext) -> str | None:
+    """Trailing blanks or newlines would leave stray whitespace in the document."""
+    return completion.rstrip()
+
+
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+
+
+def trim_line_suffix_overlap(completion: str, ctx: CompletionContext) -> str | None:
+    """If the completion ends with what is already right of the cursor (")", "\")", ");"),
+    drop that tail so that accepting it does not double the closers.
+
+    A bracket is only dropped when the completion closes more of it than it opens:
+    `foo(bar)` in front of ")" is a finished call, not a doubled closer.
+    """
+    tail = ctx.line_after.strip()
+    body = completion.rstrip()
+    if not tail or not body.endswith(tail):
+        return completion
+    for closer, opener in _PAIRS.items():
+        if closer in tail and body.count(closer) <= body.count(opener):
+            return completion
+    return body[: -len(tail)].rstrip(" \t") or None
+
+
+def drop_blank(completion: str, ctx: CompletionContext) -> str | None:
+    """Nothing worth showing."""
+    return completion if completion.strip() else None
+
+
+FILTERS: list[Filter] = [
+    keep_first_line,
+    drop_lines_repeating_suffix,
+    trim_trailing_whitespace,
+    trim_line_suffix_overlap,
+    drop_blank,
+]
+
+
+def postprocess(completion: str, ctx: CompletionContext) -> str | None:
+    result: str | None = completion
+    for step in FILTERS:
+        if result is None:
+            return None
+        result = step(result, ctx)
+    return result

@@ -1,0 +1,27 @@
+"""Whether to complete at the cursor, and how much: one line or several."""
+
+from __future__ import annotations
+
+import enum
+
+# What may stand right of the cursor for a completion still to make sense in front of it.
+CLOSERS = frozenset(")]}>\"'`;,: \t")
+# A line ending in one of these opens a block or a bracket: its continuation is several lines.
+OPENERS = ("{", "(", "[", ":", "=>", "->")
+
+
+class Mode(enum.Enum):
+    SINGLE_LINE = "single-line"
+    MULTI_LINE = "multi-line"
+
+
+def completion_mode(line_before: str, line_after: str) -> Mode | None:
+    """None where a completion cannot help: code (not just closers) right of the cursor."""
+    if any(ch not in CLOSERS for ch in line_after):
+        return None
+    if line_after.strip():
+        return Mode.SINGLE_LINE  # mid-statement: finish this line in front of its closers
+    before = line_before.rstrip()
+    if not before or before.endswith(OPENERS):
+        return Mode.MULTI_LINE  # empty line, or the start of a block
+    return Mode.SINGLE_LINE

@@ -1,0 +1,57 @@
+"""Cutting prefix and suffix to token budgets, on line boundaries."""
+
+from __future__ import annotations
+
+from infill.prompts.tokens import count_tokens
+
+
+def _lines_with_ends(text: str) -> list[str]:
+    """Split "\\n"-normalized text into lines that keep their "\\n" (the last may lack one)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
+
+
+def _shrink(text: str, budget: int, keep_end: bool) -> str:
+    """Cut one over-long line by characters until it fits (minified code, data blobs)."""
+    # A token is rarely over four characters of code, so this first cut is usually the last.
+    cut = text[-budget * 4 :] if keep_end else text[: budget * 4]
+    while cut and count_tokens(cut) > budget:
+        step = max(1, len(cut) // 8)
+        cut = cut[step:] if keep_end else cut[:-step]
+    return cut
+
+
+def _fit_lines(text: str, budget: int, from_end: bool) -> tuple[str, int]:
+    """The longest run of whole lines at one end of `text` within `budget` tokens.
+
+    The line next to the cursor is kept even if it must be cut by characters: before the
+    cursor it is what gets completed, after it it holds the closers the suggestion must fit.
+    Returns the kept text and its token count.
+    """
+    lines = _lines_with_ends(text)
+    kept: list[str] = []
+    used = 0
+    for piece in reversed(lines) if from_end else lines:
+        cost = count_tokens(piece)
+        if used + cost > budget:
+            if not kept and budget > 0:
+                piece = _shrink(piece, budget, keep_end=from_end)
+                kept.append(piece)
+                used = count_tokens(piece)
+            break
+        kept.append(piece)
+        used += cost
+    if from_end:
+        kept.reverse()
+    return "".join(kept), used
+
+
+def keep_tail_lines(text: str, budget: int) -> tuple[str, int]:
+    """Whole lines from the end of `text` (the prefix) within `budget` tokens."""
+    return _fit_lines(text, budget, from_end=True)
+
+
+def keep_head_lines(text: str, budget: int) -> tuple[str, int]:
+    """Whole lines from the start of `text` (the suffix) within `budget` tokens."""
+    return _fit_lines(text, budget, from_end=False)

@@ -1,0 +1,73 @@
+"""Fill-in-the-middle templates per model family.
+
+Only Qwen2.5-Coder for now; the table grows with the prompt builder issue.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FimTemplate:
+    family: str
+    prefix_token: str
+    suffix_token: str
+    middle_token: str
+    # Tokens that end a completion: the model's end-of-text, and any other control token it
+    # might start emitting (a new file, a chat turn) once the hole is filled.
+    stop: tuple[str, ...]
+    # Lower-case fragments of model names (Ollama tags, HF ids, GGUF files) of this family.
+    name_hints: tuple[str, ...]
+
+    @property
+    def special_tokens(self) -> tuple[str, ...]:
+        return (self.prefix_token, self.suffix_token, self.middle_token, *self.stop)
+
+    def render(self, prefix: str, suffix: str) -> str:
+        """Prefix-suffix-middle order: the model writes the middle after the last token."""
+        return f"{self.prefix_token}{prefix}{self.suffix_token}{suffix}{self.middle_token}"
+
+
+# Qwen2.5-Coder README, "file-level code completion (fill in the middle)", and the special tokens
+# of its tokenizer_config.json.
+QWEN = FimTemplate(
+    family="qwen",
+    prefix_token="<|fim_prefix|>",
+    suffix_token="<|fim_suffix|>",
+    middle_token="<|fim_middle|>",
+    stop=(
+        "<|endoftext|>",
+        "<|fim_prefix|>",
+        "<|fim_suffix|>",
+        "<|fim_middle|>",
+        "<|fim_pad|>",
+        "<|repo_name|>",
+        "<|file_sep|>",
+        "<|im_start|>",
+        "<|im_end|>",
+    ),
+    name_hints=("qwen",),
+)
+
+TEMPLATES: dict[str, FimTemplate] = {t.family: t for t in (QWEN,)}
+DEFAULT_TEMPLATE = QWEN
+
+
+def template_for(template: str, model: str) -> FimTemplate:
+    """The template named by the `backend.template` setting; for "auto", the model's family."""
+    if template != "auto":
+        return TEMPLATES[template]
+    name = model.lower()
+    for candidate in TEMPLATES.values():
+        if any(hint in name for hint in candidate.name_hints):
+            return candidate
+    log.warning(
+        "no FIM template known for model %r; using %s (set backend.template to choose)",
+        model,
+        DEFAULT_TEMPLATE.family,
+    )
+    return DEFAULT_TEMPLATE

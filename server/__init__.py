@@ -1,0 +1,3 @@
+"""infill: a code-completion language server."""
+
+__version__ = "0.1.0"

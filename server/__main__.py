@@ -1,0 +1,3 @@
+from infill.cli import main
+
+raise SystemExit(main())

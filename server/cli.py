@@ -1,0 +1,145 @@
+"""`infill serve` and `infill complete`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from infill import __version__
+
+# Language ids (as editors name them) by file extension, for `infill complete`.
+LANGUAGE_IDS = {
+    ".py": "python",
+    ".js": "javascript",
+    ".jsx": "javascriptreact",
+    ".ts": "typescript",
+    ".tsx": "typescriptreact",
+    ".go": "go",
+    ".rs": "rust",
+    ".java": "java",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".hpp": "cpp",
+    ".cs": "csharp",
+    ".rb": "ruby",
+    ".php": "php",
+    ".lua": "lua",
+    ".sh": "shellscript",
+}
+
+
+def _setup_logging(level: str) -> None:
+    # stdout carries the protocol: logs go to stderr, which editors show as the server's log.
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        stream=sys.stderr,
+        format="infill %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.root.level))
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def _file_position(text: str) -> tuple[Path, int, int]:
+    path, line, column = [*text.rsplit(":", 2), "", ""][:3]
+    if not (line.isdigit() and column.isdigit()) or int(line) < 1 or int(column) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected FILE:LINE:COLUMN with LINE and COLUMN from 1, got {text!r}"
+        )
+    return Path(path), int(line), int(column)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from infill.server import create_server
+
+    server = create_server()
+    if args.tcp:
+        server.start_tcp(*args.tcp)
+    else:
+        server.start_io()
+    return 0
+
+
+async def _complete(path: Path, line: int, column: int, settings: dict[str, Any]) -> int:
+    from infill.harness import LspClient
+
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"infill: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    async with await LspClient.start() as client:
+        # UTF-32 positions are code points: COLUMN counts characters, as editors display them.
+        await client.initialize(
+            position_encodings=["utf-32"],
+            initialization_options=settings,
+            pull_configuration=False,
+            root=Path.cwd(),
+        )
+        uri = path.resolve().as_uri()
+        client.open(uri, text, LANGUAGE_IDS.get(path.suffix.lower(), "plaintext"))
+        items = await client.inline_completion(uri, (line - 1, column - 1), timeout=120)
+        if items:
+            print(items[0]["insertText"])
+            return 0
+        for message in client.messages:
+            print(message["message"], file=sys.stderr)
+        if not client.messages:
+            print("infill: no suggestion at this position", file=sys.stderr)
+        return 1
+
+
+def complete(args: argparse.Namespace) -> int:
+    from infill.settings import SettingsError, merge, parse_assignment
+
+    settings: dict[str, Any] = {}
+    try:
+        for assignment in args.set:
+            settings = merge(settings, parse_assignment(assignment))
+    except SettingsError as exc:
+        print(f"infill: {exc}", file=sys.stderr)
+        return 2
+    path, line, column = args.position
+    return asyncio.run(_complete(path, line, column, settings))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="infill", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"infill {__version__}")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p_serve = commands.add_parser("serve", help="run the language server (stdio by default)")
+    p_serve.add_argument("--tcp", type=_host_port, metavar="HOST:PORT", help="listen on TCP")
+    p_serve.set_defaults(run=serve)
+
+    p_complete = commands.add_parser(
+        "complete", help="print the suggestion at FILE:LINE:COLUMN, through the real server"
+    )
+    p_complete.add_argument("position", type=_file_position, metavar="FILE:LINE:COLUMN")
+    p_complete.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting, such as backend.url=http://127.0.0.1:8080/v1 (repeatable)",
+    )
+    p_complete.set_defaults(run=complete)
+
+    args = parser.parse_args(argv)
+    _setup_logging(args.log_level)
+    return int(args.run(args))

@@ -1,0 +1,276 @@
+"""The language server: thin pygls handlers that delegate to the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Generator, Mapping
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+
+from infill import __version__
+from infill.context import CursorContext, Document, InvalidEdit, cursor_context
+from infill.context.document import code_units
+from infill.pipeline import Completer, NotConfigured, Suggestion
+from infill.prompts.tokens import warm_up
+from infill.settings import Settings, SettingsError, load_user_config, parse_settings
+
+log = logging.getLogger(__name__)
+
+SECTION = "infill"
+_WORD_BEFORE = re.compile(r"[\w$]*$")
+
+
+def _delegate_to_user(method: str) -> Callable[..., Generator[Any, Any, None]]:
+    """A built-in handler that only calls ours, so pygls keeps no second copy of each document
+    (its copy is rebuilt line by line on every change, and its positions clamp differently)."""
+
+    @lsp_method(method)
+    def handler(self: LanguageServerProtocol, params: Any) -> Generator[Any, Any, None]:
+        if (user_handler := self.fm.features.get(method)) is not None:
+            yield user_handler, (params,), None
+
+    return handler
+
+
+class InfillProtocol(LanguageServerProtocol):
+    lsp_text_document__did_open = _delegate_to_user(lsp.TEXT_DOCUMENT_DID_OPEN)
+    lsp_text_document__did_change = _delegate_to_user(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    lsp_text_document__did_close = _delegate_to_user(lsp.TEXT_DOCUMENT_DID_CLOSE)
+
+    @lsp_method(lsp.INITIALIZE)
+    def lsp_initialize(self, params: lsp.InitializeParams) -> Generator[Any, Any, Any]:
+        result = yield from super().lsp_initialize(params)
+        # A client with inline completion shows ghost text; offering it the completion
+        # fallback as well would put the same suggestion in its completion menu too.
+        text_document = params.capabilities.text_document
+        if text_document is not None and text_document.inline_completion is not None:
+            result.capabilities.completion_provider = None
+        return result
+
+
+class InfillServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("infill", __version__, protocol_cls=InfillProtocol)
+        self.documents: dict[str, Document] = {}
+        self.completer = Completer()
+        self.settings = Settings()
+        # Settings layers, later ones winning; a layer is only stored once the whole
+        # combination validates, so the last good settings stay in force.
+        self.layers: dict[str, Mapping[str, Any]] = {"file": {}, "init": {}, "client": {}}
+        self._inflight: dict[str, asyncio.Task[Any]] = {}
+        self._told_not_configured = False
+
+    @property
+    def encoding(self) -> str:
+        return str(self.workspace.position_encoding or lsp.PositionEncodingKind.Utf16)
+
+    # -- messages --------------------------------------------------------------------------
+
+    def show(self, kind: lsp.MessageType, message: str) -> None:
+        log.log(logging.ERROR if kind == lsp.MessageType.Error else logging.WARNING, message)
+        self.window_show_message(lsp.ShowMessageParams(type=kind, message=f"infill: {message}"))
+
+    # -- settings --------------------------------------------------------------------------
+
+    def update_settings(self, layer: str, value: Any) -> None:
+        if value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            self.show(lsp.MessageType.Error, f"settings must be an object, got {value!r}")
+            return
+        candidate = {**self.layers, layer: value}
+        try:
+            settings, unknown = parse_settings(*candidate.values())
+        except SettingsError as exc:
+            self.show(lsp.MessageType.Error, f"{exc}; keeping the previous settings")
+            return
+        if unknown:
+            self.show(lsp.MessageType.Warning, f"unknown settings ignored: {', '.join(unknown)}")
+        self.layers = candidate
+        if settings != self.settings:
+            self._told_not_configured = False
+        self.settings = settings
+
+    async def pull_settings(self) -> None:
+        workspace = self.client_capabilities.workspace
+        if workspace is None or not workspace.configuration:
+            return
+        try:
+            result = await self.workspace_configuration_async(
+                lsp.ConfigurationParams(items=[lsp.ConfigurationItem(section=SECTION)])
+            )
+        except Exception as exc:  # a client that advertises the request but fails it
+            log.warning("workspace/configuration failed: %s", exc)
+            return
+        if result and result[0] is not None:
+            self.update_settings("client", result[0])
+
+    # -- documents -------------------------------------------------------------------------
+
+    def document(self, uri: str) -> Document | None:
+        doc = self.documents.get(uri)
+        if doc is None:
+            log.warning("request for a document that is not open: %s", uri)
+        return doc
+
+    # -- completion ------------------------------------------------------------------------
+
+    async def suggest(
+        self, uri: str, position: lsp.Position
+    ) -> tuple[Suggestion, CursorContext] | None:
+        """The suggestion at `position`, and the context it was made for (the document may
+        change while the model answers)."""
+        doc = self.document(uri)
+        if doc is None:
+            return None
+        if position.line < 0 or position.character < 0:
+            raise JsonRpcInvalidParams(f"invalid position {position.line}:{position.character}")
+        offset = doc.offset_at(position.line, position.character)
+        ctx = cursor_context(doc, offset)
+
+        # A newer request for the same document supersedes the one in flight: its answer
+        # would arrive for a cursor the user has left. Cancelling it closes its HTTP stream.
+        task = asyncio.current_task()
+        previous = self._inflight.get(uri)
+        if previous is not None and previous is not task and not previous.done():
+            previous.cancel()
+        if task is not None:
+            self._inflight[uri] = task
+        try:
+            suggestion = await self.completer.complete(ctx, self.settings)
+        except NotConfigured as exc:
+            if not self._told_not_configured:
+                self._told_not_configured = True
+                self.show(lsp.MessageType.Warning, str(exc))
+            return None
+        finally:
+            if self._inflight.get(uri) is task:
+                del self._inflight[uri]
+        return (suggestion, ctx) if suggestion is not None else None
+
+
+def create_server() -> InfillServer:
+    server = InfillServer()
+
+    @server.feature(lsp.INITIALIZE)
+    def initialize(ls: InfillServer, params: lsp.InitializeParams) -> None:
+        try:
+            ls.layers = {**ls.layers, "file": load_user_config()}
+        except SettingsError as exc:
+            ls.show(lsp.MessageType.Error, str(exc))
+        ls.update_settings("file", ls.layers["file"])
+        ls.update_settings("init", params.initialization_options)
+
+    @server.feature(lsp.INITIALIZED)
+    async def initialized(ls: InfillServer, params: lsp.InitializedParams) -> None:
+        # Load the tokenizer off the event loop while the user opens files.
+        asyncio.get_running_loop().run_in_executor(None, warm_up)
+        await ls.pull_settings()
+
+    @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(
+        ls: InfillServer, params: lsp.DidChangeConfigurationParams
+    ) -> None:
+        pushed = params.settings
+        if isinstance(pushed, Mapping) and SECTION in pushed:
+            ls.update_settings("client", pushed[SECTION])
+        else:
+            # Clients on the pull model send a null (or foreign) payload as a mere signal.
+            await ls.pull_settings()
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: InfillServer, params: lsp.DidOpenTextDocumentParams) -> None:
+        item = params.text_document
+        ls.documents[item.uri] = Document(
+            uri=item.uri,
+            text=item.text,
+            language_id=item.language_id,
+            version=item.version,
+            encoding=ls.encoding,
+        )
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: InfillServer, params: lsp.DidChangeTextDocumentParams) -> None:
+        doc = ls.document(params.text_document.uri)
+        if doc is None:
+            return
+        for change in params.content_changes:
+            if isinstance(change, lsp.TextDocumentContentChangePartial):
+                r = change.range
+                span = ((r.start.line, r.start.character), (r.end.line, r.end.character))
+                try:
+                    doc.apply_change(change.text, span)
+                except (InvalidEdit, ValueError) as exc:
+                    log.error("edit to %s refused, document left as it was: %s", doc.uri, exc)
+                    return
+            else:
+                doc.apply_change(change.text, None)
+        doc.version = params.text_document.version
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: InfillServer, params: lsp.DidCloseTextDocumentParams) -> None:
+        ls.documents.pop(params.text_document.uri, None)
+
+    @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
+    async def inline_completion(
+        ls: InfillServer, params: lsp.InlineCompletionParams
+    ) -> lsp.InlineCompletionList | None:
+        found = await ls.suggest(params.text_document.uri, params.position)
+        if found is None:
+            return None
+        suggestion, _ = found
+        cursor = lsp.Range(start=params.position, end=params.position)
+        return lsp.InlineCompletionList(
+            items=[lsp.InlineCompletionItem(insert_text=suggestion.text, range=cursor)]
+        )
+
+    @server.feature(
+        lsp.TEXT_DOCUMENT_COMPLETION,
+        lsp.CompletionOptions(trigger_characters=["."], resolve_provider=False),
+    )
+    async def completion(
+        ls: InfillServer, params: lsp.CompletionParams
+    ) -> lsp.CompletionList | None:
+        found = await ls.suggest(params.text_document.uri, params.position)
+        if found is None:
+            return None
+        suggestion, ctx = found
+        # The item replaces the word being typed, so the client's filtering (which compares
+        # the item with that word) keeps it; its text is the word plus the suggestion.
+        word = _WORD_BEFORE.search(ctx.line_before)
+        typed = word.group() if word else ""
+        start = lsp.Position(
+            line=params.position.line,
+            character=params.position.character - code_units(typed, ls.encoding),
+        )
+        new_text = typed + suggestion.text
+        label = new_text.strip().split("\n", 1)[0]
+        item = lsp.CompletionItem(
+            label=label if len(label) <= 80 else label[:79] + "…",
+            kind=lsp.CompletionItemKind.Text,
+            detail="infill",
+            documentation=lsp.MarkupContent(kind=lsp.MarkupKind.PlainText, value=new_text)
+            if "\n" in suggestion.text
+            else None,
+            filter_text=new_text,
+            sort_text="0",
+            insert_text_format=lsp.InsertTextFormat.PlainText,
+            text_edit=lsp.TextEdit(
+                range=lsp.Range(start=start, end=params.position), new_text=new_text
+            ),
+        )
+        # Incomplete: the suggestion depends on every keystroke, so the client asks again.
+        return lsp.CompletionList(is_incomplete=True, items=[item])
+
+    @server.feature(lsp.SHUTDOWN)
+    async def shutdown(ls: InfillServer, params: None) -> None:
+        await ls.completer.aclose()
+
+    return server

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infill.harness import LspClient
+from tests.fake_openai import FakeOpenAI
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """The server's environment: no user config of the machine's leaks in."""
+    config_home = tmp_path / "xdg-config"
+    config_home.mkdir()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("INFILL")}
+    environment["XDG_CONFIG_HOME"] = str(config_home)
+    return environment
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeOpenAI]:
+    server = await FakeOpenAI().start()
+    yield server
+    await server.stop()
+
+
+StartClient = Callable[..., Awaitable[LspClient]]
+
+
+@pytest.fixture
+async def start_client(env: dict[str, str]) -> AsyncIterator[StartClient]:
+    """Start `infill serve` over stdio and initialize it; shut down at the end of the test."""
+    clients: list[LspClient] = []
+
+    async def start(**initialize: Any) -> LspClient:
+        client = await LspClient.start(env=env)
+        clients.append(client)
+        await client.initialize(**initialize)
+        return client
+
+    yield start
+    for client in clients:
+        await client.shutdown()
