@@ -79,6 +79,8 @@ class Document:
     line_starts: list[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"unknown position encoding {self.encoding!r}")
         self.line_starts = _line_starts(self.text)
 
     @property

@@ -34,8 +34,16 @@ def serve_command() -> list[str]:
 
 
 class LspClient:
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(
+        self,
+        process: asyncio.subprocess.Process,
+        reader: asyncio.StreamReader | None = None,
+        writer: asyncio.StreamWriter | None = None,
+    ) -> None:
+        """Talk to `process` over its stdio, or over `reader`/`writer` (a TCP connection)."""
         self.process = process
+        self._in = reader or process.stdout
+        self._out = writer or process.stdin
         self._ids = itertools.count(1)
         self._pending: dict[int | str, asyncio.Future[Any]] = {}
         self.documents: dict[str, Document] = {}
@@ -67,15 +75,40 @@ class LspClient:
         )
         return cls(process)
 
+    @classmethod
+    async def start_tcp(
+        cls, host: str, port: int, env: Mapping[str, str] | None = None
+    ) -> LspClient:
+        """Start `infill serve --tcp HOST:PORT` and connect to it."""
+        process = await asyncio.create_subprocess_exec(
+            *serve_command(),
+            "--tcp",
+            f"{host}:{port}",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(env) if env is not None else None,
+        )
+        for _ in range(100):  # the server needs a moment to import and listen
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+                return cls(process, reader, writer)
+            except OSError:
+                if process.returncode is not None:
+                    raise
+                await asyncio.sleep(0.1)
+        process.kill()
+        raise ConnectionError(f"infill serve --tcp {host}:{port} did not start listening")
+
     # -- wire ------------------------------------------------------------------------------
 
     def _write(self, message: dict[str, Any]) -> None:
         body = json.dumps({"jsonrpc": "2.0", **message}).encode("utf-8")
-        assert self.process.stdin is not None
-        self.process.stdin.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        assert self._out is not None
+        self._out.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
 
     async def _read_messages(self) -> None:
-        stdout = self.process.stdout
+        stdout = self._in
         assert stdout is not None
         try:
             while True:

@@ -69,7 +69,10 @@ class InfillServer(LanguageServer):
 
     @property
     def encoding(self) -> str:
-        return str(self.workspace.position_encoding or lsp.PositionEncodingKind.Utf16)
+        # pygls gives the client's string when negotiated, else the enum (whose str() is not
+        # its value).
+        chosen = self.workspace.position_encoding or lsp.PositionEncodingKind.Utf16
+        return chosen.value if isinstance(chosen, lsp.PositionEncodingKind) else str(chosen)
 
     # -- messages --------------------------------------------------------------------------
 

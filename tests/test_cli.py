@@ -1,0 +1,93 @@
+"""The command line: `infill complete`, `infill serve --tcp`, `python -m infill`."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from pathlib import Path
+
+from infill.harness import LspClient
+from tests.fake_openai import FakeOpenAI, Reply
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "bench" / "example_workspace" / "inventory.py"
+
+
+async def run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "infill",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_version(env: dict[str, str]):
+    status, out, _ = await run("--version", env=env)
+    assert status == 0
+    assert out.startswith("infill ")
+
+
+async def test_complete_prints_the_suggestion(fake: FakeOpenAI, env: dict[str, str]):
+    fake.default = Reply(chunks=["item.price * item.quantity for item in self.items.values())\n"])
+    status, out, err = await run(
+        "complete",
+        f"{EXAMPLE}:24:20",
+        "--set",
+        f"backend.url={fake.url}",
+        "--set",
+        "backend.max_tokens=64",
+        env=env,
+    )
+    assert (status, out) == (0, "item.price * item.quantity for item in self.items.values())\n"), (
+        err
+    )
+    body = fake.requests[0].body
+    assert body["max_tokens"] == 64
+    prefix = body["prompt"].split("<|fim_suffix|>")[0]
+    assert prefix.endswith('"""The value of everything in stock."""\n        return sum(')
+
+
+async def test_complete_without_backend_explains_the_setting(env: dict[str, str]):
+    status, out, err = await run("complete", f"{EXAMPLE}:24:20", env=env)
+    assert status == 1
+    assert out == ""
+    assert "backend.url" in err
+
+
+async def test_complete_rejects_a_bad_position(env: dict[str, str]):
+    status, _, err = await run("complete", f"{EXAMPLE}:0:3", env=env)
+    assert status == 2
+    assert "FILE:LINE:COLUMN" in err
+
+
+async def test_complete_reports_an_invalid_setting(env: dict[str, str]):
+    status, _, err = await run(
+        "complete", f"{EXAMPLE}:24:20", "--set", "backend.timeout_ms=-5", env=env
+    )
+    assert status == 1
+    assert "backend.timeout_ms" in err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_serve_over_tcp(fake: FakeOpenAI, env: dict[str, str]):
+    fake.default = Reply(chunks=["42\n"])
+    client = await LspClient.start_tcp("127.0.0.1", free_port(), env=env)
+    try:
+        await client.initialize(initialization_options={"backend": {"url": fake.url}})
+        client.open("file:///tcp.py", "answer = \n")
+        items = await client.inline_completion("file:///tcp.py", (0, 9))
+        assert [item["insertText"] for item in items] == ["42"]
+    finally:
+        await client.shutdown(timeout=5)
