@@ -28,6 +28,7 @@ run: $(VENV)/.installed
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy server context prompts backends postprocess
 
 test: $(VENV)/.installed-test lint
 	$(PY) -m pytest

@@ -147,7 +147,7 @@ class LspClient:
                 self.messages.append(message["params"])
                 self._message_event.set()
         else:
-            future = self._pending.pop(message.get("id"), None)
+            future = self._pending.pop(message.get("id", ""), None)
             if future is not None and not future.done():
                 if "error" in message:
                     future.set_exception(LspError(message["error"]))

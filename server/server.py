@@ -9,7 +9,7 @@ from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 from lsprotocol import types as lsp
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
@@ -39,10 +39,24 @@ def _delegate_to_user(method: str) -> Callable[..., Generator[Any, Any, None]]:
     return handler
 
 
+class MalformedMessage(JsonRpcException):
+    """A message that could not be read; if it was a request, it has been answered already."""
+
+
 class InfillProtocol(LanguageServerProtocol):
     lsp_text_document__did_open = _delegate_to_user(lsp.TEXT_DOCUMENT_DID_OPEN)
     lsp_text_document__did_change = _delegate_to_user(lsp.TEXT_DOCUMENT_DID_CHANGE)
     lsp_text_document__did_close = _delegate_to_user(lsp.TEXT_DOCUMENT_DID_CLOSE)
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            # pygls gives up on a message it cannot read without answering it, which would
+            # leave the client waiting forever for a malformed request.
+            if "method" in data and isinstance(data.get("id"), int | str):
+                self._send_response(data["id"], error=exc.to_response_error())
+            raise MalformedMessage(f"malformed {data.get('method', 'message')!r}") from exc
 
     @lsp_method(lsp.INITIALIZE)
     def lsp_initialize(self, params: lsp.InitializeParams) -> Generator[Any, Any, Any]:
@@ -75,6 +89,13 @@ class InfillServer(LanguageServer):
         return chosen.value if isinstance(chosen, lsp.PositionEncodingKind) else str(chosen)
 
     # -- messages --------------------------------------------------------------------------
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        # Malformed input is the client's problem: log it, don't pop up a message per keystroke.
+        if isinstance(error, MalformedMessage):
+            log.warning("%s", error)
+            return
+        super().report_server_error(error, source)
 
     def show(self, kind: lsp.MessageType, message: str) -> None:
         log.log(logging.ERROR if kind == lsp.MessageType.Error else logging.WARNING, message)
