@@ -65,9 +65,15 @@ class OpenAICompletions:
                         f"HTTP {response.status_code} from {self.endpoint}: "
                         f"{body.decode('utf-8', 'replace').strip()}"
                     )
+                done = False
+                # After [DONE] the body still ends with its last chunk: reading on to the end
+                # (not returning at once) is what lets the connection go back to the pool.
                 async for data in sse_data(response.aiter_lines()):
+                    if done:
+                        continue
                     if data.strip() == "[DONE]":
-                        return
+                        done = True
+                        continue
                     text = _delta_text(data, self.endpoint)
                     if text:
                         yield text

@@ -31,12 +31,15 @@ class Completer:
     def __init__(self) -> None:
         self._backend: Backend | None = None
         self._config: BackendConfig | None = None
+        self._closing: set[asyncio.Task[None]] = set()  # referenced until done
 
     def backend(self, config: BackendConfig) -> Backend:
         if self._backend is None or config != self._config:
             if self._backend is not None:
                 # Close the old client in the background; requests still on it finish first.
-                asyncio.get_running_loop().create_task(self._backend.aclose())
+                task = asyncio.get_running_loop().create_task(self._backend.aclose())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
             self._backend = make_backend(config)
             self._config = config
         return self._backend

@@ -40,6 +40,7 @@ class FakeOpenAI:
         self.default = Reply()
         self.on_request: Callable[[Received], Reply | None] | None = None
         self.dropped_streams = 0  # streams the client closed before their end
+        self.connections = 0  # TCP connections accepted
         self._dropped = asyncio.Condition()
         self._received = asyncio.Condition()
         self._server: asyncio.Server | None = None
@@ -75,6 +76,7 @@ class FakeOpenAI:
     # -- HTTP ------------------------------------------------------------------------------
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while True:
                 request = await self._read_request(reader)

@@ -163,3 +163,17 @@ async def test_backend_unreachable_gives_no_suggestion(start_client: StartClient
     client.open(URI, "value = \n")
     assert await client.inline_completion(URI, (0, 8)) == []
     assert any("ConnectError" in line for line in client.stderr_lines)
+
+
+async def test_requests_reuse_one_keep_alive_connection(
+    fake: FakeOpenAI, start_client: StartClient
+):
+    fake.default = Reply(chunks=["42"])  # ends with [DONE]: each stream is read to its end
+    client = await start_client(initialization_options=settings(fake))
+    client.open(URI, "value = \n")
+    for _ in range(3):
+        assert [item["insertText"] for item in await client.inline_completion(URI, (0, 8))] == [
+            "42"
+        ]
+    assert len(fake.requests) == 3
+    assert fake.connections == 1
