@@ -131,8 +131,13 @@ def expand_dotted(values: Mapping[str, Any]) -> dict[str, Any]:
 def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     result = dict(base)
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = merge(result[key], value)
+        if value is None:
+            # Editors send null for an option the user has not set: it must not erase the
+            # value of an earlier layer (the user's config file).
+            continue
+        if isinstance(value, Mapping):
+            earlier = result.get(key)
+            result[key] = merge(earlier if isinstance(earlier, Mapping) else {}, value)
         else:
             result[key] = value
     return result
@@ -158,8 +163,6 @@ def parse_settings(*layers: Mapping[str, Any]) -> tuple[Settings, list[str]]:
             check = validators.get(key)
             if check is None:
                 unknown.append(f"{section}.{key}")
-                continue
-            if raw is None:  # null means "default", as editors send for an unset option
                 continue
             try:
                 changes[key] = check(raw)

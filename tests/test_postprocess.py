@@ -1,0 +1,271 @@
+"""Unit tests for postprocess/: the filters, the completion mode and the stream cut."""
+
+from __future__ import annotations
+
+import pytest
+
+from infill.postprocess import FILTERS, CompletionContext, Mode, completion_mode, stop_index
+from infill.postprocess.filters import (
+    drop_blank,
+    drop_lines_repeating_suffix,
+    keep_first_line,
+    postprocess,
+    trim_line_suffix_overlap,
+    trim_trailing_whitespace,
+)
+
+SINGLE = Mode.SINGLE_LINE
+MULTI = Mode.MULTI_LINE
+
+
+def ctx(
+    mode: Mode = SINGLE, line_before: str = "", line_after: str = "", suffix: str | None = None
+) -> CompletionContext:
+    if suffix is None:
+        suffix = line_after
+    return CompletionContext(
+        mode=mode, line_before=line_before, line_after=line_after, suffix=suffix
+    )
+
+
+def test_filters_run_in_the_documented_order():
+    assert FILTERS == [
+        keep_first_line,
+        drop_lines_repeating_suffix,
+        trim_trailing_whitespace,
+        trim_line_suffix_overlap,
+        drop_blank,
+    ]
+
+
+# -- keep_first_line -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "completion", "expected"),
+    [
+        (SINGLE, "name)\n    return name", "name)"),
+        (SINGLE, "one line", "one line"),
+        (SINGLE, "\nsecond", ""),
+        (MULTI, "a = 1\nb = 2\n", "a = 1\nb = 2\n"),
+    ],
+)
+def test_keep_first_line(mode: Mode, completion: str, expected: str):
+    assert keep_first_line(completion, ctx(mode)) == expected
+
+
+# -- drop_lines_repeating_suffix -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("completion", "suffix", "expected"),
+    [
+        # The model regenerates the line below the cursor: cut there.
+        ("total = a + b\n    return total\n", "\n    return total\n", "total = a + b"),
+        # Indentation differences do not matter.
+        ("x = 1\nreturn x\nmore", "\n        return x\n", "x = 1"),
+        # The first non-blank following line counts, blank lines in between are skipped.
+        ("x = 1\ny = 2\nprint(y)", "\n\n\ny = 2\n", "x = 1"),
+        # The rest of the cursor line (before the first "\n") is not a following line.
+        ("a\nb)", ")\nc\n", "a\nb)"),
+        # The completion's first line is never dropped, even if it equals the next line.
+        ("return x\nfoo", "\nreturn x\n", "return x\nfoo"),
+        # No repeat: unchanged.
+        ("a = 1\nb = 2", "\nc = 3\n", "a = 1\nb = 2"),
+        # Nothing (or only blanks) below the cursor: unchanged.
+        ("a\nb", "", "a\nb"),
+        ("a\nb", "\n   \n\n", "a\nb"),
+    ],
+)
+def test_drop_lines_repeating_suffix(completion: str, suffix: str, expected: str):
+    assert drop_lines_repeating_suffix(completion, ctx(MULTI, suffix=suffix)) == expected
+
+
+# -- trim_trailing_whitespace --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("completion", "expected"),
+    [
+        ("foo  \n\n", "foo"),
+        ("  foo\t ", "  foo"),  # leading indentation stays
+        ("a \nb  \n", "a \nb"),  # only the end of the whole completion
+        ("", ""),
+    ],
+)
+def test_trim_trailing_whitespace(completion: str, expected: str):
+    assert trim_trailing_whitespace(completion, ctx()) == expected
+
+
+# -- trim_line_suffix_overlap --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("completion", "line_after", "expected"),
+    [
+        ("bar)", ")", "bar"),
+        ("bar) ", ")", "bar"),
+        ("bar )", ")", "bar"),  # blanks before the dropped tail go too
+        ("x)", " )", "x"),  # the tail is compared without its surrounding blanks
+        ("a);", ");", "a"),
+        ('name")', '")', "name"),
+        ("1, 2]", "]", "1, 2"),
+        ("x: 1}", "}", "x: 1"),
+        ('abc"', '"', "abc"),
+        # A finished call in front of ")" is not a doubled closer.
+        ("foo(bar)", ")", "foo(bar)"),
+        ("[1, 2]", "]", "[1, 2]"),
+        ("{}", "}", "{}"),
+        ("f(g(x))", "))", "f(g(x))"),
+        # Closes more than it opens: the extra closer is the doubled one.
+        ("foo(bar))", ")", "foo(bar)"),
+        # Nothing right of the cursor, or a completion not ending with it: unchanged.
+        ("bar)", "", "bar)"),
+        ("bar", ")", "bar"),
+        ("bar)", "];", "bar)"),
+    ],
+)
+def test_trim_line_suffix_overlap(completion: str, line_after: str, expected: str):
+    assert trim_line_suffix_overlap(completion, ctx(line_after=line_after)) == expected
+
+
+def test_trim_line_suffix_overlap_of_only_the_closers_is_nothing():
+    assert trim_line_suffix_overlap(")", ctx(line_after=")")) is None
+    assert trim_line_suffix_overlap(" );", ctx(line_after=");")) is None
+
+
+# -- drop_blank ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("completion", ["", "   ", "\n", "\t\n  "])
+def test_drop_blank_drops_blank(completion: str):
+    assert drop_blank(completion, ctx()) is None
+
+
+def test_drop_blank_keeps_text():
+    assert drop_blank("  x", ctx()) == "  x"
+
+
+# -- postprocess ---------------------------------------------------------------------------------
+
+
+def test_single_line_in_front_of_a_closer():
+    context = ctx(SINGLE, line_before="    print(", line_after=")", suffix=")\n    return name\n")
+    assert postprocess("name)\n    return name\n", context) == "name"
+
+
+def test_single_line_keeps_a_finished_call():
+    context = ctx(SINGLE, line_before="    x = ", line_after=")", suffix=")\n")
+    assert postprocess("foo(bar)", context) == "foo(bar)"
+
+
+def test_multi_line_stops_where_the_code_below_begins():
+    context = ctx(MULTI, line_before="    ", line_after="", suffix="\n    return total\n")
+    completion = "total = 0\n    for x in xs:\n        total += x\n    return total\n\n"
+    assert postprocess(completion, context) == "total = 0\n    for x in xs:\n        total += x"
+
+
+def test_multi_line_trailing_blanks_are_trimmed():
+    context = ctx(MULTI, line_before="def f():", line_after="", suffix="")
+    assert postprocess("\n    pass\n\n  ", context) == "\n    pass"
+
+
+@pytest.mark.parametrize(
+    ("completion", "context"),
+    [
+        ("   \n", ctx(MULTI)),
+        (")", ctx(SINGLE, line_after=")")),
+        ("\nlater lines only", ctx(SINGLE)),
+        ("", ctx(SINGLE)),
+    ],
+)
+def test_nothing_worth_showing_is_none(completion: str, context: CompletionContext):
+    assert postprocess(completion, context) is None
+
+
+# -- completion_mode -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line_before", "line_after"),
+    [
+        ("x = foo", "bar"),
+        ("print(", "x)"),
+        ("", "return x"),
+        ("a", "_b"),
+        ("x = ", "1"),
+        ("call(a", ", b)"),
+    ],
+)
+def test_code_right_of_the_cursor_means_no_completion(line_before: str, line_after: str):
+    assert completion_mode(line_before, line_after) is None
+
+
+@pytest.mark.parametrize(
+    ("line_before", "line_after"),
+    [
+        ("print(", ")"),
+        ("foo(", "));"),
+        ('x = "', '"'),
+        ("items = [", "]"),
+        ("if (x) {", "}"),
+        ("f(a", ", ): "),
+    ],
+)
+def test_only_closers_right_of_the_cursor_is_single_line(line_before: str, line_after: str):
+    assert completion_mode(line_before, line_after) is Mode.SINGLE_LINE
+
+
+@pytest.mark.parametrize(
+    ("line_before", "line_after"),
+    [
+        ("", ""),
+        ("    ", ""),
+        ("\t", "  "),
+        ("def f():", ""),
+        ("if x:  ", ""),
+        ("class A {", ""),
+        ("function f() { ", " "),
+        ("foo(", ""),
+        ("xs = [", ""),
+        ("const f = () =>", ""),
+        ("fn f() ->", ""),
+    ],
+)
+def test_empty_line_or_block_opener_is_multi_line(line_before: str, line_after: str):
+    assert completion_mode(line_before, line_after) is Mode.MULTI_LINE
+
+
+@pytest.mark.parametrize("line_before", ["x = 1 +", "    return ", "total = compute", "print(x)"])
+def test_mid_statement_is_single_line(line_before: str):
+    assert completion_mode(line_before, "") is Mode.SINGLE_LINE
+
+
+# -- stop_index ----------------------------------------------------------------------------------
+
+STOP = ("<|endoftext|>", "<|im_end|>")
+
+
+@pytest.mark.parametrize(
+    ("text", "mode", "expected"),
+    [
+        ("abc<|endoftext|>def", MULTI, 3),
+        ("a<|im_end|>b<|endoftext|>", MULTI, 1),  # the earliest stop sequence
+        ("x<|endoftext|>y<|im_end|>", MULTI, 1),
+        ("ab\ncd<|endoftext|>", SINGLE, 2),  # a single line ends at its first line end
+        ("ab\ncd<|endoftext|>", MULTI, 5),
+        ("a<|endoftext|>\n", SINGLE, 1),
+        ("\n", SINGLE, 0),
+        ("ab\ncd", MULTI, None),
+        ("abc", SINGLE, None),
+        ("abc<|endof", MULTI, None),  # a partial stop sequence is not a stop yet
+        ("", SINGLE, None),
+    ],
+)
+def test_stop_index(text: str, mode: Mode, expected: int | None):
+    assert stop_index(text, mode, STOP) == expected
+
+
+def test_stop_index_without_stop_sequences():
+    assert stop_index("a<|endoftext|>b", MULTI, ()) is None
+    assert stop_index("a<|endoftext|>\nb", SINGLE, ()) == 14
