@@ -3,6 +3,7 @@ applied in the order of `FILTERS`. None means: show nothing."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,37 @@ def keep_first_line(completion: str, ctx: CompletionContext) -> str | None:
     """A single-line request gets the first line only."""
     if ctx.mode is Mode.SINGLE_LINE:
         return completion.split("\n", 1)[0]
+    return completion
+
+
+_CLOSES_BLOCK = re.compile(r"[)\]}]|end\b")
+
+
+def _indent_width(line: str) -> int:
+    return len(line[: len(line) - len(line.lstrip(" \t"))].expandtabs(4))
+
+
+def truncate_at_block_end(completion: str, ctx: CompletionContext) -> str | None:
+    """A multi-line suggestion is the block that starts at the cursor: cut where the code
+    dedents out of it (indentation-based; the model would otherwise write the next function)."""
+    if ctx.mode is not Mode.MULTI_LINE:
+        return completion
+    lines = completion.split("\n")
+    if ctx.line_before.strip():
+        # After a block opener: the body is indented deeper than the opener's line; a closing
+        # line ("}", "end") at the opener's indentation still belongs to the block.
+        opener = _indent_width(ctx.line_before)
+        for i, line in enumerate(lines[1:], start=1):
+            if not line.strip() or _indent_width(line) > opener:
+                continue
+            closes = _indent_width(line) == opener and _CLOSES_BLOCK.match(line.lstrip())
+            return "\n".join(lines[: i + 1] if closes else lines[:i])
+        return completion
+    # On an empty line: statements at the cursor's indentation or deeper.
+    indent = _indent_width(ctx.line_before)
+    for i, line in enumerate(lines[1:], start=1):
+        if line.strip() and _indent_width(line) < indent:
+            return "\n".join(lines[:i])
     return completion
 
 
@@ -72,6 +104,7 @@ def drop_blank(completion: str, ctx: CompletionContext) -> str | None:
 
 FILTERS: list[Filter] = [
     keep_first_line,
+    truncate_at_block_end,
     drop_lines_repeating_suffix,
     trim_trailing_whitespace,
     trim_line_suffix_overlap,

@@ -6,8 +6,10 @@ import enum
 
 # What may stand right of the cursor for a completion still to make sense in front of it.
 CLOSERS = frozenset(")]}>\"'`;,: \t")
-# A line ending in one of these opens a block or a bracket: its continuation is several lines.
-OPENERS = ("{", "(", "[", ":", "=>", "->")
+# A line ending in one of these opens a block (braces, or Python's colon): what follows is a
+# block body, several lines. After an open bracket the rest of the statement usually fits on
+# the line, so that stays single-line.
+OPENERS = ("{", ":")
 
 
 class Mode(enum.Enum):
@@ -23,5 +25,5 @@ def completion_mode(line_before: str, line_after: str) -> Mode | None:
         return Mode.SINGLE_LINE  # mid-statement: finish this line in front of its closers
     before = line_before.rstrip()
     if not before or before.endswith(OPENERS):
-        return Mode.MULTI_LINE  # empty line, or the start of a block
+        return Mode.MULTI_LINE  # an empty line, or the start of a block
     return Mode.SINGLE_LINE

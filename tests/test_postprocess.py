@@ -12,6 +12,7 @@ from infill.postprocess.filters import (
     postprocess,
     trim_line_suffix_overlap,
     trim_trailing_whitespace,
+    truncate_at_block_end,
 )
 
 SINGLE = Mode.SINGLE_LINE
@@ -31,6 +32,7 @@ def ctx(
 def test_filters_run_in_the_documented_order():
     assert FILTERS == [
         keep_first_line,
+        truncate_at_block_end,
         drop_lines_repeating_suffix,
         trim_trailing_whitespace,
         trim_line_suffix_overlap,
@@ -226,17 +228,25 @@ def test_only_closers_right_of_the_cursor_is_single_line(line_before: str, line_
         ("if x:  ", ""),
         ("class A {", ""),
         ("function f() { ", " "),
-        ("foo(", ""),
-        ("xs = [", ""),
-        ("const f = () =>", ""),
-        ("fn f() ->", ""),
     ],
 )
 def test_empty_line_or_block_opener_is_multi_line(line_before: str, line_after: str):
     assert completion_mode(line_before, line_after) is Mode.MULTI_LINE
 
 
-@pytest.mark.parametrize("line_before", ["x = 1 +", "    return ", "total = compute", "print(x)"])
+@pytest.mark.parametrize(
+    "line_before",
+    [
+        "x = 1 +",
+        "    return ",
+        "total = compute",
+        "print(x)",
+        "return sum(",
+        "xs = [",
+        "const f = () =>",
+        "fn f() ->",
+    ],
+)
 def test_mid_statement_is_single_line(line_before: str):
     assert completion_mode(line_before, "") is Mode.SINGLE_LINE
 
@@ -269,3 +279,44 @@ def test_stop_index(text: str, mode: Mode, expected: int | None):
 def test_stop_index_without_stop_sequences():
     assert stop_index("a<|endoftext|>b", MULTI, ()) is None
     assert stop_index("a<|endoftext|>\nb", SINGLE, ()) == 14
+
+
+# -- truncate_at_block_end ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line_before", "completion", "expected"),
+    [
+        # Empty line in a function body: the next top-level definition is cut.
+        (
+            "    ",
+            "if a > b:\n        return a\n    return b\n\ndef other():\n    pass",
+            "if a > b:\n        return a\n    return b\n",
+        ),
+        # After a Python block opener: the body, not what follows at the opener's level.
+        (
+            "    def total(self):",
+            "\n        return sum(self.items)\n\n    def other(self):\n        pass",
+            "\n        return sum(self.items)\n",
+        ),
+        # After a brace: the closing brace at the opener's indentation belongs to the block.
+        (
+            "function f(a) {",
+            "\n  return a + 1;\n}\n\nfunction g() {}",
+            "\n  return a + 1;\n}",
+        ),
+        # Ruby-style "end" closes the block too.
+        ("  def f", "\n    1\n  end\n  def g", "\n    1\n  end"),
+        # Tabs count as indentation.
+        ("\t", "x = 1\n\ty = 2\nz = 3", "x = 1\n\ty = 2"),
+        # Nothing dedents: everything stays.
+        ("    ", "a = 1\n    b = 2", "a = 1\n    b = 2"),
+    ],
+)
+def test_truncate_at_block_end(line_before: str, completion: str, expected: str):
+    assert truncate_at_block_end(completion, ctx(MULTI, line_before=line_before)) == expected
+
+
+def test_truncate_at_block_end_leaves_single_line_requests_alone():
+    completion = "a\nb\nc"
+    assert truncate_at_block_end(completion, ctx(SINGLE, line_before="x = ")) == completion
