@@ -20,6 +20,20 @@ ENCODINGS = (UTF8, UTF16, UTF32)
 _EOL = re.compile(r"\r\n|\r|\n")
 
 
+@dataclass(frozen=True)
+class Edit:
+    """What one change did, for the indexes that follow the document: offsets into the old and
+    new text, and the lines replaced (old) and written (new), inclusive."""
+
+    old_text: str
+    start: int
+    old_end: int
+    new_end: int
+    start_line: int
+    old_end_line: int
+    new_end_line: int
+
+
 class InvalidEdit(ValueError):
     """An incremental change that cannot apply to the document as held (the edit is refused)."""
 
@@ -108,6 +122,15 @@ class Document:
         start, end = self.line_bounds(line)
         return self.text[start:end]
 
+    def lines_text(self, first: int, last: int) -> str:
+        """Lines first..last (inclusive, clamped to the document) joined with "\n"."""
+        last = min(last, len(self.line_starts) - 1)
+        if first > last:
+            return ""
+        start = self.line_starts[max(first, 0)]
+        _, end = self.line_bounds(last)
+        return _EOL.sub("\n", self.text[start:end])
+
     def offset_at(self, line: int, character: int) -> int:
         """Offset of an LSP position. Past the last line it is the end of the document."""
         if line < 0 or character < 0:
@@ -127,19 +150,28 @@ class Document:
 
     def apply_change(
         self, new_text: str, change_range: tuple[tuple[int, int], tuple[int, int]] | None
-    ) -> None:
+    ) -> Edit:
         """Apply one `didChange` content change: a full replacement when `change_range` is None."""
+        old_text = self.text
+        old_last_line = len(self.line_starts) - 1
         if change_range is None:
             self.text = new_text
             self.line_starts = _line_starts(new_text)
-            return
+            return Edit(
+                old_text, 0, len(old_text), len(new_text), 0, old_last_line, self.line_count - 1
+            )
         (start_line, start_char), (end_line, end_char) = change_range
         start = self.offset_at(start_line, start_char)
         end = self.offset_at(end_line, end_char)
         if end < start:
             raise InvalidEdit(f"range end {end_line}:{end_char} is before its start")
-        self.text = self.text[:start] + new_text + self.text[end:]
+        first_line = bisect_right(self.line_starts, start) - 1
+        old_end_line = bisect_right(self.line_starts, end) - 1
+        self.text = old_text[:start] + new_text + old_text[end:]
         self._update_line_starts(start, end, len(new_text))
+        new_end = start + len(new_text)
+        new_end_line = bisect_right(self.line_starts, new_end) - 1
+        return Edit(old_text, start, end, new_end, first_line, old_end_line, new_end_line)
 
     def _update_line_starts(self, start: int, end: int, inserted: int) -> None:
         """Re-scan only the lines around an edit; shift the starts after it.

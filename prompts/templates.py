@@ -22,14 +22,39 @@ class FimTemplate:
     stop: tuple[str, ...]
     # Lower-case fragments of model names (Ollama tags, HF ids, GGUF files) of this family.
     name_hints: tuple[str, ...]
+    # Repository-level format: other files' code as "<file_sep>path\ncode" blocks after a
+    # "<repo_name>name" line, the current file last. Empty where the family has none.
+    repo_token: str = ""
+    file_sep_token: str = ""
 
     @property
     def special_tokens(self) -> tuple[str, ...]:
-        return (self.prefix_token, self.suffix_token, self.middle_token, *self.stop)
+        tokens = (self.prefix_token, self.suffix_token, self.middle_token, self.repo_token)
+        return tuple(dict.fromkeys(t for t in (*tokens, self.file_sep_token, *self.stop) if t))
 
-    def render(self, prefix: str, suffix: str) -> str:
-        """Prefix-suffix-middle order: the model writes the middle after the last token."""
-        return f"{self.prefix_token}{prefix}{self.suffix_token}{suffix}{self.middle_token}"
+    @property
+    def takes_snippets(self) -> bool:
+        return bool(self.file_sep_token)
+
+    def render_snippet(self, path: str, text: str) -> str:
+        """One snippet of other code, as the family was trained to see other files."""
+        return f"{self.file_sep_token}{path}\n{text}\n"
+
+    def render(
+        self,
+        prefix: str,
+        suffix: str,
+        snippets: tuple[str, ...] = (),
+        path: str = "",
+        repo: str = "",
+    ) -> str:
+        """Prefix-suffix-middle order: the model writes the middle after the last token.
+        `snippets` come rendered by `render_snippet`, best last (nearest the cursor)."""
+        fim = f"{self.prefix_token}{prefix}{self.suffix_token}{suffix}{self.middle_token}"
+        if not snippets:
+            return fim
+        head = f"{self.repo_token}{repo or 'repository'}\n" if self.repo_token else ""
+        return f"{head}{''.join(snippets)}{self.file_sep_token}{path}\n{fim}"
 
 
 # Qwen2.5-Coder README, "file-level code completion (fill in the middle)", and the special tokens
@@ -51,6 +76,8 @@ QWEN = FimTemplate(
         "<|im_end|>",
     ),
     name_hints=("qwen",),
+    repo_token="<|repo_name|>",
+    file_sep_token="<|file_sep|>",
 )
 
 TEMPLATES: dict[str, FimTemplate] = {t.family: t for t in (QWEN,)}

@@ -25,6 +25,8 @@ def warm_up() -> None:
     _encoding()
 
 
+# Prompts are cut line by line and most lines are the same from one keystroke to the next.
+@lru_cache(maxsize=1 << 16)
 def count_tokens(text: str) -> int:
     # User text may contain strings that look like special tokens ("<|endoftext|>"); they are
     # counted as the ordinary text they are, never rejected.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -72,7 +73,26 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _complete(path: Path, line: int, column: int, settings: dict[str, Any]) -> int:
+def print_explanation(report: dict[str, Any]) -> None:
+    """`infill/explain`, readably."""
+    print(f"template: {report['template']}    mode: {report['mode']}")
+    tokens = report["tokens"]
+    print("tokens:   " + "  ".join(f"{k} {v}" for k, v in tokens.items()))
+    print("time ms:  " + "  ".join(f"{k} {v:.2f}" for k, v in report["timingsMs"].items()))
+    if report["skippedSources"]:
+        print("left out for lack of time: " + ", ".join(report["skippedSources"]))
+    print(f"snippets ({len(report['snippets'])}):")
+    for s in report["snippets"]:
+        mark = "+" if s["included"] else "-"
+        lines = f"{s['startLine'] + 1}-{s['endLine'] + 1}"
+        print(f"  {mark} {s['score']:.4f}  {s['source']:<12} {s['path']}:{lines}")
+    print("prompt:")
+    print(report["prompt"])
+
+
+async def _complete(
+    path: Path, line: int, column: int, settings: dict[str, Any], explain: bool
+) -> int:
     from infill.harness import LspClient
 
     try:
@@ -90,6 +110,18 @@ async def _complete(path: Path, line: int, column: int, settings: dict[str, Any]
         )
         uri = path.resolve().as_uri()
         client.open(uri, text, LANGUAGE_IDS.get(path.suffix.lower(), "plaintext"))
+        # One shot, so wait for the workspace index (definitions from other files) to be ready.
+        with contextlib.suppress(TimeoutError):
+            await client.wait_for_notification(
+                "$/progress", lambda p: p["value"]["kind"] == "end", timeout=120
+            )
+        if explain:
+            report = await client.explain(uri, (line - 1, column - 1))
+            if report is None:
+                print("infill: no suggestion is made at this position", file=sys.stderr)
+                return 1
+            print_explanation(report)
+            return 0
         items = await client.inline_completion(uri, (line - 1, column - 1), timeout=120)
         if items:
             print(items[0]["insertText"])
@@ -112,7 +144,7 @@ def complete(args: argparse.Namespace) -> int:
         print(f"infill: {exc}", file=sys.stderr)
         return 2
     path, line, column = args.position
-    return asyncio.run(_complete(path, line, column, settings))
+    return asyncio.run(_complete(path, line, column, settings, args.explain))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="KEY=VALUE",
         help="a setting, such as backend.url=http://127.0.0.1:8080/v1 (repeatable)",
+    )
+    p_complete.add_argument(
+        "--explain",
+        action="store_true",
+        help="print the prompt that would be sent, its snippets, tokens and timings instead",
     )
     p_complete.set_defaults(run=complete)
 

@@ -54,7 +54,7 @@ class LspClient:
         self.configuration: dict[str, Any] = {}
         self.encoding = "utf-16"
         self.capabilities: dict[str, Any] = {}
-        self._message_event = asyncio.Event()
+        self._notified = asyncio.Event()
         self._reader = asyncio.create_task(self._read_messages())
         self._stderr_reader = asyncio.create_task(self._read_stderr())
 
@@ -145,7 +145,7 @@ class LspClient:
             self.notifications.append((message["method"], message.get("params")))
             if message["method"] == "window/showMessage":
                 self.messages.append(message["params"])
-                self._message_event.set()
+            self._notified.set()
         else:
             future = self._pending.pop(message.get("id", ""), None)
             if future is not None and not future.done():
@@ -181,18 +181,28 @@ class LspClient:
     def cancel(self, request_id: int) -> None:
         self.notify("$/cancelRequest", {"id": request_id})
 
-    async def wait_for_message(self, predicate: Any = None, timeout: float = 10) -> dict[str, Any]:
-        """The first window/showMessage (matching `predicate`), waiting for it if need be."""
+    async def wait_for_notification(
+        self, method: str, predicate: Any = None, timeout: float = 10
+    ) -> Any:
+        """The params of the first `method` notification (matching `predicate`), waiting for
+        it if need be."""
 
-        async def find() -> dict[str, Any]:
+        async def find() -> Any:
             while True:
-                for message in self.messages:
-                    if predicate is None or predicate(message):
-                        return message
-                self._message_event.clear()
-                await self._message_event.wait()
+                for name, params in self.notifications:
+                    if name == method and (predicate is None or predicate(params)):
+                        return params
+                self._notified.clear()
+                await self._notified.wait()
 
         return await asyncio.wait_for(find(), timeout)
+
+    async def wait_for_message(self, predicate: Any = None, timeout: float = 10) -> dict[str, Any]:
+        """The first window/showMessage (matching `predicate`), waiting for it if need be."""
+        message: dict[str, Any] = await self.wait_for_notification(
+            "window/showMessage", predicate, timeout
+        )
+        return message
 
     # -- LSP -------------------------------------------------------------------------------
 
@@ -296,6 +306,15 @@ class LspClient:
         if result is None:
             return []
         return result["items"] if isinstance(result, dict) else result
+
+    async def explain(
+        self, uri: str, position: tuple[int, int], timeout: float = 30
+    ) -> dict[str, Any] | None:
+        """`infill/explain`: the prompt the server would send, and why."""
+        result: dict[str, Any] | None = await self.request(
+            "infill/explain", self._position_params(uri, position), timeout
+        )
+        return result
 
     async def completion(
         self, uri: str, position: tuple[int, int], timeout: float = 30

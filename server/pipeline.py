@@ -1,16 +1,29 @@
-"""The completion pipeline: context -> prompt -> streamed model output -> post-processing."""
+"""The completion pipeline: context -> prompt -> streamed model output -> post-processing.
+
+`prepare` is everything before the model (synchronous, bounded by the context time budget);
+`Completer.run` streams and post-processes. `infill/explain` shows what `prepare` made.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from infill.backends import Backend, BackendConfig, BackendError, CompletionRequest, make_backend
-from infill.context import CursorContext
-from infill.postprocess import CompletionContext, completion_mode, postprocess, stop_index
-from infill.prompts import build_prompt, template_for
+from infill.context import CursorContext, cursor_context
+from infill.context.engine import ContextEngine, Gathered
+from infill.postprocess import (
+    CompletionContext,
+    Mode,
+    completion_mode,
+    postprocess,
+    stop_index,
+)
+from infill.prompts import FimTemplate, Prompt, build_prompt, template_for, widest_window
 from infill.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,6 +36,87 @@ class NotConfigured(Exception):
 @dataclass(frozen=True)
 class Suggestion:
     text: str  # with the document's line endings
+
+
+@dataclass
+class Prepared:
+    """A request made ready for the model."""
+
+    ctx: CursorContext
+    mode: Mode
+    template: FimTemplate
+    prompt: Prompt
+    gathered: Gathered
+    timings: dict[str, float] = field(default_factory=dict)  # ms per stage
+
+
+def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) -> Prepared | None:
+    """None where no suggestion can be made: a private file, code right of the cursor."""
+    started = time.perf_counter()
+    tracked = engine.get(uri)
+    if tracked is None or tracked.private:
+        return None
+    doc = tracked.doc
+    ctx = cursor_context(doc, offset)
+    mode = completion_mode(ctx.line_before, ctx.line_after)
+    if mode is None:
+        return None
+    config = settings.backend
+    template = template_for(config.template, config.model)
+    max_tokens = settings.prompt.max_tokens
+
+    # Snippets must not repeat lines the prompt shows anyway: exclude the widest window.
+    widest_prefix, widest_suffix = widest_window(ctx.prefix, ctx.suffix, template, max_tokens)
+    line, _ = doc.position_at(offset)
+    exclude = (line - widest_prefix.count("\n"), line + widest_suffix.count("\n"))
+    window_done = time.perf_counter()
+    deadline = time.monotonic() + settings.context.budget_ms / 1000
+    gathered = engine.gather(uri, offset, exclude, deadline)
+    gathered_done = time.perf_counter()
+    prompt = build_prompt(
+        ctx.prefix,
+        ctx.suffix,
+        template,
+        max_tokens,
+        gathered.snippets,
+        path=tracked.path,
+        repo=engine.root.name if engine.root is not None else "",
+    )
+    done = time.perf_counter()
+    timings = {
+        "window": (window_done - started) * 1000,
+        "context": (gathered_done - window_done) * 1000,
+        "prompt": (done - gathered_done) * 1000,
+    }
+    return Prepared(ctx, mode, template, prompt, gathered, timings)
+
+
+def explain(prepared: Prepared) -> dict[str, Any]:
+    """What the model would be sent, and why: for `infill/explain`."""
+    included = {id(s) for s in prepared.prompt.snippets}
+    return {
+        "prompt": prepared.prompt.text,
+        "template": prepared.template.family,
+        "mode": prepared.mode.value,
+        "stop": list(prepared.prompt.stop),
+        "tokens": prepared.prompt.tokens,
+        "snippets": [
+            {
+                "source": s.source,
+                "path": s.path,
+                "startLine": s.start_line,
+                "endLine": s.end_line,
+                "score": s.score,
+                "included": id(s) in included,
+            }
+            for s in prepared.gathered.snippets
+        ],
+        "timingsMs": {
+            **{k: round(v, 3) for k, v in prepared.timings.items()},
+            **{f"context.{k}": round(v, 3) for k, v in prepared.gathered.timings.items()},
+        },
+        "skippedSources": prepared.gathered.skipped,
+    }
 
 
 class Completer:
@@ -49,18 +143,14 @@ class Completer:
             await self._backend.aclose()
             self._backend = None
 
-    async def complete(self, ctx: CursorContext, settings: Settings) -> Suggestion | None:
-        mode = completion_mode(ctx.line_before, ctx.line_after)
-        if mode is None:
-            return None
+    async def run(self, prepared: Prepared, settings: Settings) -> Suggestion | None:
         config = settings.backend
         if not config.url:
             raise NotConfigured(
                 "no backend configured: set backend.url to an OpenAI-compatible server "
                 "(such as http://127.0.0.1:8080/v1 for llama.cpp's llama-server)"
             )
-        template = template_for(config.template, config.model)
-        prompt = build_prompt(ctx.prefix, ctx.suffix, template, settings.prompt.max_tokens)
+        prompt, mode, ctx = prepared.prompt, prepared.mode, prepared.ctx
         request = CompletionRequest(
             prompt=prompt.text,
             stop=prompt.stop,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Callable, Generator, Mapping
+from pathlib import Path
 from typing import Any
 
+import attrs
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
@@ -15,16 +18,20 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from infill import __version__
-from infill.context import CursorContext, Document, InvalidEdit, cursor_context
+from infill.context import InvalidEdit
 from infill.context.document import code_units
-from infill.pipeline import Completer, NotConfigured, Suggestion
+from infill.context.engine import ContextEngine, Tracked, uri_to_path
+from infill.pipeline import Completer, NotConfigured, Prepared, Suggestion, explain, prepare
 from infill.prompts.tokens import warm_up
 from infill.settings import Settings, SettingsError, load_user_config, parse_settings
 
 log = logging.getLogger(__name__)
 
 SECTION = "infill"
+EXPLAIN = "infill/explain"
 _WORD_BEFORE = re.compile(r"[\w$]*$")
+# An open document's definitions are re-read once the user pauses typing this long (seconds).
+DEFINITIONS_DELAY = 0.5
 
 
 def _delegate_to_user(method: str) -> Callable[..., Generator[Any, Any, None]]:
@@ -39,6 +46,17 @@ def _delegate_to_user(method: str) -> Callable[..., Generator[Any, Any, None]]:
     return handler
 
 
+@attrs.define
+class ExplainRequest:
+    """`infill/explain`: the params of `textDocument/inlineCompletion` (its `context` is
+    optional here), the answer a report."""
+
+    id: int | str
+    params: lsp.TextDocumentPositionParams
+    method: str = EXPLAIN
+    jsonrpc: str = "2.0"
+
+
 class MalformedMessage(JsonRpcException):
     """A message that could not be read; if it was a request, it has been answered already."""
 
@@ -50,6 +68,12 @@ class InfillProtocol(LanguageServerProtocol):
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         try:
+            if data.get("method") == EXPLAIN and "id" in data and "jsonrpc" in data:
+                # Our own request is typed too, so its params are validated like the others.
+                try:
+                    return self._converter.structure(data, ExplainRequest)
+                except Exception as exc:
+                    raise JsonRpcInvalidParams() from exc
             return super().structure_message(data)
         except JsonRpcException as exc:
             # pygls gives up on a message it cannot read without answering it, which would
@@ -72,7 +96,7 @@ class InfillProtocol(LanguageServerProtocol):
 class InfillServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("infill", __version__, protocol_cls=InfillProtocol)
-        self.documents: dict[str, Document] = {}
+        self.engine = ContextEngine()
         self.completer = Completer()
         self.settings = Settings()
         # Settings layers, later ones winning; a layer is only stored once the whole
@@ -80,6 +104,8 @@ class InfillServer(LanguageServer):
         self.layers: dict[str, Mapping[str, Any]] = {"file": {}, "init": {}, "client": {}}
         self._inflight: dict[str, asyncio.Task[Any]] = {}
         self._told_not_configured = False
+        self._refresh_timers: dict[str, asyncio.TimerHandle] = {}
+        self._background: set[asyncio.Future[Any]] = set()  # referenced until done
 
     @property
     def encoding(self) -> str:
@@ -138,27 +164,93 @@ class InfillServer(LanguageServer):
 
     # -- documents -------------------------------------------------------------------------
 
-    def document(self, uri: str) -> Document | None:
-        doc = self.documents.get(uri)
-        if doc is None:
+    def tracked(self, uri: str) -> Tracked | None:
+        tracked = self.engine.get(uri)
+        if tracked is None:
             log.warning("request for a document that is not open: %s", uri)
-        return doc
+        return tracked
+
+    def refresh_definitions_later(self, uri: str, delay: float = DEFINITIONS_DELAY) -> None:
+        """Debounced: re-reading a document's definitions on every keystroke would be waste."""
+        if (timer := self._refresh_timers.pop(uri, None)) is not None:
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._refresh_timers[uri] = loop.call_later(delay, self._refresh_definitions, uri)
+
+    def _refresh_definitions(self, uri: str) -> None:
+        self._refresh_timers.pop(uri, None)
+        try:
+            self.engine.refresh_definitions(uri)
+        except Exception:  # a parser failure must not take the server down
+            log.exception("reading the definitions of %s failed", uri)
+
+    def keep(self, future: asyncio.Future[Any]) -> None:
+        self._background.add(future)
+        future.add_done_callback(self._background.discard)
+
+    async def index_workspace(self) -> None:
+        """Index the workspace's definitions in a worker thread, reporting `$/progress`."""
+        if self.engine.root is None:
+            return
+        loop = asyncio.get_running_loop()
+        token = f"infill-index-{id(self)}"
+        window = self.client_capabilities.window
+        progress = window is not None and bool(window.work_done_progress)
+        if progress:
+            try:
+                await self.work_done_progress.create_async(token)
+                self.work_done_progress.begin(
+                    token, lsp.WorkDoneProgressBegin(title="infill: indexing", percentage=0)
+                )
+            except Exception as exc:
+                log.warning("progress not available: %s", exc)
+                progress = False
+
+        def deliver(path: str, definitions: list[Any]) -> None:
+            loop.call_soon_threadsafe(self.engine.set_file_definitions, path, definitions)
+
+        def report(done: int, total: int) -> None:
+            if progress:
+                message = lsp.WorkDoneProgressReport(
+                    message=f"{done}/{total} files", percentage=done * 100 // max(total, 1)
+                )
+                loop.call_soon_threadsafe(self.work_done_progress.report, token, message)
+
+        started = time.perf_counter()
+        try:
+            count = await loop.run_in_executor(None, self.engine.index_workspace, deliver, report)
+        except Exception:
+            log.exception("indexing the workspace failed")
+            count = 0
+        log.info(
+            "indexed %d files, %d names in %.1f s",
+            count,
+            len(self.engine.symbols.by_name),
+            time.perf_counter() - started,
+        )
+        if progress:
+            self.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=f"{count} files"))
 
     # -- completion ------------------------------------------------------------------------
 
-    async def suggest(
-        self, uri: str, position: lsp.Position
-    ) -> tuple[Suggestion, CursorContext] | None:
-        """The suggestion at `position`, and the context it was made for (the document may
-        change while the model answers)."""
-        doc = self.document(uri)
-        if doc is None:
+    def prepare(self, uri: str, position: lsp.Position) -> Prepared | None:
+        tracked = self.tracked(uri)
+        if tracked is None:
             return None
         if position.line < 0 or position.character < 0:
             raise JsonRpcInvalidParams(f"invalid position {position.line}:{position.character}")
-        offset = doc.offset_at(position.line, position.character)
-        ctx = cursor_context(doc, offset)
+        if tracked.private:
+            log.info("no completion in %s: the file is ignored or looks secret", tracked.path)
+            return None
+        offset = tracked.doc.offset_at(position.line, position.character)
+        return prepare(self.engine, uri, offset, self.settings)
 
+    async def suggest(self, uri: str, position: lsp.Position) -> tuple[Suggestion, Prepared] | None:
+        """The suggestion at `position`, and what it was made from (the document may change
+        while the model answers)."""
+        prepared = self.prepare(uri, position)
+        if prepared is None:
+            return None
         # A newer request for the same document supersedes the one in flight: its answer
         # would arrive for a cursor the user has left. Cancelling it closes its HTTP stream.
         task = asyncio.current_task()
@@ -168,7 +260,7 @@ class InfillServer(LanguageServer):
         if task is not None:
             self._inflight[uri] = task
         try:
-            suggestion = await self.completer.complete(ctx, self.settings)
+            suggestion = await self.completer.run(prepared, self.settings)
         except NotConfigured as exc:
             if not self._told_not_configured:
                 self._told_not_configured = True
@@ -177,7 +269,15 @@ class InfillServer(LanguageServer):
         finally:
             if self._inflight.get(uri) is task:
                 del self._inflight[uri]
-        return (suggestion, ctx) if suggestion is not None else None
+        return (suggestion, prepared) if suggestion is not None else None
+
+
+def _workspace_root(params: lsp.InitializeParams) -> str | None:
+    folders = params.workspace_folders or []
+    uri = folders[0].uri if folders else params.root_uri
+    if uri is None and params.root_path:
+        return params.root_path
+    return uri_to_path(uri) if uri else None
 
 
 def create_server() -> InfillServer:
@@ -185,6 +285,7 @@ def create_server() -> InfillServer:
 
     @server.feature(lsp.INITIALIZE)
     def initialize(ls: InfillServer, params: lsp.InitializeParams) -> None:
+        ls.engine = ContextEngine(_workspace_root(params))
         try:
             ls.layers = {**ls.layers, "file": load_user_config()}
         except SettingsError as exc:
@@ -195,7 +296,9 @@ def create_server() -> InfillServer:
     @server.feature(lsp.INITIALIZED)
     async def initialized(ls: InfillServer, params: lsp.InitializedParams) -> None:
         # Load the tokenizer off the event loop while the user opens files.
-        asyncio.get_running_loop().run_in_executor(None, warm_up)
+        loop = asyncio.get_running_loop()
+        ls.keep(loop.run_in_executor(None, warm_up))
+        ls.keep(asyncio.ensure_future(ls.index_workspace()))
         await ls.pull_settings()
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -212,35 +315,54 @@ def create_server() -> InfillServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: InfillServer, params: lsp.DidOpenTextDocumentParams) -> None:
         item = params.text_document
-        ls.documents[item.uri] = Document(
-            uri=item.uri,
-            text=item.text,
-            language_id=item.language_id,
-            version=item.version,
-            encoding=ls.encoding,
-        )
+        ls.engine.open(item.uri, item.text, item.language_id, item.version, ls.encoding)
+        ls.refresh_definitions_later(item.uri, delay=0)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: InfillServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        doc = ls.document(params.text_document.uri)
-        if doc is None:
+        uri = params.text_document.uri
+        if ls.tracked(uri) is None:
             return
         for change in params.content_changes:
+            span = None
             if isinstance(change, lsp.TextDocumentContentChangePartial):
                 r = change.range
                 span = ((r.start.line, r.start.character), (r.end.line, r.end.character))
-                try:
-                    doc.apply_change(change.text, span)
-                except (InvalidEdit, ValueError) as exc:
-                    log.error("edit to %s refused, document left as it was: %s", doc.uri, exc)
-                    return
-            else:
-                doc.apply_change(change.text, None)
-        doc.version = params.text_document.version
+            try:
+                ls.engine.apply(uri, change.text, span)
+            except (InvalidEdit, ValueError) as exc:
+                log.error("edit to %s refused, document left as it was: %s", uri, exc)
+                return
+        ls.engine.documents[uri].doc.version = params.text_document.version
+        ls.refresh_definitions_later(uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: InfillServer, params: lsp.DidSaveTextDocumentParams) -> None:
+        ls.refresh_definitions_later(params.text_document.uri, delay=0)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: InfillServer, params: lsp.DidCloseTextDocumentParams) -> None:
-        ls.documents.pop(params.text_document.uri, None)
+        ls.engine.close(params.text_document.uri)
+
+    @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched_files(ls: InfillServer, params: lsp.DidChangeWatchedFilesParams) -> None:
+        for event in params.changes:
+            path = uri_to_path(event.uri)
+            if path is None or ls.engine.get(event.uri) is not None:
+                continue  # open documents are followed through their edits
+            if event.type == lsp.FileChangeType.Deleted or ls.engine.is_private_path(path):
+                ls.engine.symbols.remove_file(ls.engine.display_path(path, event.uri))
+                continue
+            found = ls.engine.read_definitions(Path(path))
+            if found is not None:
+                ls.engine.set_file_definitions(*found)
+
+    @server.feature(EXPLAIN)
+    def explain_request(
+        ls: InfillServer, params: lsp.TextDocumentPositionParams
+    ) -> dict[str, Any] | None:
+        prepared = ls.prepare(params.text_document.uri, params.position)
+        return explain(prepared) if prepared is not None else None
 
     @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
     async def inline_completion(
@@ -265,7 +387,8 @@ def create_server() -> InfillServer:
         found = await ls.suggest(params.text_document.uri, params.position)
         if found is None:
             return None
-        suggestion, ctx = found
+        suggestion, prepared = found
+        ctx = prepared.ctx
         # The item replaces the word being typed, so the client's filtering (which compares
         # the item with that word) keeps it; its text is the word plus the suggestion.
         word = _WORD_BEFORE.search(ctx.line_before)

@@ -32,9 +32,15 @@ class PromptSettings:
 
 
 @dataclass(frozen=True)
+class ContextSettings:
+    budget_ms: int = 50  # context gathering per request; what is not ready by then is left out
+
+
+@dataclass(frozen=True)
 class Settings:
     backend: BackendConfig = field(default_factory=BackendConfig)
     prompt: PromptSettings = field(default_factory=PromptSettings)
+    context: ContextSettings = field(default_factory=ContextSettings)
 
 
 def _integer(low: int, high: int) -> Callable[[Any], int]:
@@ -109,6 +115,9 @@ VALIDATORS: dict[str, dict[str, Callable[[Any], Any]]] = {
     },
     "prompt": {
         "max_tokens": _integer(64, 131_072),
+    },
+    "context": {
+        "budget_ms": _integer(0, 10_000),
     },
 }
 

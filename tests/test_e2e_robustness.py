@@ -69,3 +69,10 @@ async def test_edit_that_cannot_apply_leaves_the_document_as_it_was(client, fake
     assert fake.requests[-1].body["prompt"] == (
         "<|fim_prefix|>answer = <|fim_suffix|>\n<|fim_middle|>"
     )
+
+
+async def test_malformed_explain_is_an_error_response(client, fake: FakeOpenAI):
+    with pytest.raises(LspError) as error:
+        await client.request("infill/explain", {"textDocument": {"uri": URI}})
+    assert error.value.code == -32602
+    assert (await client.explain(URI, (0, 9)))["mode"] == "single-line"

@@ -144,7 +144,7 @@ def test_qwen_template_is_rendered_exactly():
     assert prompt.suffix == "\n\nprint(add(1, 2))\n"
     assert prompt.stop == QWEN.stop
     assert "<|endoftext|>" in prompt.stop
-    assert prompt.tokens <= 2048
+    assert prompt.tokens["total"] <= 2048
 
 
 def test_render_is_prefix_suffix_middle():
@@ -171,7 +171,7 @@ def test_prompt_stays_within_the_token_budget():
     prefix = CODE + "def last(value):\n    return "
     suffix = "\n" + CODE
     prompt = build_prompt(prefix, suffix, QWEN, 200)
-    assert prompt.tokens <= 200
+    assert prompt.tokens["total"] <= 200
     assert count_tokens(prompt.text) <= 200
     assert prompt.text == QWEN.render(prompt.prefix, prompt.suffix)
     # Cut on lines, keeping what is next to the cursor on both sides.

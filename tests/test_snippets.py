@@ -1,0 +1,119 @@
+"""Similar snippets: identifier words, sliding windows, Jaccard ranking, and fusion."""
+
+from __future__ import annotations
+
+import random
+
+from infill.context.document import Document
+from infill.context.engine import fuse
+from infill.context.identifiers import identifier_words
+from infill.context.snippets import (
+    WINDOW_LINES,
+    WINDOW_STEP,
+    Candidate,
+    LineWords,
+    Snippet,
+    Window,
+    jaccard,
+    similar_snippets,
+)
+
+
+def test_identifier_words_split_camel_and_snake_case_and_drop_keywords():
+    words = identifier_words("def parseHTTPResponse(raw_bytes): return self.max_retry_count")
+    assert {"parsehttpresponse", "parse", "http", "response"} <= words
+    assert {"raw_bytes", "raw", "bytes", "max_retry_count", "max", "retry", "count"} <= words
+    assert not words & {"def", "return", "self"}
+
+
+def test_jaccard():
+    assert jaccard(frozenset("ab"), frozenset("ab")) == 1.0
+    assert jaccard(frozenset("ab"), frozenset("bc")) == 1 / 3
+    assert jaccard(frozenset(), frozenset("a")) == 0.0
+
+
+def lines_of(count: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    vocabulary = [f"name{i}" for i in range(40)]
+    return [" ".join(rng.sample(vocabulary, 3)) for _ in range(count)]
+
+
+def brute_force_windows(lines: list[str]) -> list[Window]:
+    if not lines:
+        return []
+    words = [frozenset(identifier_words(line)) for line in lines]
+    starts = list(range(0, max(len(lines) - WINDOW_LINES, 0) + 1, WINDOW_STEP))
+    if starts and starts[-1] + WINDOW_LINES < len(lines):
+        starts.append(len(lines) - WINDOW_LINES)
+    windows = []
+    for start in starts:
+        end = min(start + WINDOW_LINES, len(lines))
+        windows.append(Window(start, end - 1, frozenset().union(*words[start:end])))
+    return windows
+
+
+def test_sliding_windows_equal_a_brute_force_union():
+    for count in (0, 1, 7, WINDOW_LINES, WINDOW_LINES + 1, 137, 400):
+        lines = lines_of(count, seed=count)
+        assert LineWords(lines).windows() == brute_force_windows(lines), count
+
+
+def test_line_words_follow_edits():
+    lines = lines_of(120)
+    words = LineWords(list(lines))
+    words.windows()
+    # Replace lines 10..12 by five new lines, then delete lines 50..59.
+    lines[10:13] = ["alpha beta", "gamma", "", "delta epsilon", "zeta"]
+    words.replace(10, 12, lines[10:15])
+    del lines[50:60]
+    words.replace(50, 59, [])
+    assert words.lines == LineWords(lines).lines
+    assert words.windows() == brute_force_windows(lines)
+
+
+def candidate(uri: str, lines: list[str], exclude=None) -> Candidate:
+    doc = Document(uri, "\n".join(lines))
+    return Candidate(doc, uri.rsplit("/", 1)[-1], LineWords(lines), exclude)
+
+
+def test_the_most_similar_window_wins_and_windows_do_not_overlap():
+    noise = lines_of(200, seed=1)
+    target = ["def load_inventory_items(store):", "    items = store.fetch_inventory()"]
+    other = noise[:120] + target + noise[120:]
+    query = identifier_words("inventory = load_inventory_items(store)\nstore.fetch_inventory")
+    found = similar_snippets(query, [candidate("file:///other.py", other)], limit=3)
+    assert found[0].start_line <= 120 <= found[0].end_line
+    assert "load_inventory_items" in found[0].text
+    spans = [(s.start_line, s.end_line) for s in found]
+    for i, a in enumerate(spans):
+        for b in spans[i + 1 :]:
+            assert a[1] < b[0] or b[1] < a[0]
+    assert [s.score for s in found] == sorted((s.score for s in found), reverse=True)
+
+
+def test_excluded_lines_are_never_offered():
+    lines = ["def load_inventory_items(store): pass"] * 200
+    query = identifier_words("load_inventory_items store")
+    found = similar_snippets(query, [candidate("file:///a.py", lines, exclude=(0, 199))])
+    assert found == []
+    found = similar_snippets(query, [candidate("file:///a.py", lines, exclude=(0, 100))])
+    assert found and all(s.start_line > 100 for s in found)
+
+
+def snippet(source: str, path: str, start: int, end: int) -> Snippet:
+    return Snippet(source, "", path, start, end, f"{path}:{start}", 0.0)
+
+
+def test_fusion_ranks_agreement_first_and_drops_overlaps():
+    definitions = [snippet("definition", "a.py", 10, 20), snippet("definition", "b.py", 0, 5)]
+    similar = [snippet("similar", "c.py", 0, 49), snippet("similar", "a.py", 15, 64)]
+    edits = [snippet("recent_edit", "d.py", 3, 9)]
+    fused = fuse([definitions, similar, edits])
+    # First of each list tie on rank; the a.py window overlapping the a.py definition goes.
+    assert [(s.path, s.start_line) for s in fused] == [
+        ("a.py", 10),
+        ("c.py", 0),
+        ("d.py", 3),
+        ("b.py", 0),
+    ]
+    assert fused[0].score >= fused[-1].score
