@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXAMPLE := bench/example_workspace/inventory.py:24:20
 
-.PHONY: run test lint clean
+.PHONY: run test lint bench-context clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "infill needs Python 3.11 or newer"'
@@ -32,6 +32,12 @@ lint: $(VENV)/.installed-test
 
 test: $(VENV)/.installed-test lint
 	$(PY) -m pytest
+
+# Context engine: cross-file definition recall on installed packages, and latency per request
+# on a ~3,000-line file with 20 open documents and the standard library indexed (~1 minute).
+bench-context: $(VENV)/.installed
+	$(PY) bench/context.py recall
+	$(PY) bench/context.py latency
 
 clean:
 	rm -rf $(VENV) build *.egg-info

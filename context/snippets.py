@@ -51,23 +51,47 @@ class LineWords:
         return len(self.lines)
 
     def replace(self, first: int, old_last: int, new_lines: list[str]) -> None:
-        """Lines first..old_last (inclusive) became `new_lines`."""
+        """Lines first..old_last (inclusive) became `new_lines`.
+
+        Only the windows that overlap the edit are computed again; those after it keep their
+        words and move with the lines (a keystroke must not cost a pass over the document).
+        """
         self.lines[first : old_last + 1] = [frozenset(identifier_words(x)) for x in new_lines]
-        self._windows = None
+        if self._windows is None:
+            return
+        delta = len(new_lines) - (old_last - first + 1)
+        before = [w for w in self._windows if w.end_line < first]
+        after = [
+            Window(w.start_line + delta, w.end_line + delta, w.words)
+            for w in self._windows
+            if w.start_line > old_last
+        ]
+        low = before[-1].start_line + WINDOW_STEP if before else 0
+        if after:
+            starts = list(range(low, after[0].start_line, WINDOW_STEP))
+        else:
+            starts = _starts(low, len(self.lines))
+        self._windows = before + _windows_at(self.lines, starts) + after
 
     def windows(self) -> list[Window]:
         if self._windows is None:
-            self._windows = _sliding_windows(self.lines)
+            self._windows = _windows_at(self.lines, _starts(0, len(self.lines)))
         return self._windows
 
 
-def _sliding_windows(lines: list[frozenset[str]]) -> list[Window]:
-    count = len(lines)
-    if count == 0:
+def _starts(low: int, count: int) -> list[int]:
+    """Window starts from `low`, WINDOW_STEP apart, the last window ending at the last line."""
+    if count <= low:
         return []
-    starts = list(range(0, max(count - WINDOW_LINES, 0) + 1, WINDOW_STEP))
+    starts = list(range(low, max(count - WINDOW_LINES, low) + 1, WINDOW_STEP))
     if starts[-1] + WINDOW_LINES < count:
-        starts.append(count - WINDOW_LINES)  # the file's end gets a window too
+        starts.append(count - WINDOW_LINES)
+    return starts
+
+
+def _windows_at(lines: list[frozenset[str]], starts: list[int]) -> list[Window]:
+    """The windows beginning at `starts` (ascending), with a sliding count of their words so
+    that each line is added and removed once."""
     counts: dict[str, int] = {}
 
     def add(words: frozenset[str]) -> None:
@@ -83,16 +107,20 @@ def _sliding_windows(lines: list[frozenset[str]]) -> list[Window]:
                 del counts[word]
 
     windows: list[Window] = []
-    low = high = 0  # counts covers lines[low:high]
+    if not starts:
+        return windows
+    first = last = starts[0]  # counts covers lines[first:last]
     for start in starts:
-        end = min(start + WINDOW_LINES, count)
-        while low < start:
-            remove(lines[low])
-            low += 1
-        high = max(high, low)
-        while high < end:
-            add(lines[high])
-            high += 1
+        end = min(start + WINDOW_LINES, len(lines))
+        if start >= last:  # no overlap with the previous window: start afresh
+            counts.clear()
+            first = last = start
+        while first < start:
+            remove(lines[first])
+            first += 1
+        while last < end:
+            add(lines[last])
+            last += 1
         windows.append(Window(start, end - 1, frozenset(counts)))
     return windows
 

@@ -84,6 +84,9 @@ TEMPLATES: dict[str, FimTemplate] = {t.family: t for t in (QWEN,)}
 DEFAULT_TEMPLATE = QWEN
 
 
+_warned: set[str] = set()
+
+
 def template_for(template: str, model: str) -> FimTemplate:
     """The template named by the `backend.template` setting; for "auto", the model's family."""
     if template != "auto":
@@ -92,9 +95,11 @@ def template_for(template: str, model: str) -> FimTemplate:
     for candidate in TEMPLATES.values():
         if any(hint in name for hint in candidate.name_hints):
             return candidate
-    log.warning(
-        "no FIM template known for model %r; using %s (set backend.template to choose)",
-        model,
-        DEFAULT_TEMPLATE.family,
-    )
+    if model not in _warned:  # once per model, not once per keystroke
+        _warned.add(model)
+        log.warning(
+            "no FIM template known for model %r; using %s (set backend.template to choose)",
+            model,
+            DEFAULT_TEMPLATE.family,
+        )
     return DEFAULT_TEMPLATE

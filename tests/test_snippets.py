@@ -58,17 +58,35 @@ def test_sliding_windows_equal_a_brute_force_union():
         assert LineWords(lines).windows() == brute_force_windows(lines), count
 
 
-def test_line_words_follow_edits():
-    lines = lines_of(120)
+def assert_windows_describe_their_lines(words: LineWords, lines: list[str]) -> None:
+    line_words = [frozenset(identifier_words(line)) for line in lines]
+    covered: set[int] = set()
+    for window in words.windows():
+        assert 0 <= window.start_line <= window.end_line < len(lines)
+        assert window.end_line - window.start_line < WINDOW_LINES
+        span = line_words[window.start_line : window.end_line + 1]
+        assert window.words == frozenset().union(*span)
+        covered.update(range(window.start_line, window.end_line + 1))
+    assert covered == set(range(len(lines)))
+
+
+def test_line_words_and_windows_follow_edits():
+    rng = random.Random(7)
+    lines = lines_of(300)
     words = LineWords(list(lines))
     words.windows()
-    # Replace lines 10..12 by five new lines, then delete lines 50..59.
-    lines[10:13] = ["alpha beta", "gamma", "", "delta epsilon", "zeta"]
-    words.replace(10, 12, lines[10:15])
-    del lines[50:60]
-    words.replace(50, 59, [])
-    assert words.lines == LineWords(lines).lines
-    assert words.windows() == brute_force_windows(lines)
+    for _ in range(200):
+        first = rng.randrange(len(lines))
+        old_last = min(len(lines) - 1, first + rng.choice([0, 0, 0, 1, 5, 40]))
+        new = lines_of(rng.choice([0, 1, 1, 2, 30]), seed=rng.randrange(1000))
+        if len(lines) - (old_last - first + 1) + len(new) == 0:
+            continue
+        lines[first : old_last + 1] = new
+        words.replace(first, old_last, new)
+        assert words.lines == LineWords(lines).lines
+        assert_windows_describe_their_lines(words, lines)
+    # Windows are only recomputed around edits: their number stays near the full count.
+    assert len(words.windows()) <= 2 * len(LineWords(lines).windows())
 
 
 def candidate(uri: str, lines: list[str], exclude=None) -> Candidate:
