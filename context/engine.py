@@ -194,6 +194,27 @@ class ContextEngine:
             self.recently_used.pop(old_uri, None)
             self.edits.forget(old_uri)
 
+    def ignore_file_changed(self, path: str) -> None:
+        """A .gitignore or .infillignore changed: judge every document and indexed file again,
+        so that a file ignored from now on is neither used nor sent."""
+        if self.rules is None or self.root is None:
+            return
+        self.rules.reload(path)
+        for uri, tracked in list(self.documents.items()):
+            private = self.is_private_path(uri_to_path(uri))
+            if private != tracked.private:
+                doc = tracked.doc
+                self.open(uri, doc.text, doc.language_id, doc.version, doc.encoding)
+                if private:
+                    self.edits.forget(uri)
+                    self.symbols.remove_file(tracked.path)
+        for uri in [u for u, t in self.closed.items() if self.is_private_path(uri_to_path(u))]:
+            del self.closed[uri]
+            self.edits.forget(uri)
+        for indexed in list(self.symbols.by_path):
+            if self.is_private_path(str(self.root / indexed)):
+                self.symbols.remove_file(indexed)
+
     # -- definitions -----------------------------------------------------------------------
 
     def refresh_definitions(self, uri: str) -> None:

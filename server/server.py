@@ -20,7 +20,8 @@ from pygls.protocol.language_server import lsp_method
 from infill import __version__
 from infill.context import InvalidEdit
 from infill.context.document import code_units
-from infill.context.engine import ContextEngine, Tracked, uri_to_path
+from infill.context.engine import SOURCE_EXTENSIONS, ContextEngine, Tracked, uri_to_path
+from infill.context.ignore import IGNORE_FILES
 from infill.pipeline import Completer, NotConfigured, Prepared, Suggestion, explain, prepare
 from infill.prompts.tokens import warm_up
 from infill.settings import Settings, SettingsError, load_user_config, parse_settings
@@ -231,6 +232,31 @@ class InfillServer(LanguageServer):
         if progress:
             self.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=f"{count} files"))
 
+    async def watch_files(self) -> None:
+        """Ask the client to report changes to source and ignore files it has not open."""
+        workspace = self.client_capabilities.workspace
+        watched = workspace.did_change_watched_files if workspace is not None else None
+        if self.engine.root is None or watched is None or not watched.dynamic_registration:
+            return
+        extensions = ",".join(sorted(e.lstrip(".") for e in SOURCE_EXTENSIONS))
+        options = lsp.DidChangeWatchedFilesRegistrationOptions(
+            watchers=[
+                lsp.FileSystemWatcher(glob_pattern=f"**/*.{{{extensions}}}"),
+                lsp.FileSystemWatcher(glob_pattern="**/{.gitignore,.infillignore}"),
+            ]
+        )
+        registration = lsp.Registration(
+            id="infill-watch",
+            method=lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+            register_options=options,
+        )
+        try:
+            await self.client_register_capability_async(
+                lsp.RegistrationParams(registrations=[registration])
+            )
+        except Exception as exc:
+            log.warning("the client refused to watch files: %s", exc)
+
     # -- completion ------------------------------------------------------------------------
 
     def prepare(self, uri: str, position: lsp.Position) -> Prepared | None:
@@ -300,6 +326,7 @@ def create_server() -> InfillServer:
         ls.keep(loop.run_in_executor(None, warm_up))
         ls.keep(asyncio.ensure_future(ls.index_workspace()))
         await ls.pull_settings()
+        await ls.watch_files()
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(
@@ -350,6 +377,9 @@ def create_server() -> InfillServer:
             path = uri_to_path(event.uri)
             if path is None or ls.engine.get(event.uri) is not None:
                 continue  # open documents are followed through their edits
+            if Path(path).name in IGNORE_FILES:
+                ls.engine.ignore_file_changed(path)
+                continue
             if event.type == lsp.FileChangeType.Deleted or ls.engine.is_private_path(path):
                 ls.engine.symbols.remove_file(ls.engine.display_path(path, event.uri))
                 continue
