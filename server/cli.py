@@ -90,6 +90,15 @@ def print_explanation(report: dict[str, Any]) -> None:
     print(report["prompt"])
 
 
+def workspace_of(path: Path) -> Path:
+    """The repository the file is in (the nearest folder with a .git), else its folder."""
+    folder = path.resolve().parent
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return folder
+
+
 async def _complete(
     path: Path, line: int, column: int, settings: dict[str, Any], explain: bool
 ) -> int:
@@ -106,7 +115,7 @@ async def _complete(
             position_encodings=["utf-32"],
             initialization_options=settings,
             pull_configuration=False,
-            root=Path.cwd(),
+            root=workspace_of(path),
         )
         uri = path.resolve().as_uri()
         client.open(uri, text, LANGUAGE_IDS.get(path.suffix.lower(), "plaintext"))
