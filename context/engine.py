@@ -82,14 +82,21 @@ class SymbolIndex:
     def __init__(self) -> None:
         self.by_name: dict[str, list[Definition]] = {}
         self.by_path: dict[str, list[Definition]] = {}
+        # Per file, computed once: its language family and its folder's parts (for nearness).
+        self.family: dict[str, str] = {}
+        self.folder: dict[str, tuple[str, ...]] = {}
 
     def set_file(self, path: str, definitions: list[Definition]) -> None:
         self.remove_file(path)
         self.by_path[path] = definitions
+        self.family[path] = language_family(language_name(None, path))
+        self.folder[path] = Path(path).parent.parts
         for definition in definitions:
             self.by_name.setdefault(definition.name, []).append(definition)
 
     def remove_file(self, path: str) -> None:
+        self.family.pop(path, None)
+        self.folder.pop(path, None)
         for definition in self.by_path.pop(path, []):
             same = self.by_name.get(definition.name, [])
             same[:] = [d for d in same if d.path != path]
@@ -329,13 +336,10 @@ class ContextEngine:
     def _best_definitions(self, name: str, tracked: Tracked) -> list[Definition]:
         """The definitions of `name` worth showing: same language family, nearest path first;
         at most two, since a name defined in many places says little about any of them."""
-        candidates = [
-            d
-            for d in self.symbols.lookup(name)
-            if language_family(language_name(None, d.path)) == tracked.family
-        ]
-        here = Path(tracked.path).parent
-        candidates.sort(key=lambda d: _path_distance(here, Path(d.path).parent))
+        symbols = self.symbols
+        candidates = [d for d in symbols.lookup(name) if symbols.family[d.path] == tracked.family]
+        here = Path(tracked.path).parent.parts
+        candidates.sort(key=lambda d: _path_distance(here, symbols.folder[d.path]))
         return candidates[:2]
 
     def _candidates(self, tracked: Tracked, exclude: tuple[int, int]) -> Iterator[Candidate]:
@@ -378,13 +382,14 @@ class ContextEngine:
         return found
 
 
-def _path_distance(a: Path, b: Path) -> int:
+def _path_distance(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    """Steps between two folders (given as path parts) through their common ancestor."""
     common = 0
-    for x, y in zip(a.parts, b.parts, strict=False):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         common += 1
-    return len(a.parts) + len(b.parts) - 2 * common
+    return len(a) + len(b) - 2 * common
 
 
 def fuse(ranked: list[list[Snippet]]) -> list[Snippet]:

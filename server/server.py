@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import time
@@ -229,6 +230,10 @@ class InfillServer(LanguageServer):
             len(self.engine.symbols.by_name),
             time.perf_counter() - started,
         )
+        # The index is long-lived: keep the collector from walking it again and again, which
+        # would show as pauses in the middle of requests.
+        gc.collect()
+        gc.freeze()
         if progress:
             self.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=f"{count} files"))
 
