@@ -20,6 +20,8 @@ class BackendConfig:
     max_tokens: int = 128
     temperature: float = 0.0
     timeout_ms: int = 5000
+    context_tokens: int = 0  # the model's context window; 0 = not known
+    tokenizer: str = ""  # path of the model's Hugging Face tokenizer.json, for exact counts
 
     def api_key(self) -> str | None:
         """Read at request time, so a key exported after start-up is used; never stored."""

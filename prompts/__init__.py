@@ -1,15 +1,28 @@
 """Prompt building: FIM templates per model family within a token budget."""
 
-from infill.prompts.builder import Prompt, build_prompt, widest_window
-from infill.prompts.templates import TEMPLATES, FimTemplate, template_for
-from infill.prompts.tokens import count_tokens
+from infill.prompts.builder import (
+    Prompt,
+    build_prompt,
+    neutralize,
+    prompt_budget,
+    restore,
+    widest_window,
+)
+from infill.prompts.templates import TEMPLATES, FimTemplate, comment_for, template_for
+from infill.prompts.tokens import Counter, count_tokens, counter_for
 
 __all__ = [
     "TEMPLATES",
+    "Counter",
     "FimTemplate",
     "Prompt",
     "build_prompt",
+    "comment_for",
     "count_tokens",
+    "counter_for",
+    "neutralize",
+    "prompt_budget",
+    "restore",
     "template_for",
     "widest_window",
 ]

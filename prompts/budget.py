@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infill.prompts.tokens import count_tokens
+from infill.prompts.tokens import Counter, count_tokens
 
 
 def _lines_with_ends(text: str) -> list[str]:
@@ -12,17 +12,17 @@ def _lines_with_ends(text: str) -> list[str]:
     return lines if lines[-1] else lines[:-1]
 
 
-def _shrink(text: str, budget: int, keep_end: bool) -> str:
+def _shrink(text: str, budget: int, keep_end: bool, count: Counter) -> str:
     """Cut one over-long line by characters until it fits (minified code, data blobs)."""
     # A token is rarely over four characters of code, so this first cut is usually the last.
     cut = text[-budget * 4 :] if keep_end else text[: budget * 4]
-    while cut and count_tokens(cut) > budget:
+    while cut and count(cut) > budget:
         step = max(1, len(cut) // 8)
         cut = cut[step:] if keep_end else cut[:-step]
     return cut
 
 
-def _fit_lines(text: str, budget: int, from_end: bool) -> tuple[str, int]:
+def _fit_lines(text: str, budget: int, from_end: bool, count: Counter) -> tuple[str, int]:
     """The longest run of whole lines at one end of `text` within `budget` tokens.
 
     The line next to the cursor is kept even if it must be cut by characters: before the
@@ -33,12 +33,12 @@ def _fit_lines(text: str, budget: int, from_end: bool) -> tuple[str, int]:
     kept: list[str] = []
     used = 0
     for piece in reversed(lines) if from_end else lines:
-        cost = count_tokens(piece)
+        cost = count(piece)
         if used + cost > budget:
             if not kept and budget > 0:
-                piece = _shrink(piece, budget, keep_end=from_end)
+                piece = _shrink(piece, budget, from_end, count)
                 kept.append(piece)
-                used = count_tokens(piece)
+                used = count(piece)
             break
         kept.append(piece)
         used += cost
@@ -47,11 +47,11 @@ def _fit_lines(text: str, budget: int, from_end: bool) -> tuple[str, int]:
     return "".join(kept), used
 
 
-def keep_tail_lines(text: str, budget: int) -> tuple[str, int]:
+def keep_tail_lines(text: str, budget: int, count: Counter = count_tokens) -> tuple[str, int]:
     """Whole lines from the end of `text` (the prefix) within `budget` tokens."""
-    return _fit_lines(text, budget, from_end=True)
+    return _fit_lines(text, budget, True, count)
 
 
-def keep_head_lines(text: str, budget: int) -> tuple[str, int]:
+def keep_head_lines(text: str, budget: int, count: Counter = count_tokens) -> tuple[str, int]:
     """Whole lines from the start of `text` (the suffix) within `budget` tokens."""
-    return _fit_lines(text, budget, from_end=False)
+    return _fit_lines(text, budget, False, count)

@@ -9,12 +9,15 @@ from typing import Protocol
 
 from infill.prompts.budget import keep_head_lines, keep_tail_lines
 from infill.prompts.templates import FimTemplate
-from infill.prompts.tokens import count_tokens
+from infill.prompts.tokens import Counter, count_tokens
 
 # Shares of the budget, in the spirit of the peers: the suffix may take 15 %, snippets 25 %;
 # whatever they leave unused goes to the prefix, which always gets the rest.
 SUFFIX_SHARE = 0.15
 SNIPPET_SHARE = 0.25
+# Inserted after the first character of a control token spelled in user code: the text stays
+# readable, and no longer is the token.
+ZERO_WIDTH_SPACE = "\u200b"
 
 
 class SnippetLike(Protocol):
@@ -34,31 +37,44 @@ class Prompt:
     tokens: dict[str, int] = field(default_factory=dict)  # per section, and "total"
 
 
-def neutralize(text: str, template: FimTemplate) -> str:
-    """Break the template's control tokens if they appear in the user's code.
+def prompt_budget(max_tokens: int, context_tokens: int, generate_tokens: int) -> int:
+    """The prompt may take `max_tokens`, and never more than the model's context leaves once
+    the answer has room (`context_tokens` 0: the context is not known)."""
+    if context_tokens > 0:
+        return max(0, min(max_tokens, context_tokens - generate_tokens))
+    return max_tokens
 
-    Without this a file that contains "<|fim_middle|>" (a tokenizer test, this very project)
-    would end the prefix early and the model would complete the wrong hole. A zero-width space
-    after the opening "<" keeps the text readable and no longer matches the special token.
+
+def neutralize(text: str, template: FimTemplate) -> str:
+    """Break the template's control tokens where the user's code spells them.
+
+    Without this a file containing "<|fim_middle|>" (a tokenizer test, this very project)
+    would end the prefix early and the model would fill the wrong hole.
     """
-    for token in template.special_tokens:
+    for token in template.special:
         if token in text:
-            text = text.replace(token, token[0] + "\u200b" + token[1:])
+            text = text.replace(token, token[0] + ZERO_WIDTH_SPACE + token[1:])
     return text
 
 
-def _budget(template: FimTemplate, max_tokens: int) -> int:
-    return max(max_tokens - count_tokens(template.render("", "")), 0)
+def restore(text: str, template: FimTemplate) -> str:
+    """Undo `neutralize` in what the model wrote: it copies the user's code, and the user's
+    code spells the token without the zero-width space."""
+    if ZERO_WIDTH_SPACE not in text:
+        return text
+    for token in template.special:
+        text = text.replace(token[0] + ZERO_WIDTH_SPACE + token[1:], token)
+    return text
 
 
 def widest_window(
-    prefix: str, suffix: str, template: FimTemplate, max_tokens: int
+    prefix: str, suffix: str, template: FimTemplate, budget: int, count: Counter = count_tokens
 ) -> tuple[str, str]:
     """The most of the prefix and suffix a prompt could show (with no snippets): snippets from
     these lines would repeat what the prompt has already."""
-    budget = _budget(template, max_tokens)
-    kept_suffix, used = keep_head_lines(suffix, int(budget * SUFFIX_SHARE))
-    kept_prefix, _ = keep_tail_lines(prefix, budget - used)
+    room = max(budget - count(template.hole("", "")), 0)
+    kept_suffix, used = keep_head_lines(suffix, int(room * SUFFIX_SHARE), count)
+    kept_prefix, _ = keep_tail_lines(prefix, room - used, count)
     return kept_prefix, kept_suffix
 
 
@@ -66,39 +82,57 @@ def build_prompt(
     prefix: str,
     suffix: str,
     template: FimTemplate,
-    max_tokens: int,
+    budget: int,
     snippets: Sequence[SnippetLike] = (),
     path: str = "",
     repo: str = "",
+    comment: str = "#",
+    count: Counter = count_tokens,
 ) -> Prompt:
     """`snippets` come best first; those that fit the snippet share are placed best last,
-    nearest the cursor."""
+    nearest the cursor. The whole prompt, counted as one text, stays within `budget`."""
     prefix = neutralize(prefix, template)
     suffix = neutralize(suffix, template)
-    budget = _budget(template, max_tokens)
-    kept_suffix, suffix_tokens = keep_head_lines(suffix, int(budget * SUFFIX_SHARE))
+    frame = count(template.hole("", ""))
+    room = max(budget - frame, 0)
+    kept_suffix, suffix_tokens = keep_head_lines(suffix, int(room * SUFFIX_SHARE), count)
 
     chosen: list[SnippetLike] = []
     rendered: list[str] = []
-    snippet_tokens = 0
-    if snippets and template.takes_snippets:
-        # The repository header and the current file's separator cost tokens too.
-        frame = count_tokens(template.render("", "", ("",), path, repo)) - count_tokens(
-            template.render("", "")
-        )
-        room = int(budget * SNIPPET_SHARE) - frame
+    snippet_tokens = files_frame = 0
+    if snippets:
+        # The repository header and the current file's head cost tokens too.
+        files_frame = count(template.render("", "", ("",), path, repo)) - frame
+        snippet_room = int(room * SNIPPET_SHARE) - files_frame
         for snippet in snippets:
-            piece = template.render_snippet(snippet.path, neutralize(snippet.text, template))
-            cost = count_tokens(piece)
-            if cost <= room - snippet_tokens:
+            code = neutralize(snippet.text, template)
+            piece = template.render_snippet(neutralize(snippet.path, template), code, comment)
+            cost = count(piece)
+            if cost <= snippet_room - snippet_tokens:
                 chosen.append(snippet)
                 rendered.append(piece)
                 snippet_tokens += cost
         if chosen:
-            snippet_tokens += frame
+            snippet_tokens += files_frame
 
-    kept_prefix, prefix_tokens = keep_tail_lines(prefix, budget - suffix_tokens - snippet_tokens)
-    text = template.render(kept_prefix, kept_suffix, tuple(reversed(rendered)), path, repo)
+    kept_prefix, _ = keep_tail_lines(prefix, room - suffix_tokens - snippet_tokens, count)
+    pieces = tuple(reversed(rendered))
+    text = template.render(kept_prefix, kept_suffix, pieces, path, repo)
+    total = count(text)
+    # Pieces counted apart can tokenize differently once joined: trim until the prompt as a
+    # whole fits: the prefix's far end, then the suffix's, then the snippets.
+    while total > budget and (kept_prefix or kept_suffix or pieces):
+        if kept_prefix:
+            cut = kept_prefix.find("\n")
+            kept_prefix = kept_prefix[cut + 1 :] if cut != -1 else kept_prefix[1:]
+        elif kept_suffix:
+            cut = kept_suffix.rfind("\n", 0, len(kept_suffix) - 1)
+            kept_suffix = kept_suffix[: cut + 1] if cut != -1 else kept_suffix[:-1]
+        else:
+            pieces = pieces[1:]
+            chosen.pop()
+        text = template.render(kept_prefix, kept_suffix, pieces, path, repo)
+        total = count(text)
     return Prompt(
         text=text,
         stop=template.stop,
@@ -106,10 +140,10 @@ def build_prompt(
         suffix=kept_suffix,
         snippets=chosen,
         tokens={
-            "template": count_tokens(template.render("", "")),
-            "prefix": prefix_tokens,
-            "suffix": suffix_tokens,
-            "snippets": snippet_tokens,
-            "total": count_tokens(text),
+            "template": frame,
+            "prefix": count(kept_prefix),
+            "suffix": count(kept_suffix),
+            "snippets": count("".join(pieces)) + files_frame if pieces else 0,
+            "total": total,
         },
     )

@@ -23,7 +23,19 @@ from infill.postprocess import (
     postprocess,
     stop_index,
 )
-from infill.prompts import FimTemplate, Prompt, build_prompt, template_for, widest_window
+from infill.prompts import (
+    Counter,
+    FimTemplate,
+    Prompt,
+    build_prompt,
+    comment_for,
+    count_tokens,
+    counter_for,
+    prompt_budget,
+    restore,
+    template_for,
+    widest_window,
+)
 from infill.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +62,20 @@ class Prepared:
     timings: dict[str, float] = field(default_factory=dict)  # ms per stage
 
 
+_failed_tokenizers: set[str] = set()
+
+
+def _counter(tokenizer_file: str) -> Counter:
+    """The model's own tokenizer if set and loadable, else cl100k (with one log line)."""
+    try:
+        return counter_for(tokenizer_file)
+    except Exception as exc:
+        if tokenizer_file not in _failed_tokenizers:
+            _failed_tokenizers.add(tokenizer_file)
+            log.warning("cannot load tokenizer %s (%s); counting with cl100k", tokenizer_file, exc)
+        return count_tokens
+
+
 def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) -> Prepared | None:
     """None where no suggestion can be made: a private file, code right of the cursor."""
     started = time.perf_counter()
@@ -63,10 +89,11 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
         return None
     config = settings.backend
     template = template_for(config.template, config.model)
-    max_tokens = settings.prompt.max_tokens
+    budget = prompt_budget(settings.prompt.max_tokens, config.context_tokens, config.max_tokens)
+    count = _counter(config.tokenizer)
 
     # Snippets must not repeat lines the prompt shows anyway: exclude the widest window.
-    widest_prefix, widest_suffix = widest_window(ctx.prefix, ctx.suffix, template, max_tokens)
+    widest_prefix, widest_suffix = widest_window(ctx.prefix, ctx.suffix, template, budget, count)
     line, _ = doc.position_at(offset)
     exclude = (line - widest_prefix.count("\n"), line + widest_suffix.count("\n"))
     window_done = time.perf_counter()
@@ -77,10 +104,12 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
         ctx.prefix,
         ctx.suffix,
         template,
-        max_tokens,
+        budget,
         gathered.snippets,
         path=tracked.path,
         repo=engine.root.name if engine.root is not None else "",
+        comment=comment_for(tracked.language),
+        count=count,
     )
     done = time.perf_counter()
     timings = {
@@ -184,4 +213,5 @@ class Completer:
         )
         if shown is None:
             return None
+        shown = restore(shown, prepared.template)
         return Suggestion(text=shown.replace("\n", ctx.line_ending))

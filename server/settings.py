@@ -102,6 +102,13 @@ def _env_name(value: Any) -> str:
     return value
 
 
+def _tokenizer_file(value: Any) -> str:
+    value = _string(value)
+    if value and not Path(value).expanduser().is_file():
+        raise ValueError(f"no tokenizer.json at {value!r}")
+    return str(Path(value).expanduser()) if value else value
+
+
 VALIDATORS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "backend": {
         "kind": _kind,
@@ -112,6 +119,8 @@ VALIDATORS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "max_tokens": _integer(1, 8192),
         "temperature": _number(0.0, 2.0),
         "timeout_ms": _integer(100, 600_000),
+        "context_tokens": _integer(0, 10_000_000),
+        "tokenizer": _tokenizer_file,
     },
     "prompt": {
         "max_tokens": _integer(64, 131_072),

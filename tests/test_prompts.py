@@ -155,9 +155,10 @@ def test_control_tokens_in_user_code_are_neutralized():
     prefix = 'MARKERS = ["<|fim_middle|>", "<|endoftext|>"]\nx = "<|fim_prefix|>'
     suffix = '<|fim_suffix|>"\nEND = "<|im_end|>"\n'
     prompt = build_prompt(prefix, suffix, QWEN, 2048)
-    for token in QWEN.special_tokens:
+    markers = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
+    for token in QWEN.special:
         # Only the template's own three markers remain, once each.
-        expected = 1 if token in (QWEN.prefix_token, QWEN.suffix_token, QWEN.middle_token) else 0
+        expected = 1 if token in markers else 0
         assert prompt.text.count(token) == expected, token
     assert prompt.text.startswith("<|fim_prefix|>")
     assert prompt.text.endswith("<|fim_middle|>")
@@ -207,10 +208,11 @@ def test_auto_picks_the_family_from_the_model_name(model: str, caplog: pytest.Lo
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-@pytest.mark.parametrize("model", ["starcoder2:3b", "deepseek-coder-1.3b-base", ""])
+@pytest.mark.parametrize("model", ["gpt-4o", "llama3.1:8b", ""])
 def test_unknown_model_falls_back_to_qwen_with_a_warning(
-    model: str, caplog: pytest.LogCaptureFixture
+    model: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ):
+    monkeypatch.setattr("infill.prompts.templates._warned", set())
     with caplog.at_level(logging.WARNING):
         assert template_for("auto", model) is QWEN
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
