@@ -93,6 +93,8 @@ def build_prompt(
     nearest the cursor. The whole prompt, counted as one text, stays within `budget`."""
     prefix = neutralize(prefix, template)
     suffix = neutralize(suffix, template)
+    path = neutralize(path, template)
+    repo = neutralize(repo, template)
     frame = count(template.hole("", ""))
     room = max(budget - frame, 0)
     kept_suffix, suffix_tokens = keep_head_lines(suffix, int(room * SUFFIX_SHARE), count)
@@ -102,7 +104,7 @@ def build_prompt(
     snippet_tokens = files_frame = 0
     if snippets:
         # The repository header and the current file's head cost tokens too.
-        files_frame = count(template.render("", "", ("",), path, repo)) - frame
+        files_frame = count(template.render("", "", ("",), path, repo, comment)) - frame
         snippet_room = int(room * SNIPPET_SHARE) - files_frame
         for snippet in snippets:
             code = neutralize(snippet.text, template)
@@ -117,7 +119,7 @@ def build_prompt(
 
     kept_prefix, _ = keep_tail_lines(prefix, room - suffix_tokens - snippet_tokens, count)
     pieces = tuple(reversed(rendered))
-    text = template.render(kept_prefix, kept_suffix, pieces, path, repo)
+    text = template.render(kept_prefix, kept_suffix, pieces, path, repo, comment)
     total = count(text)
     # Pieces counted apart can tokenize differently once joined: trim until the prompt as a
     # whole fits: the prefix's far end, then the suffix's, then the snippets.
@@ -131,7 +133,7 @@ def build_prompt(
         else:
             pieces = pieces[1:]
             chosen.pop()
-        text = template.render(kept_prefix, kept_suffix, pieces, path, repo)
+        text = template.render(kept_prefix, kept_suffix, pieces, path, repo, comment)
         total = count(text)
     return Prompt(
         text=text,

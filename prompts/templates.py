@@ -34,11 +34,12 @@ class FimTemplate:
     # Lower-case fragments of model names (Ollama tags, HF ids, GGUF files) of this family.
     name_hints: tuple[str, ...]
     # Repository-level format, where the family has one: a header naming the repository
-    # ("{repo}"), one block per other file ("{path}", "{code}"), and the current file's head
-    # ("{path}") before the hole. Families without one get snippets as comments in the prefix.
+    # ("{repo}"), one block per other file ("{path}", "{code}"), then the current file with the
+    # hole ("{path}", "{prefix}", "{suffix}"). Families without one get snippets as comments at
+    # the start of the prefix.
     repo_header: str = ""
     file_block: str = ""
-    current_file: str = ""
+    repo_fim: str = ""
 
     @property
     def takes_files(self) -> bool:
@@ -61,16 +62,18 @@ class FimTemplate:
         snippets: tuple[str, ...] = (),
         path: str = "",
         repo: str = "",
+        comment: str = "#",
     ) -> str:
         """The whole prompt. `snippets` come rendered by `render_snippet`, best last (nearest
         the cursor)."""
         if not snippets:
             return self.hole(prefix, suffix)
         if not self.file_block:
-            return self.hole("".join(snippets) + prefix, suffix)
+            current = f"{comment} Path: {path}\n" if path else ""
+            return self.hole("".join(snippets) + current + prefix, suffix)
         head = _fill(self.repo_header, repo=repo or "repository")
-        current = _fill(self.current_file, path=path)
-        return head + "".join(snippets) + current + self.hole(prefix, suffix)
+        hole = _fill(self.repo_fim, path=path, prefix=prefix, suffix=suffix)
+        return head + "".join(snippets) + hole
 
 
 def _family(
@@ -81,16 +84,16 @@ def _family(
     extra_special: tuple[str, ...] = (),
     repo_header: str = "",
     file_block: str = "",
-    current_file: str = "",
+    repo_fim: str = "",
 ) -> FimTemplate:
     markers = tuple(re.findall(r"<[^<>{}\s]+>|\[[A-Z]+\]", fim))
     special = tuple(dict.fromkeys((*markers, *stop, *extra_special)))
-    return FimTemplate(family, fim, stop, special, hints, repo_header, file_block, current_file)
+    return FimTemplate(family, fim, stop, special, hints, repo_header, file_block, repo_fim)
 
 
-# Qwen2.5-Coder: README "file-level code completion (fill in the middle)" and "repository-level
-# code completion"; special tokens in tokenizer_config.json of Qwen/Qwen2.5-Coder-*; the
-# repository layout with FIM as llama.cpp's server builds it (format_infill).
+# Qwen2.5-Coder: README "file-level code completion (fill in the middle)", the token ids it lists,
+# and examples/Qwen2.5-Coder-repolevel-fim.py for the repository layout with FIM (also what
+# llama.cpp's server builds for /infill). Stops: the eos ids of that example, and <|im_start|>.
 QWEN = _family(
     "qwen",
     "<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>",
@@ -108,72 +111,83 @@ QWEN = _family(
     hints=("qwen",),
     repo_header="<|repo_name|>{repo}\n",
     file_block="<|file_sep|>{path}\n{code}\n",
-    current_file="<|file_sep|>{path}\n",
+    repo_fim="<|file_sep|>{path}\n<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>",
 )
 
-# StarCoder / StarCoder2: tokenizer special tokens of bigcode/starcoder2-*; StarCoder2 paper
-# (repository context: "<repo_name>name<file_sep>path\ncode ...").
+# StarCoder / StarCoder2: the bigcode model cards' FIM example; StarCoder2 paper (arXiv
+# 2402.19173, section 5) for the repository layout, where the current file's path goes inside
+# the FIM prefix and files follow each other with no newline; "<file_sep> ... you can use it as
+# a stop token" (bigcode-project/starcoder2 issue 10). <filename>, <gh_stars>, <reponame> are
+# StarCoder 1 tokens, neutralized too.
 STARCODER = _family(
     "starcoder",
     "<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>",
     stop=(
         "<|endoftext|>",
+        "<file_sep>",
         "<fim_prefix>",
         "<fim_suffix>",
         "<fim_middle>",
-        "<fim_pad>",
-        "<file_sep>",
         "<repo_name>",
     ),
-    hints=("starcoder", "starchat"),
-    extra_special=("<filename>", "<gh_stars>", "<issue_start>", "<jupyter_start>"),
+    hints=("starcoder", "codeqwen"),
+    extra_special=("<fim_pad>", "<filename>", "<gh_stars>", "<reponame>", "<issue_start>"),
     repo_header="<repo_name>{repo}",
-    file_block="<file_sep>{path}\n{code}\n",
-    current_file="<file_sep>{path}\n",
+    file_block="<file_sep>{path}\n{code}",
+    repo_fim="<file_sep><fim_prefix>{path}\n{prefix}<fim_suffix>{suffix}<fim_middle>",
 )
 
-# DeepSeek-Coder: README "code insertion" (full-width bars U+FF5C and U+2581 in the tokens);
-# end of sentence from tokenizer_config.json of deepseek-ai/deepseek-coder-*-base.
+# DeepSeek-Coder (and V2-Lite): README "code insertion"; the bars are U+FF5C and the low line
+# U+2581. End of sentence per generation_config.json; <|EOT|> ends the instruct models' turns.
+# No repository tokens: files go in as commented blocks.
 DEEPSEEK = _family(
     "deepseek",
-    "<｜fim▁begin｜>{prefix}<｜fim▁hole｜>{suffix}<｜fim▁end｜>",
+    "<\uff5cfim\u2581begin\uff5c>{prefix}<\uff5cfim\u2581hole\uff5c>{suffix}<\uff5cfim\u2581end\uff5c>",
     stop=(
-        "<｜end▁of▁sentence｜>",
-        "<｜fim▁begin｜>",
-        "<｜fim▁hole｜>",
-        "<｜fim▁end｜>",
+        "<\uff5cend\u2581of\u2581sentence\uff5c>",
+        "<\uff5cfim\u2581begin\uff5c>",
+        "<\uff5cfim\u2581hole\uff5c>",
+        "<\uff5cfim\u2581end\uff5c>",
         "<|EOT|>",
     ),
     hints=("deepseek",),
-    extra_special=("<｜begin▁of▁sentence｜>",),
+    extra_special=("<\uff5cbegin\u2581of\u2581sentence\uff5c>",),
 )
 
-# Code Llama: facebookresearch/codellama generation.py (infilling prompt "<PRE> {pre} <SUF>{suf}
-# <MID>", end of infilling "<EOT>"); the same in the HF model cards.
+# Code Llama: meta-llama/codellama llama/generation.py, infilling_prompt_tokens
+# ("<PRE> {pre} <SUF>{suf} <MID>"), end of infilling <EOT>. The BOS token is the server's to add.
 CODELLAMA = _family(
     "codellama",
     "<PRE> {prefix} <SUF>{suffix} <MID>",
-    stop=("<EOT>", "</s>", "<PRE>", "<SUF>", "<MID>"),
+    stop=("<EOT>", "<PRE>", "<SUF>", "<MID>"),
     hints=("codellama", "code-llama", "code_llama"),
-    extra_special=("<s>",),
+    extra_special=("<s>", "</s>"),
 )
 
-# Codestral: mistral-common's FIM request encoding (suffix first: "[SUFFIX]suffix[PREFIX]prefix"),
-# end of sequence "</s>".
+# Codestral: mistral-common InstructTokenizerV2.encode_fim ([SUFFIX] suffix [PREFIX] prefix, no
+# middle token); token strings from mistral-common's tokenizer base; end of sequence </s>.
 CODESTRAL = _family(
     "codestral",
     "[SUFFIX]{suffix}[PREFIX]{prefix}",
-    stop=("</s>", "[SUFFIX]", "[PREFIX]", "[MIDDLE]"),
+    stop=("</s>", "[PREFIX]", "[SUFFIX]", "[MIDDLE]"),
     hints=("codestral",),
     extra_special=("[INST]", "[/INST]", "<s>"),
 )
 
-# CodeGemma: model card "code completion" ("<|fim_prefix|>...<|fim_suffix|>...<|fim_middle|>",
-# stop on "<|file_separator|>"; multi-file context separated by "<|file_separator|>").
+# CodeGemma: ai.google.dev/gemma/docs/codegemma/prompt-structure (no spaces around the FIM
+# tokens, middle last); stops as the model card's terminators, plus <end_of_turn>. How paths go
+# in a multi-file context is not documented: files go in as commented blocks.
 CODEGEMMA = _family(
     "codegemma",
     "<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>",
-    stop=("<|file_separator|>", "<end_of_turn>", "<eos>", "<|fim_prefix|>", "<|fim_suffix|>"),
+    stop=(
+        "<|file_separator|>",
+        "<|fim_prefix|>",
+        "<|fim_suffix|>",
+        "<|fim_middle|>",
+        "<eos>",
+        "<end_of_turn>",
+    ),
     hints=("codegemma",),
     extra_special=("<start_of_turn>", "<bos>"),
 )
@@ -194,10 +208,26 @@ DEFAULT_TEMPLATE = QWEN
 _warned: set[str] = set()
 
 
+# Models whose names match a family but that were not trained for FIM (chat fine-tunes, the
+# Code Llama sizes and variants without infilling, Mamba-Codestral, DeepSeek's general models).
+_NOT_FIM = re.compile(
+    r"mamba|dolphincoder|deepseek-(r1|v3|llm)|deepseek-v2(?!.*coder)|codellama[:\-_/]?(34b|70b)"
+    r"|codellama.*python|codegemma.*(instruct|-it\b)|(?<!coder)-it\b",
+)
+
+
 def detect_family(model: str) -> FimTemplate | None:
-    """The family a model name belongs to, if any hint matches."""
+    """The FIM family of a model name (Ollama tag, HF id, GGUF file, served name), if any."""
     name = model.lower()
-    for candidate in TEMPLATES.values():
+    if _NOT_FIM.search(name):
+        return None
+    if "codeqwen" in name:
+        return STARCODER  # CodeQwen 1.5 uses the StarCoder tokens
+    if "qwen" in name and "coder" in name:
+        return QWEN
+    if "deepseek" in name and "coder" in name:
+        return DEEPSEEK
+    for candidate in (STARCODER, CODELLAMA, CODESTRAL, CODEGEMMA):
         if any(hint in name for hint in candidate.name_hints):
             return candidate
     return None
