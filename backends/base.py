@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-BACKEND_KINDS = ("openai",)
+BACKEND_KINDS = ("openai", "llamacpp", "ollama", "anthropic", "mistral")
+
+# Where a kind's server usually is, when `backend.url` is not set.
+DEFAULT_URLS = {
+    "llamacpp": "http://127.0.0.1:8080",
+    "ollama": "http://127.0.0.1:11434",
+    "anthropic": "https://api.anthropic.com",
+    "mistral": "https://codestral.mistral.ai/v1",
+}
 
 
 @dataclass(frozen=True)
 class BackendConfig:
     kind: str = "openai"
-    url: str = ""  # for openai: the base URL including /v1, as the OpenAI SDK's base_url
+    # The server: for openai and mistral the base URL including /v1 (as their SDKs' base_url),
+    # for llamacpp, ollama and anthropic the server's root.
+    url: str = ""
     model: str = ""
     template: str = "auto"
     api_key_env: str = ""  # name of the environment variable that holds the key
@@ -22,29 +32,67 @@ class BackendConfig:
     timeout_ms: int = 5000
     context_tokens: int = 0  # the model's context window; 0 = not known
     tokenizer: str = ""  # path of the model's Hugging Face tokenizer.json, for exact counts
+    api_key_from_file: str = field(default="", repr=False)  # backend.api_key in config.toml
+
+    @property
+    def base_url(self) -> str:
+        return (self.url or DEFAULT_URLS.get(self.kind, "")).rstrip("/")
+
+    @property
+    def uses_chat(self) -> bool:
+        """Chat APIs get a fill-the-hole message instead of a FIM prompt."""
+        return self.kind == "anthropic" or self.template == "chat"
 
     def api_key(self) -> str | None:
-        """Read at request time, so a key exported after start-up is used; never stored."""
-        if not self.api_key_env:
-            return None
-        return os.environ.get(self.api_key_env) or None
+        """Read at request time, so a key exported after start-up is used; never logged."""
+        if self.api_key_env and os.environ.get(self.api_key_env):
+            return os.environ[self.api_key_env]
+        return self.api_key_from_file or None
 
 
 @dataclass(frozen=True)
 class CompletionRequest:
-    prompt: str
+    prompt: str  # the whole FIM prompt, for endpoints that take raw text
     stop: tuple[str, ...]
     max_tokens: int
     temperature: float
+    prefix: str = ""  # the code before the cursor, as the prompt has it
+    suffix: str = ""  # the code after the cursor
+    # Other code for APIs that place it themselves (llama.cpp's input_extra): (path, text).
+    extra: tuple[tuple[str, str], ...] = ()
+    # The prefix with the other code in front of it as comments, for FIM APIs that take a
+    # prefix and a suffix only (Ollama's suffix mode, Mistral's FIM endpoint).
+    context_prefix: str = ""
+    system: str = ""  # chat APIs
+    messages: tuple[dict[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """A piece of the answer; the last one of a stream may carry how and why it ended."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None  # tokens and timings, as the API reports them
 
 
 class BackendError(Exception):
-    """A failed backend call, with a message fit for the log (never a key or a header)."""
+    """A failed backend call, with a message fit for the log (never a key or a header).
+
+    `retry_after` (seconds) is set when the server said when to come back."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Backend(Protocol):
-    def stream(self, request: CompletionRequest) -> AsyncIterator[str]:
-        """Text deltas as the model produces them; closing the iterator closes the stream."""
+    def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        """The answer as it is produced; closing the iterator closes the HTTP stream."""
+        ...
+
+    async def warm(self) -> None:
+        """Open a connection ahead of the first request."""
         ...
 
     async def aclose(self) -> None: ...

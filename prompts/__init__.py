@@ -8,11 +8,13 @@ from infill.prompts.builder import (
     restore,
     widest_window,
 )
+from infill.prompts.chat import ChatPrompt
 from infill.prompts.templates import TEMPLATES, FimTemplate, comment_for, template_for
 from infill.prompts.tokens import Counter, count_tokens, counter_for
 
 __all__ = [
     "TEMPLATES",
+    "ChatPrompt",
     "Counter",
     "FimTemplate",
     "Prompt",

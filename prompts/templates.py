@@ -52,8 +52,7 @@ class FimTemplate:
         """One snippet of other code: a file block, or a commented block headed by its path."""
         if self.file_block:
             return _fill(self.file_block, path=path, code=code)
-        lines = [f"{comment} Path: {path}", *(f"{comment} {line}" for line in code.split("\n"))]
-        return "\n".join(lines) + "\n"
+        return commented(path, code, comment)
 
     def render(
         self,
@@ -74,6 +73,13 @@ class FimTemplate:
         head = _fill(self.repo_header, repo=repo or "repository")
         hole = _fill(self.repo_fim, path=path, prefix=prefix, suffix=suffix)
         return head + "".join(snippets) + hole
+
+
+def commented(path: str, code: str, comment: str) -> str:
+    """Code from another file as comments headed by its path, for prompts with no place for
+    other files."""
+    lines = [f"{comment} Path: {path}", *(f"{comment} {line}" for line in code.split("\n"))]
+    return "\n".join(lines) + "\n"
 
 
 def _family(

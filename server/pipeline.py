@@ -9,11 +9,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-from infill.backends import Backend, BackendConfig, BackendError, CompletionRequest, make_backend
+from infill.backends import (
+    Backend,
+    BackendConfig,
+    BackendError,
+    CircuitBreaker,
+    CompletionRequest,
+    make_backend,
+)
 from infill.context import CursorContext, cursor_context
 from infill.context.engine import ContextEngine, Gathered
 from infill.postprocess import (
@@ -24,6 +32,7 @@ from infill.postprocess import (
     stop_index,
 )
 from infill.prompts import (
+    ChatPrompt,
     Counter,
     FimTemplate,
     Prompt,
@@ -36,6 +45,8 @@ from infill.prompts import (
     template_for,
     widest_window,
 )
+from infill.prompts.chat import build_chat_prompt, extract_completion
+from infill.prompts.templates import commented
 from infill.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,6 +71,8 @@ class Prepared:
     prompt: Prompt
     gathered: Gathered
     timings: dict[str, float] = field(default_factory=dict)  # ms per stage
+    chat: ChatPrompt | None = None  # for chat APIs
+    comment: str = "#"  # the language's line comment
 
 
 _failed_tokenizers: set[str] = set()
@@ -111,13 +124,46 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
         comment=comment_for(tracked.language),
         count=count,
     )
+    chat = None
+    if config.uses_chat:
+        chat = build_chat_prompt(
+            ctx.prefix,
+            ctx.suffix,
+            budget,
+            gathered.snippets,
+            path=tracked.path,
+            language=tracked.language or "",
+            count=count,
+        )
     done = time.perf_counter()
     timings = {
         "window": (window_done - started) * 1000,
         "context": (gathered_done - window_done) * 1000,
         "prompt": (done - gathered_done) * 1000,
     }
-    return Prepared(ctx, mode, template, prompt, gathered, timings)
+    return Prepared(
+        ctx, mode, template, prompt, gathered, timings, chat, comment_for(tracked.language)
+    )
+
+
+def completion_request(prepared: Prepared, config: BackendConfig) -> CompletionRequest:
+    """The prompt in every form a backend kind may want."""
+    prompt, chat = prepared.prompt, prepared.chat
+    context = "".join(
+        commented(s.path, s.text, prepared.comment) for s in reversed(prompt.snippets)
+    )
+    return CompletionRequest(
+        prompt=prompt.text,
+        stop=() if chat is not None else prompt.stop,
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+        prefix=prompt.prefix,
+        suffix=prompt.suffix,
+        extra=tuple((s.path, s.text) for s in prompt.snippets),
+        context_prefix=context + prompt.prefix if context else "",
+        system=chat.system if chat is not None else "",
+        messages=tuple(chat.messages) if chat is not None else (),
+    )
 
 
 def explain(prepared: Prepared) -> dict[str, Any]:
@@ -151,10 +197,13 @@ def explain(prepared: Prepared) -> dict[str, Any]:
 class Completer:
     """Owns the backend client (one per configuration, so its connection pool is reused)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_health: Callable[[bool, str], None] | None = None) -> None:
+        """`on_health(healthy, reason)`: the backend went down or came back (once each)."""
         self._backend: Backend | None = None
         self._config: BackendConfig | None = None
         self._closing: set[asyncio.Task[None]] = set()  # referenced until done
+        self._on_health = on_health
+        self.breaker = CircuitBreaker(on_health)
 
     def backend(self, config: BackendConfig) -> Backend:
         if self._backend is None or config != self._config:
@@ -165,6 +214,7 @@ class Completer:
                 task.add_done_callback(self._closing.discard)
             self._backend = make_backend(config)
             self._config = config
+            self.breaker = CircuitBreaker(self._on_health)  # a new backend starts healthy
         return self._backend
 
     async def aclose(self) -> None:
@@ -174,34 +224,41 @@ class Completer:
 
     async def run(self, prepared: Prepared, settings: Settings) -> Suggestion | None:
         config = settings.backend
-        if not config.url:
+        if not config.base_url:
             raise NotConfigured(
                 "no backend configured: set backend.url to an OpenAI-compatible server "
                 "(such as http://127.0.0.1:8080/v1 for llama.cpp's llama-server)"
             )
-        prompt, mode, ctx = prepared.prompt, prepared.mode, prepared.ctx
-        request = CompletionRequest(
-            prompt=prompt.text,
-            stop=prompt.stop,
-            max_tokens=config.max_tokens,
-            temperature=config.temperature,
-        )
+        backend = self.backend(config)
+        if not self.breaker.allow():
+            return None  # the backend is down; its cool-down is not over
+        request = completion_request(prepared, config)
+        mode, ctx = prepared.mode, prepared.ctx
         text = ""
         try:
             async with asyncio.timeout(config.timeout_ms / 1000):
-                async with aclosing(self.backend(config).stream(request)) as deltas:
-                    async for delta in deltas:
-                        text += delta
-                        cut = stop_index(text, mode, prompt.stop)
+                async with aclosing(backend.stream(request)) as events:
+                    async for event in events:
+                        text += event.text
+                        if prepared.chat is not None:
+                            continue  # a chat answer is read whole, then its code extracted
+                        cut = stop_index(text, mode, request.stop)
                         if cut is not None:
                             text = text[:cut]
                             break  # leaving the block closes the HTTP stream now
         except BackendError as exc:
             log.warning("backend: %s", exc)
+            self.breaker.failure(str(exc), exc.retry_after)
             return None
         except TimeoutError:
             log.warning("backend: no complete answer within %d ms", config.timeout_ms)
+            self.breaker.failure(f"no answer within {config.timeout_ms} ms")
             return None
+        self.breaker.success()
+        if prepared.chat is not None:
+            text = extract_completion(text, prepared.chat.prefix, prepared.chat.suffix)
+            if mode is Mode.SINGLE_LINE:
+                text = text.split("\n", 1)[0]
         shown = postprocess(
             text,
             CompletionContext(

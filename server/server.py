@@ -25,12 +25,20 @@ from infill.context.engine import SOURCE_EXTENSIONS, ContextEngine, Tracked, uri
 from infill.context.ignore import IGNORE_FILES
 from infill.pipeline import Completer, NotConfigured, Prepared, Suggestion, explain, prepare
 from infill.prompts.tokens import warm_up
-from infill.settings import Settings, SettingsError, load_user_config, parse_settings
+from infill.settings import (
+    Settings,
+    SettingsError,
+    expand_dotted,
+    load_user_config,
+    parse_settings,
+    take_file_api_key,
+)
 
 log = logging.getLogger(__name__)
 
 SECTION = "infill"
 EXPLAIN = "infill/explain"
+STATUS = "infill/status"
 _WORD_BEFORE = re.compile(r"[\w$]*$")
 # An open document's definitions are re-read once the user pauses typing this long (seconds).
 DEFINITIONS_DELAY = 0.5
@@ -99,7 +107,7 @@ class InfillServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("infill", __version__, protocol_cls=InfillProtocol)
         self.engine = ContextEngine()
-        self.completer = Completer()
+        self.completer = Completer(on_health=self.backend_health)
         self.settings = Settings()
         # Settings layers, later ones winning; a layer is only stored once the whole
         # combination validates, so the last good settings stay in force.
@@ -126,8 +134,26 @@ class InfillServer(LanguageServer):
         super().report_server_error(error, source)
 
     def show(self, kind: lsp.MessageType, message: str) -> None:
-        log.log(logging.ERROR if kind == lsp.MessageType.Error else logging.WARNING, message)
+        levels = {lsp.MessageType.Error: logging.ERROR, lsp.MessageType.Warning: logging.WARNING}
+        log.log(levels.get(kind, logging.INFO), message)
         self.window_show_message(lsp.ShowMessageParams(type=kind, message=f"infill: {message}"))
+
+    def backend_health(self, healthy: bool, reason: str) -> None:
+        """Once when the backend goes down and once when it is back: a message for the user,
+        and `infill/status` for editors' status bars."""
+        if healthy:
+            self.show(lsp.MessageType.Info, "the backend answers again")
+        else:
+            self.show(lsp.MessageType.Warning, f"backend unavailable, pausing requests: {reason}")
+        self.protocol.notify(
+            STATUS, {"state": "ready" if healthy else "backend-error", "message": reason}
+        )
+
+    def warm_backend(self) -> None:
+        """Open the backend's connection before the first keystroke needs it."""
+        if self.settings.backend.base_url:
+            backend = self.completer.backend(self.settings.backend)
+            self.keep(asyncio.ensure_future(backend.warm()))
 
     # -- settings --------------------------------------------------------------------------
 
@@ -137,6 +163,18 @@ class InfillServer(LanguageServer):
         if not isinstance(value, Mapping):
             self.show(lsp.MessageType.Error, f"settings must be an object, got {value!r}")
             return
+        if layer == "file":
+            value = take_file_api_key(value)
+        else:
+            backend = expand_dotted(value).get("backend")
+            if isinstance(backend, Mapping) and {"api_key", "api_key_from_file"} & set(backend):
+                # Editors show and sync their settings; a key belongs in the environment.
+                self.show(
+                    lsp.MessageType.Error,
+                    "backend.api_key is only read from config.toml: name an environment "
+                    "variable in backend.api_key_env instead; keeping the previous settings",
+                )
+                return
         candidate = {**self.layers, layer: value}
         try:
             settings, unknown = parse_settings(*candidate.values())
@@ -146,9 +184,12 @@ class InfillServer(LanguageServer):
         if unknown:
             self.show(lsp.MessageType.Warning, f"unknown settings ignored: {', '.join(unknown)}")
         self.layers = candidate
+        changed = settings.backend != self.settings.backend
         if settings != self.settings:
             self._told_not_configured = False
         self.settings = settings
+        if changed and layer != "file":
+            self.warm_backend()
 
     async def pull_settings(self) -> None:
         workspace = self.client_capabilities.workspace
@@ -330,6 +371,7 @@ def create_server() -> InfillServer:
         loop = asyncio.get_running_loop()
         ls.keep(loop.run_in_executor(None, warm_up))
         ls.keep(asyncio.ensure_future(ls.index_workspace()))
+        ls.warm_backend()
         await ls.pull_settings()
         await ls.watch_files()
 

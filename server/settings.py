@@ -17,7 +17,7 @@ from infill.backends import BACKEND_KINDS, BackendConfig
 from infill.prompts import TEMPLATES
 
 # Kinds that are part of the settings contract but are not built yet.
-PLANNED_BACKEND_KINDS = ("llamacpp", "ollama", "anthropic", "mistral", "ngram")
+PLANNED_BACKEND_KINDS = ("ngram",)
 
 
 class SettingsError(ValueError):
@@ -89,8 +89,9 @@ def _url(value: Any) -> str:
 
 def _template(value: Any) -> str:
     value = _string(value)
-    if value != "auto" and value not in TEMPLATES:
-        raise ValueError(f"expected 'auto' or one of {', '.join(TEMPLATES)}, got {value!r}")
+    if value not in ("auto", "chat") and value not in TEMPLATES:
+        choices = ", ".join(["auto", "chat", *TEMPLATES])
+        raise ValueError(f"expected one of {choices}, got {value!r}")
     return value
 
 
@@ -121,6 +122,7 @@ VALIDATORS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "timeout_ms": _integer(100, 600_000),
         "context_tokens": _integer(0, 10_000_000),
         "tokenizer": _tokenizer_file,
+        "api_key_from_file": _string,  # `backend.api_key` in config.toml, renamed on reading
     },
     "prompt": {
         "max_tokens": _integer(64, 131_072),
@@ -159,6 +161,18 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
         else:
             result[key] = value
     return result
+
+
+def take_file_api_key(values: Mapping[str, Any]) -> dict[str, Any]:
+    """config.toml may hold `backend.api_key` (the file is the user's own, like their shell
+    profile); it becomes `backend.api_key_from_file`, which no other source may set."""
+    values = expand_dotted(values)
+    backend = values.get("backend")
+    if isinstance(backend, Mapping) and "api_key" in backend:
+        backend = dict(backend)
+        backend["api_key_from_file"] = backend.pop("api_key")
+        values["backend"] = backend
+    return values
 
 
 def parse_settings(*layers: Mapping[str, Any]) -> tuple[Settings, list[str]]:

@@ -31,6 +31,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    method: str = "POST"
 
 
 class FakeOpenAI:
@@ -41,6 +42,7 @@ class FakeOpenAI:
         self.on_request: Callable[[Received], Reply | None] | None = None
         self.dropped_streams = 0  # streams the client closed before their end
         self.connections = 0  # TCP connections accepted
+        self.gets: list[Received] = []  # GET requests (the client warming its connection)
         self._dropped = asyncio.Condition()
         self._received = asyncio.Condition()
         self._server: asyncio.Server | None = None
@@ -82,6 +84,10 @@ class FakeOpenAI:
                 request = await self._read_request(reader)
                 if request is None:
                     return
+                if request.method == "GET":
+                    self.gets.append(request)
+                    await self._respond_get(writer)
+                    continue
                 reply = self._reply_for(request)
                 async with self._received:
                     self.requests.append(request)
@@ -107,13 +113,23 @@ class FakeOpenAI:
         request_line = await reader.readline()
         if not request_line:
             return None
-        _, path, _ = request_line.decode("latin-1").split(" ", 2)
+        method, path, _ = request_line.decode("latin-1").split(" ", 2)
         headers: dict[str, str] = {}
         while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
             name, _, value = line.decode("latin-1").partition(":")
             headers[name.strip().lower()] = value.strip()
         body = await reader.readexactly(int(headers.get("content-length", "0")))
-        return Received(path=path, headers=headers, body=json.loads(body or b"{}"))
+        return Received(path, headers, json.loads(body or b"{}"), method)
+
+    @staticmethod
+    async def _respond_get(writer: asyncio.StreamWriter) -> None:
+        """GET /v1/models as OpenAI answers it (the client warms its connection with it)."""
+        body = json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(body), body.encode())
+        )
+        await writer.drain()
 
     async def _respond(
         self, reply: Reply, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -1,0 +1,59 @@
+"""Anthropic's Messages API, streamed as Server-Sent Events, with infill's chat prompt."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from infill.backends.base import BackendError, CompletionRequest, StreamEvent
+from infill.backends.http import HttpBackend, parse_json
+from infill.backends.sse import sse_data
+
+API_VERSION = "2023-06-01"
+DEFAULT_MODEL = "claude-3-5-haiku-latest"
+
+
+class Anthropic(HttpBackend):
+    def headers(self) -> dict[str, str]:
+        headers = {"anthropic-version": API_VERSION}
+        key = self.config.api_key()
+        if key:
+            headers["x-api-key"] = key
+        return headers
+
+    def body(self, request: CompletionRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.config.model or DEFAULT_MODEL,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "messages": list(request.messages),
+            "stream": True,
+        }
+        if request.system:
+            body["system"] = request.system
+        stops = [s for s in request.stop if s.strip()]  # the API refuses blank sequences
+        if stops:
+            body["stop_sequences"] = stops
+        return body
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        async with self.post_stream("/v1/messages", self.body(request)) as response:
+            async for data in sse_data(self.lines(response)):
+                event = parse_json(data, str(response.url))
+                kind = event.get("type")
+                if kind == "error":
+                    error = event.get("error") or {}
+                    raise BackendError(
+                        f"error from {response.url}: {error.get('type')}: {error.get('message')}"
+                    )
+                if kind == "content_block_delta":
+                    delta = event.get("delta") or {}
+                    if delta.get("type") == "text_delta":
+                        yield StreamEvent(text=str(delta.get("text", "")))
+                elif kind == "message_delta":
+                    delta = event.get("delta") or {}
+                    yield StreamEvent(
+                        finish_reason=delta.get("stop_reason"), usage=event.get("usage")
+                    )
+                elif kind == "message_stop":
+                    return
