@@ -46,7 +46,7 @@ from infill.prompts import (
     widest_window,
 )
 from infill.prompts.chat import build_chat_prompt, extract_completion
-from infill.prompts.templates import commented
+from infill.prompts.templates import DEFAULT_TEMPLATE, commented
 from infill.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,9 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
     if mode is None:
         return None
     config = settings.backend
-    template = template_for(config.template, config.model)
+    # Chat APIs get the chat prompt; the FIM prompt built alongside (for explain) needs a
+    # template, not a warning about a chat model's name.
+    template = DEFAULT_TEMPLATE if config.uses_chat else template_for(config.template, config.model)
     budget = prompt_budget(settings.prompt.max_tokens, config.context_tokens, config.max_tokens)
     count = _counter(config.tokenizer)
 

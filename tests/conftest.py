@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from infill.harness import LspClient
-from tests.fake_openai import FakeOpenAI
+from tests.fake_llm import FakeLLM
 
 
 @pytest.fixture
@@ -22,8 +22,8 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    server = await FakeOpenAI().start()
+async def fake() -> AsyncIterator[FakeLLM]:
+    server = await FakeLLM().start()
     yield server
     await server.stop()
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from infill.harness import LspClient
-from tests.fake_openai import FakeOpenAI, Reply
+from tests.fake_llm import FakeLLM, Reply
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "bench" / "example_workspace" / "inventory.py"
 
@@ -34,7 +34,7 @@ async def test_version(env: dict[str, str]):
     assert out.startswith("infill ")
 
 
-async def test_complete_prints_the_suggestion(fake: FakeOpenAI, env: dict[str, str]):
+async def test_complete_prints_the_suggestion(fake: FakeLLM, env: dict[str, str]):
     fake.default = Reply(chunks=["item.price * item.quantity for item in self.items.values())\n"])
     status, out, err = await run(
         "complete",
@@ -81,7 +81,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_serve_over_tcp(fake: FakeOpenAI, env: dict[str, str]):
+async def test_serve_over_tcp(fake: FakeLLM, env: dict[str, str]):
     fake.default = Reply(chunks=["42\n"])
     client = await LspClient.start_tcp("127.0.0.1", free_port(), env=env)
     try:

@@ -8,16 +8,16 @@ import pytest
 
 from infill.harness import CANCELLED, LspError
 from tests.conftest import StartClient
-from tests.fake_openai import FakeOpenAI, Reply
+from tests.fake_llm import FakeLLM, Reply
 
 URI = "file:///work/example.py"
 
 
-def settings(fake: FakeOpenAI, **backend: object) -> dict[str, object]:
+def settings(fake: FakeLLM, **backend: object) -> dict[str, object]:
     return {"backend": {"kind": "openai", "url": fake.url, "template": "qwen", **backend}}
 
 
-async def test_mid_line_ghost_text_is_the_first_line(fake: FakeOpenAI, start_client: StartClient):
+async def test_mid_line_ghost_text_is_the_first_line(fake: FakeLLM, start_client: StartClient):
     fake.default = Reply(chunks=["name", ")", "\n", "    return"])
     client = await start_client(initialization_options=settings(fake, model="qwen2.5-coder"))
     client.open(URI, "def greet(name):\n    print()\n    return name\n")
@@ -41,7 +41,7 @@ async def test_mid_line_ghost_text_is_the_first_line(fake: FakeOpenAI, start_cli
 
 
 async def test_end_of_line_stops_reading_at_the_line_end(
-    fake: FakeOpenAI, start_client: StartClient
+    fake: FakeLLM, start_client: StartClient
 ):
     # The fake never ends this stream: the suggestion can only come from the early stop.
     fake.default = Reply(chunks=["a + b", "\n    return total"], keep_open=True)
@@ -54,7 +54,7 @@ async def test_end_of_line_stops_reading_at_the_line_end(
     await fake.wait_for_dropped(1)
 
 
-async def test_multi_line_at_an_empty_block(fake: FakeOpenAI, start_client: StartClient):
+async def test_multi_line_at_an_empty_block(fake: FakeLLM, start_client: StartClient):
     fake.default = Reply(chunks=["if a > b:\n        return a\n", "    return b\n\n\n"])
     client = await start_client(initialization_options=settings(fake))
     client.open(URI, "def largest(a, b):\n    \n")
@@ -65,7 +65,7 @@ async def test_multi_line_at_an_empty_block(fake: FakeOpenAI, start_client: Star
 
 
 async def test_completion_fallback_for_clients_without_inline_completion(
-    fake: FakeOpenAI, start_client: StartClient
+    fake: FakeLLM, start_client: StartClient
 ):
     fake.default = Reply(chunks=["m(values)\n"])
     client = await start_client(initialization_options=settings(fake), inline_completion=False)
@@ -86,7 +86,7 @@ async def test_completion_fallback_for_clients_without_inline_completion(
 
 
 async def test_inline_clients_are_not_offered_the_completion_fallback(
-    fake: FakeOpenAI, start_client: StartClient
+    fake: FakeLLM, start_client: StartClient
 ):
     client = await start_client(initialization_options=settings(fake))
     assert client.capabilities["inlineCompletionProvider"] is not None
@@ -95,7 +95,7 @@ async def test_inline_clients_are_not_offered_the_completion_fallback(
 
 
 async def test_cancel_request_closes_the_backend_stream(
-    fake: FakeOpenAI, start_client: StartClient
+    fake: FakeLLM, start_client: StartClient
 ):
     fake.default = Reply(chunks=["par"], keep_open=True)
     client = await start_client(initialization_options=settings(fake))
@@ -112,7 +112,7 @@ async def test_cancel_request_closes_the_backend_stream(
 
 
 async def test_a_newer_request_for_the_document_cancels_the_older(
-    fake: FakeOpenAI, start_client: StartClient
+    fake: FakeLLM, start_client: StartClient
 ):
     fake.replies = [Reply(chunks=["par"], keep_open=True), Reply(chunks=["42\n"])]
     client = await start_client(initialization_options=settings(fake))
@@ -130,7 +130,7 @@ async def test_a_newer_request_for_the_document_cancels_the_older(
 
 
 async def test_backend_error_gives_no_suggestion_and_the_server_keeps_serving(
-    fake: FakeOpenAI, start_client: StartClient
+    fake: FakeLLM, start_client: StartClient
 ):
     fake.replies = [Reply(status=500, error_body='{"error": "model crashed"}')]
     fake.default = Reply(chunks=["42\n"])
@@ -143,7 +143,7 @@ async def test_backend_error_gives_no_suggestion_and_the_server_keeps_serving(
 
 
 async def test_backend_hanging_past_the_timeout_gives_no_suggestion(
-    fake: FakeOpenAI, start_client: StartClient
+    fake: FakeLLM, start_client: StartClient
 ):
     fake.replies = [Reply(stall_before_headers=30)]
     fake.default = Reply(chunks=["42\n"])
@@ -166,7 +166,7 @@ async def test_backend_unreachable_gives_no_suggestion(start_client: StartClient
 
 
 async def test_requests_reuse_one_keep_alive_connection(
-    fake: FakeOpenAI, start_client: StartClient
+    fake: FakeLLM, start_client: StartClient
 ):
     fake.default = Reply(chunks=["42"])  # ends with [DONE]: each stream is read to its end
     client = await start_client(initialization_options=settings(fake))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import StartClient
-from tests.fake_openai import FakeOpenAI, Reply
+from tests.fake_llm import FakeLLM, Reply
 
 MODELS = '''\
 """Stock keeping."""
@@ -60,7 +60,7 @@ def workspace(tmp_path: Path) -> Path:
 
 
 async def test_definition_from_another_file_is_in_the_prompt(
-    workspace: Path, fake: FakeOpenAI, start_client: StartClient
+    workspace: Path, fake: FakeLLM, start_client: StartClient
 ):
     fake.default = Reply(chunks=["name, amount)\n"])
     client = await start_client(
@@ -93,7 +93,7 @@ async def test_definition_from_another_file_is_in_the_prompt(
 
 
 async def test_ignored_and_secret_files_never_reach_the_backend(
-    workspace: Path, fake: FakeOpenAI, start_client: StartClient
+    workspace: Path, fake: FakeLLM, start_client: StartClient
 ):
     fake.default = Reply(chunks=["x\n"])
     client = await start_client(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import StartClient
-from tests.fake_openai import FakeOpenAI, Reply
+from tests.fake_llm import FakeLLM, Reply
 
 URI = "file:///work/unicode_example.py"
 LINE = 'label = "😀 漢字 é" + '  # 19 code points: the emoji is 2 UTF-16 units, 4 UTF-8 bytes
@@ -18,7 +18,7 @@ CURSOR = {"utf-32": 19, "utf-16": 20, "utf-8": 27}
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-8", "utf-32"])
 async def test_positions_in_the_negotiated_encoding(
-    encoding: str, fake: FakeOpenAI, start_client: StartClient
+    encoding: str, fake: FakeLLM, start_client: StartClient
 ):
     assert len(LINE) == CURSOR["utf-32"]
     fake.default = Reply(chunks=['"!"\n'])
@@ -38,7 +38,7 @@ async def test_positions_in_the_negotiated_encoding(
 
 
 async def test_utf16_is_the_default_without_negotiation(
-    fake: FakeOpenAI, start_client: StartClient
+    fake: FakeLLM, start_client: StartClient
 ):
     fake.default = Reply(chunks=['"!"\n'])
     client = await start_client(
@@ -51,7 +51,7 @@ async def test_utf16_is_the_default_without_negotiation(
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-8"])
 async def test_incremental_edits_with_emoji_keep_the_document_in_sync(
-    encoding: str, fake: FakeOpenAI, start_client: StartClient
+    encoding: str, fake: FakeLLM, start_client: StartClient
 ):
     fake.default = Reply(chunks=["1\n"])
     client = await start_client(
@@ -73,7 +73,7 @@ async def test_incremental_edits_with_emoji_keep_the_document_in_sync(
     )
 
 
-async def test_crlf_document_gets_crlf_suggestions(fake: FakeOpenAI, start_client: StartClient):
+async def test_crlf_document_gets_crlf_suggestions(fake: FakeLLM, start_client: StartClient):
     fake.default = Reply(chunks=["if a > b:\n        return a\n    return b\n"])
     client = await start_client(initialization_options={"backend": {"url": fake.url}})
     client.open(URI, "def largest(a, b):\r\n    \r\n\r\nprint(largest(1, 2))\r\n")
@@ -92,7 +92,7 @@ async def test_crlf_document_gets_crlf_suggestions(fake: FakeOpenAI, start_clien
     )
 
 
-async def test_positions_past_the_end_are_clamped(fake: FakeOpenAI, start_client: StartClient):
+async def test_positions_past_the_end_are_clamped(fake: FakeLLM, start_client: StartClient):
     fake.default = Reply(chunks=["1\n"])
     client = await start_client(initialization_options={"backend": {"url": fake.url}})
     client.open(URI, "x = \n")
@@ -101,7 +101,7 @@ async def test_positions_past_the_end_are_clamped(fake: FakeOpenAI, start_client
 
 
 async def test_document_never_opened_gives_no_suggestion(
-    fake: FakeOpenAI, start_client: StartClient
+    fake: FakeLLM, start_client: StartClient
 ):
     client = await start_client(initialization_options={"backend": {"url": fake.url}})
     assert await client.inline_completion("file:///never/opened.py", (0, 0)) == []

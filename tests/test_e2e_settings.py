@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import StartClient
-from tests.fake_openai import FakeOpenAI, Reply
+from tests.fake_llm import FakeLLM, Reply
 
 URI = "file:///work/settings_example.py"
 
@@ -16,7 +16,7 @@ def is_error_about(key: str):
 
 
 async def test_invalid_initialization_option_is_reported_by_key(
-    fake: FakeOpenAI, start_client: StartClient
+    fake: FakeLLM, start_client: StartClient
 ):
     client = await start_client(
         initialization_options={"backend": {"url": fake.url, "max_tokens": -1}}
@@ -25,7 +25,7 @@ async def test_invalid_initialization_option_is_reported_by_key(
     assert "keeping the previous settings" in message["message"]
 
 
-async def test_bad_update_keeps_the_last_good_settings(fake: FakeOpenAI, start_client: StartClient):
+async def test_bad_update_keeps_the_last_good_settings(fake: FakeLLM, start_client: StartClient):
     fake.default = Reply(chunks=["42\n"])
     client = await start_client(
         initialization_options={"backend": {"url": fake.url, "max_tokens": 32}}
@@ -46,7 +46,7 @@ async def test_bad_update_keeps_the_last_good_settings(fake: FakeOpenAI, start_c
     assert fake.requests[-1].body["temperature"] == 0.0
 
 
-async def test_dotted_keys_in_a_pushed_configuration(fake: FakeOpenAI, start_client: StartClient):
+async def test_dotted_keys_in_a_pushed_configuration(fake: FakeLLM, start_client: StartClient):
     fake.default = Reply(chunks=["42\n"])
     client = await start_client()
     client.notify(
@@ -59,7 +59,7 @@ async def test_dotted_keys_in_a_pushed_configuration(fake: FakeOpenAI, start_cli
 
 
 async def test_configuration_is_pulled_from_the_client(
-    fake: FakeOpenAI, env: dict[str, str], start_client: StartClient
+    fake: FakeLLM, env: dict[str, str], start_client: StartClient
 ):
     fake.default = Reply(chunks=["42\n"])
     client = await start_client()
@@ -75,7 +75,7 @@ async def test_configuration_is_pulled_from_the_client(
 
 
 async def test_user_config_file_is_read(
-    fake: FakeOpenAI, env: dict[str, str], start_client: StartClient
+    fake: FakeLLM, env: dict[str, str], start_client: StartClient
 ):
     config = Path(env["XDG_CONFIG_HOME"]) / "infill" / "config.toml"
     config.parent.mkdir(parents=True)
@@ -89,7 +89,7 @@ async def test_user_config_file_is_read(
 
 
 async def test_initialization_options_override_the_user_file(
-    fake: FakeOpenAI, env: dict[str, str], start_client: StartClient
+    fake: FakeLLM, env: dict[str, str], start_client: StartClient
 ):
     config = Path(env["XDG_CONFIG_HOME"]) / "infill" / "config.toml"
     config.parent.mkdir(parents=True)
@@ -112,7 +112,7 @@ async def test_missing_backend_is_explained_once(start_client: StartClient):
 
 
 async def test_api_key_is_sent_from_the_named_variable_and_never_logged(
-    fake: FakeOpenAI, env: dict[str, str], start_client: StartClient
+    fake: FakeLLM, env: dict[str, str], start_client: StartClient
 ):
     secret = "sk-test-0123456789abcdef"
     env["MY_LLM_KEY"] = secret

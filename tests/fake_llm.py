@@ -1,4 +1,7 @@
-"""A fake OpenAI-compatible server: real HTTP/1.1 on 127.0.0.1, real SSE, scripted answers.
+"""A fake LLM server: real HTTP/1.1 on 127.0.0.1, scripted answers in each API's own wire
+format, chosen by path: OpenAI completions and chat completions (SSE), llama.cpp /infill and
+/completion (SSE), Ollama /api/generate (NDJSON), Anthropic /v1/messages (SSE with event
+types), Mistral /v1/fim/completions (SSE).
 
 It records every request and notices when a client drops a stream it had not finished, which
 is how the tests see that cancellation really closes the connection.
@@ -24,6 +27,9 @@ class Reply:
     delay: float = 0.0  # seconds before each chunk
     stall_before_headers: float = 0.0  # seconds of silence before the status line
     keep_open: bool = False  # after the chunks, neither [DONE] nor the end: wait for the client
+    headers: dict[str, str] = field(default_factory=dict)  # extra headers (Retry-After)
+    raw_events: list[str] = field(default_factory=list)  # sent as they are, before the chunks
+    abort: bool = False  # after the chunks, drop the connection mid-body
 
 
 @dataclass
@@ -34,7 +40,7 @@ class Received:
     method: str = "POST"
 
 
-class FakeOpenAI:
+class FakeLLM:
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.replies: list[Reply] = []  # consumed one per request; `default` after that
@@ -50,9 +56,15 @@ class FakeOpenAI:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        """The base URL as OpenAI-style clients take it (with /v1)."""
+        return f"{self.root}/v1"
 
-    async def start(self) -> FakeOpenAI:
+    @property
+    def root(self) -> str:
+        """The server's root, as llama.cpp, Ollama and Anthropic clients take it."""
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> FakeLLM:
         self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -92,7 +104,7 @@ class FakeOpenAI:
                 async with self._received:
                     self.requests.append(request)
                     self._received.notify_all()
-                finished = await self._respond(reply, reader, writer)
+                finished = await self._respond(reply, request.path, reader, writer)
                 if not finished:
                     async with self._dropped:
                         self.dropped_streams += 1
@@ -123,7 +135,7 @@ class FakeOpenAI:
 
     @staticmethod
     async def _respond_get(writer: asyncio.StreamWriter) -> None:
-        """GET /v1/models as OpenAI answers it (the client warms its connection with it)."""
+        """The GETs clients warm their connection with (/v1/models, /health, /api/version)."""
         body = json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]})
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
@@ -132,39 +144,122 @@ class FakeOpenAI:
         await writer.drain()
 
     async def _respond(
-        self, reply: Reply, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        reply: Reply,
+        path: str,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
     ) -> bool:
         """Send the reply; False if the client went away before its end."""
         if reply.stall_before_headers:
             if await _client_gone_within(reader, reply.stall_before_headers):
                 return False
+        extra = "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items()).encode()
         if reply.status != 200:
             body = reply.error_body.encode()
             writer.write(
-                b"HTTP/1.1 %d Error\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (reply.status, len(body), body)
+                b"HTTP/1.1 %d Error\r\nContent-Type: application/json\r\n%s"
+                b"Content-Length: %d\r\n\r\n%s" % (reply.status, extra, len(body), body)
             )
             await writer.drain()
             return True
+        wire = WIRES[path]
         writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-            b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n%s"
+            b"Transfer-Encoding: chunked\r\n\r\n" % (wire.content_type, extra)
         )
+        for raw in reply.raw_events:
+            _write_chunk(writer, raw.encode())
         for text in reply.chunks:
             if reply.delay and await _client_gone_within(reader, reply.delay):
                 return False
-            choice = {"index": 0, "text": text, "finish_reason": None}
-            event = {"id": "cmpl-fake", "object": "text_completion", "choices": [choice]}
-            _write_chunk(writer, f"data: {json.dumps(event)}\n\n".encode())
+            _write_chunk(writer, wire.delta(text))
             await writer.drain()
         if reply.keep_open:
             # Wait for the client to hang up (or the test to end).
             await reader.read()
             return False
-        _write_chunk(writer, b"data: [DONE]\n\n")
+        if reply.abort:
+            writer.transport.abort()  # a stream that stops half-way: no last chunk
+            return True
+        _write_chunk(writer, wire.end())
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
+
+
+def _sse(event: dict[str, Any], name: str | None = None) -> bytes:
+    head = f"event: {name}\n" if name else ""
+    return f"{head}data: {json.dumps(event)}\n\n".encode()
+
+
+@dataclass(frozen=True)
+class Wire:
+    content_type: bytes
+    delta: Callable[[str], bytes]
+    end: Callable[[], bytes]
+
+
+def _openai_text(text: str) -> bytes:
+    choice = {"index": 0, "text": text, "finish_reason": None}
+    return _sse({"id": "cmpl-fake", "object": "text_completion", "choices": [choice]})
+
+
+def _openai_chat(text: str) -> bytes:
+    choice = {"index": 0, "delta": {"content": text}, "finish_reason": None}
+    return _sse({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [choice]})
+
+
+def _llamacpp_end() -> bytes:
+    timings = {"prompt_n": 12, "cache_n": 30, "predicted_n": 3, "predicted_per_second": 300.0}
+    return _sse({"content": "", "stop": True, "stop_type": "eos", "timings": timings})
+
+
+def _ollama_end() -> bytes:
+    final = {"model": "fake", "response": "", "done": True, "done_reason": "stop", "eval_count": 3}
+    return (json.dumps(final) + "\n").encode()
+
+
+def _anthropic_delta(text: str) -> bytes:
+    delta = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": text},
+    }
+    return _sse(delta, "content_block_delta")
+
+
+def _anthropic_end() -> bytes:
+    return _sse(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn"},
+            "usage": {"output_tokens": 3},
+        },
+        "message_delta",
+    ) + _sse({"type": "message_stop"}, "message_stop")
+
+
+SSE = b"text/event-stream"
+
+
+def _done() -> bytes:
+    return b"data: [DONE]\n\n"
+
+
+WIRES = {
+    "/v1/completions": Wire(SSE, _openai_text, _done),
+    "/v1/chat/completions": Wire(SSE, _openai_chat, _done),
+    "/v1/fim/completions": Wire(SSE, _openai_chat, _done),
+    "/infill": Wire(SSE, lambda t: _sse({"content": t, "stop": False}), _llamacpp_end),
+    "/completion": Wire(SSE, lambda t: _sse({"content": t, "stop": False}), _llamacpp_end),
+    "/api/generate": Wire(
+        b"application/x-ndjson",
+        lambda t: (json.dumps({"model": "fake", "response": t, "done": False}) + "\n").encode(),
+        _ollama_end,
+    ),
+    "/v1/messages": Wire(SSE, _anthropic_delta, _anthropic_end),
+}
 
 
 def _write_chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
