@@ -143,17 +143,39 @@ async def _complete(
 
 
 def complete(args: argparse.Namespace) -> int:
-    from infill.settings import SettingsError, merge, parse_assignment
+    from infill.settings import SettingsError
 
-    settings: dict[str, Any] = {}
     try:
-        for assignment in args.set:
-            settings = merge(settings, parse_assignment(assignment))
+        settings = _settings_from(args.set)
     except SettingsError as exc:
         print(f"infill: {exc}", file=sys.stderr)
         return 2
     path, line, column = args.position
     return asyncio.run(_complete(path, line, column, settings, args.explain))
+
+
+def _settings_from(assignments: list[str]) -> dict[str, Any]:
+    from infill.settings import merge, parse_assignment
+
+    settings: dict[str, Any] = {}
+    for assignment in assignments:
+        settings = merge(settings, parse_assignment(assignment))
+    return settings
+
+
+def doctor(args: argparse.Namespace) -> int:
+    from infill.doctor import diagnose, report
+    from infill.settings import SettingsError, load_user_config, parse_settings, take_file_api_key
+
+    try:
+        file_settings = take_file_api_key(load_user_config())
+        settings, _ = parse_settings(file_settings, _settings_from(args.set))
+    except SettingsError as exc:
+        print(f"FAIL  settings   {exc}")
+        return 1
+    checks = asyncio.run(diagnose(settings))
+    print(report(checks))
+    return 0 if all(check.ok for check in checks) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,6 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         help="print the prompt that would be sent, its snippets, tokens and timings instead",
     )
     p_complete.set_defaults(run=complete)
+
+    p_doctor = commands.add_parser(
+        "doctor", help="check the configured backend: reachable, model, a FIM request, latency"
+    )
+    p_doctor.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p_doctor.set_defaults(run=doctor)
 
     args = parser.parse_args(argv)
     _setup_logging(args.log_level)

@@ -49,6 +49,7 @@ class FakeLLM:
         self.dropped_streams = 0  # streams the client closed before their end
         self.connections = 0  # TCP connections accepted
         self.gets: list[Received] = []  # GET requests (the client warming its connection)
+        self.models = ["fake"]  # what the model listings answer
         self._dropped = asyncio.Condition()
         self._received = asyncio.Condition()
         self._server: asyncio.Server | None = None
@@ -98,7 +99,7 @@ class FakeLLM:
                     return
                 if request.method == "GET":
                     self.gets.append(request)
-                    await self._respond_get(writer)
+                    await self._respond_get(request.path, writer)
                     continue
                 reply = self._reply_for(request)
                 async with self._received:
@@ -133,10 +134,15 @@ class FakeLLM:
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         return Received(path, headers, json.loads(body or b"{}"), method)
 
-    @staticmethod
-    async def _respond_get(writer: asyncio.StreamWriter) -> None:
-        """The GETs clients warm their connection with (/v1/models, /health, /api/version)."""
-        body = json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+    async def _respond_get(self, path: str, writer: asyncio.StreamWriter) -> None:
+        """The GETs clients warm their connection with or list models by, as each API answers."""
+        if path == "/api/tags":
+            body = json.dumps({"models": [{"name": name} for name in self.models]})
+        elif path in ("/health", "/api/version"):
+            body = json.dumps({"status": "ok", "version": "0.0.0"})
+        else:
+            data = [{"id": name, "object": "model"} for name in self.models]
+            body = json.dumps({"object": "list", "data": data})
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
             % (len(body), body.encode())

@@ -1,0 +1,145 @@
+"""`infill doctor`: is the configured backend there, does it have the model, does a FIM request
+work, and how long until its first token? Each problem explained in plain words."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+
+from infill.backends import BackendConfig, BackendError, CompletionRequest, make_backend
+from infill.prompts import build_prompt, template_for
+from infill.prompts.chat import build_chat_prompt
+from infill.settings import Settings
+
+PROBE_PREFIX = "def add(a, b):\n    return "
+PROBE_SUFFIX = "\n"
+
+# Where each kind lists its models, and how to read the names out of the answer.
+MODEL_LISTS = {
+    "openai": "/models",
+    "mistral": "/models",
+    "llamacpp": "/v1/models",
+    "ollama": "/api/tags",
+}
+START_HINTS = {
+    "llamacpp": "start it with `llama-server -m MODEL.gguf --port 8080`",
+    "ollama": "start it with `ollama serve`",
+    "openai": "start your server (vLLM: `vllm serve MODEL`; LM Studio: its local server tab)",
+}
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _model_names(kind: str, data: Any) -> list[str]:
+    if kind == "ollama":
+        return [m.get("name", "") for m in data.get("models", []) if isinstance(m, dict)]
+    return [m.get("id", "") for m in data.get("data", []) if isinstance(m, dict)]
+
+
+async def diagnose(settings: Settings) -> list[Check]:
+    config = settings.backend
+    checks: list[Check] = []
+    if not config.base_url:
+        return [Check("settings", False, "no backend.url: set it to your server's address")]
+    key_note = ""
+    if config.api_key_env:
+        present = config.api_key() is not None
+        key_note = f", key from ${config.api_key_env}" + ("" if present else " (NOT SET)")
+    checks.append(Check("settings", True, f"{config.kind} at {config.base_url}{key_note}"))
+    if config.api_key_env and config.api_key() is None:
+        checks.append(
+            Check("api key", False, f"the environment variable {config.api_key_env} is empty")
+        )
+
+    timeout = httpx.Timeout(config.timeout_ms / 1000)
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        path = MODEL_LISTS.get(config.kind)
+        if path is not None:
+            headers = {"Authorization": f"Bearer {config.api_key()}"} if config.api_key() else {}
+            try:
+                response = await client.get(config.base_url + path, headers=headers)
+            except httpx.ConnectError:
+                hint = START_HINTS.get(config.kind, "check backend.url")
+                checks.append(
+                    Check("reachable", False, f"nothing is listening at {config.base_url}: {hint}")
+                )
+                return checks
+            except httpx.HTTPError as exc:
+                checks.append(
+                    Check("reachable", False, f"{config.base_url}: {type(exc).__name__}: {exc}")
+                )
+                return checks
+            checks.append(Check("reachable", True, f"HTTP {response.status_code} from {path}"))
+            if response.status_code in (401, 403):
+                checks.append(Check("api key", False, "the server refused the API key"))
+            elif response.status_code == 200 and config.model:
+                names = _model_names(config.kind, response.json())
+                if names and config.model not in names:
+                    shown = ", ".join(names[:8])
+                    checks.append(
+                        Check("model", False, f"{config.model!r} is not served here: {shown}")
+                    )
+                elif names:
+                    checks.append(Check("model", True, f"{config.model!r} is served"))
+
+    checks.append(await _probe(config, settings))
+    return checks
+
+
+async def _probe(config: BackendConfig, settings: Settings) -> Check:
+    """One short FIM (or chat) request: does it answer, and how fast is the first token?"""
+    probe = replace(config, max_tokens=4)
+    if config.uses_chat:
+        chat = build_chat_prompt(PROBE_PREFIX, PROBE_SUFFIX, settings.prompt.max_tokens)
+        request = CompletionRequest(
+            prompt="",
+            stop=(),
+            max_tokens=16,
+            temperature=0.0,
+            system=chat.system,
+            messages=tuple(chat.messages),
+        )
+    else:
+        template = template_for(config.template, config.model)
+        prompt = build_prompt(PROBE_PREFIX, PROBE_SUFFIX, template, settings.prompt.max_tokens)
+        request = CompletionRequest(
+            prompt=prompt.text,
+            stop=prompt.stop,
+            max_tokens=4,
+            temperature=0.0,
+            prefix=prompt.prefix,
+            suffix=prompt.suffix,
+        )
+    backend = make_backend(probe)
+    started = time.perf_counter()
+    first: float | None = None
+    text = ""
+    try:
+        async for event in backend.stream(request):
+            if first is None:
+                first = time.perf_counter() - started
+            text += event.text
+    except BackendError as exc:
+        return Check("completion", False, str(exc))
+    finally:
+        await backend.aclose()
+    if first is None:
+        return Check("completion", False, "the stream ended without a single event")
+    total = time.perf_counter() - started
+    return Check(
+        "completion",
+        True,
+        f"first token in {first * 1000:.0f} ms, answer in {total * 1000:.0f} ms: {text!r}",
+    )
+
+
+def report(checks: list[Check]) -> str:
+    return "\n".join(f"{'ok  ' if c.ok else 'FAIL'}  {c.name:<10} {c.detail}" for c in checks)

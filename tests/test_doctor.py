@@ -1,0 +1,55 @@
+"""`infill doctor` against a healthy fake, a missing server and a missing model."""
+
+from __future__ import annotations
+
+from tests.fake_llm import FakeLLM, Reply
+from tests.test_cli import run
+
+
+async def test_healthy_backend(fake: FakeLLM, env: dict[str, str]):
+    fake.models = ["qwen2.5-coder:1.5b-base"]
+    fake.default = Reply(chunks=["a", " + b"])
+    status, out, _ = await run(
+        "doctor", "--set", f"backend.url={fake.url}", "--set",
+        "backend.model=qwen2.5-coder:1.5b-base", env=env,
+    )  # fmt: skip
+    assert status == 0, out
+    assert "ok    reachable" in out
+    assert "ok    model      'qwen2.5-coder:1.5b-base' is served" in out
+    assert "first token in" in out and "'a + b'" in out
+    assert fake.requests[-1].body["max_tokens"] == 4
+
+
+async def test_nothing_listening(env: dict[str, str]):
+    status, out, _ = await run(
+        "doctor",
+        "--set",
+        "backend.kind=llamacpp",
+        "--set",
+        "backend.url=http://127.0.0.1:9",
+        env=env,
+    )
+    assert status == 1
+    assert "FAIL  reachable  nothing is listening at http://127.0.0.1:9" in out
+    assert "llama-server" in out
+
+
+async def test_model_not_pulled(fake: FakeLLM, env: dict[str, str]):
+    fake.models = ["llama3.1:8b"]
+    fake.default = Reply(status=404, error_body='{"error": "model \\"codegemma:2b\\" not found"}')
+    status, out, _ = await run(
+        "doctor", "--set", "backend.kind=ollama", "--set", f"backend.url={fake.root}",
+        "--set", "backend.model=codegemma:2b", env=env,
+    )  # fmt: skip
+    assert status == 1
+    assert "FAIL  model      'codegemma:2b' is not served here: llama3.1:8b" in out
+    assert "FAIL  completion HTTP 404" in out and "not found" in out
+
+
+async def test_missing_key_is_named_never_shown(fake: FakeLLM, env: dict[str, str]):
+    status, out, _ = await run(
+        "doctor", "--set", "backend.kind=mistral", "--set", f"backend.url={fake.url}",
+        "--set", "backend.api_key_env=NO_SUCH_KEY_VAR", env=env,
+    )  # fmt: skip
+    assert status == 1
+    assert "FAIL  api key    the environment variable NO_SUCH_KEY_VAR is empty" in out
