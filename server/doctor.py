@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 
 from infill.backends import BackendConfig, BackendError, CompletionRequest, make_backend
-from infill.prompts import build_prompt, template_for
+from infill.prompts import TEMPLATES, build_prompt
 from infill.prompts.chat import build_chat_prompt
+from infill.prompts.templates import DEFAULT_TEMPLATE, detect_family
 from infill.settings import Settings
 
 PROBE_PREFIX = "def add(a, b):\n    return "
@@ -108,7 +109,8 @@ async def _probe(config: BackendConfig, settings: Settings) -> Check:
             messages=tuple(chat.messages),
         )
     else:
-        template = template_for(config.template, config.model)
+        # No warning for an unknown model name here: a probe needs any FIM template.
+        template = TEMPLATES.get(config.template) or detect_family(config.model) or DEFAULT_TEMPLATE
         prompt = build_prompt(PROBE_PREFIX, PROBE_SUFFIX, template, settings.prompt.max_tokens)
         request = CompletionRequest(
             prompt=prompt.text,
