@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from infill.backends.base import BackendError, CompletionRequest, StreamEvent
+from infill.backends.base import CompletionRequest, StreamEvent
 from infill.backends.http import HttpBackend, parse_json
+from infill.backends.openai import openai_event
 from infill.backends.sse import sse_data
 
 DEFAULT_MODEL = "codestral-latest"
@@ -38,16 +39,4 @@ class Mistral(HttpBackend):
                 if data.strip() == "[DONE]":
                     done = True
                     continue
-                event = parse_json(data, str(response.url))
-                if "error" in event or "detail" in event:
-                    raise BackendError(f"error from {response.url}: {event}")
-                choices = event.get("choices") or []
-                choice = choices[0] if choices and isinstance(choices[0], dict) else {}
-                delta = choice.get("delta")
-                delta = delta if isinstance(delta, dict) else {}
-                text = delta.get("content")
-                yield StreamEvent(
-                    text=text if isinstance(text, str) else "",
-                    finish_reason=choice.get("finish_reason"),
-                    usage=event.get("usage") if isinstance(event.get("usage"), dict) else None,
-                )
+                yield openai_event(parse_json(data, str(response.url)), str(response.url))

@@ -45,17 +45,23 @@ class OpenAICompatible(HttpBackend):
                 if data.strip() == "[DONE]":
                     done = True
                     continue
-                event = parse_json(data, str(response.url))
-                if "error" in event:
-                    error = str(event["error"])[:ERROR_BODY_CHARS]
-                    raise BackendError(f"error from {response.url}: {error}")
-                choices = event.get("choices") or []
-                choice = choices[0] if choices and isinstance(choices[0], dict) else {}
-                delta = choice.get("delta")
-                delta = delta if isinstance(delta, dict) else {}
-                text = choice.get("text", delta.get("content"))
-                yield StreamEvent(
-                    text=text if isinstance(text, str) else "",
-                    finish_reason=choice.get("finish_reason"),
-                    usage=event.get("usage") if isinstance(event.get("usage"), dict) else None,
-                )
+                yield openai_event(parse_json(data, str(response.url)), str(response.url))
+
+
+def openai_event(event: dict[str, Any], url: str) -> StreamEvent:
+    """A chunk in OpenAI's shape (a completion's `text` or a chat chunk's `delta.content`);
+    Mistral's FIM endpoint streams the same chunks."""
+    if "error" in event or "detail" in event:
+        error = str(event.get("error", event.get("detail")))[:ERROR_BODY_CHARS]
+        raise BackendError(f"error from {url}: {error}")
+    choices = event.get("choices") or []
+    choice = choices[0] if choices and isinstance(choices[0], dict) else {}
+    delta = choice.get("delta")
+    delta = delta if isinstance(delta, dict) else {}
+    text = choice.get("text", delta.get("content"))
+    usage = event.get("usage")
+    return StreamEvent(
+        text=text if isinstance(text, str) else "",
+        finish_reason=choice.get("finish_reason"),
+        usage=usage if isinstance(usage, dict) else None,
+    )
