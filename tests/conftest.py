@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 
 from infill.harness import LspClient
 from tests.fake_llm import FakeLLM
+from tests.llamacpp import LlamaServer, ensure_llama_server, ensure_tiny_qwen_model
 
 
 @pytest.fixture
@@ -45,3 +47,15 @@ async def start_client(env: dict[str, str]) -> AsyncIterator[StartClient]:
     yield start
     for client in clients:
         await client.shutdown()
+
+
+@pytest.fixture(scope="session")
+def llama_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A real llama-server with the tiny Qwen2 model (built and cached on first use)."""
+    # Output capture off while building, so a first `make test` shows why it pauses ~10 minutes.
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        binary = ensure_llama_server()
+        model = ensure_tiny_qwen_model()
+    with LlamaServer(binary, model) as url:
+        yield url

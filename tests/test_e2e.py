@@ -40,9 +40,7 @@ async def test_mid_line_ghost_text_is_the_first_line(fake: FakeLLM, start_client
     assert "<|endoftext|>" in body["stop"]
 
 
-async def test_end_of_line_stops_reading_at_the_line_end(
-    fake: FakeLLM, start_client: StartClient
-):
+async def test_end_of_line_stops_reading_at_the_line_end(fake: FakeLLM, start_client: StartClient):
     # The fake never ends this stream: the suggestion can only come from the early stop.
     fake.default = Reply(chunks=["a + b", "\n    return total"], keep_open=True)
     client = await start_client(initialization_options=settings(fake))
@@ -94,9 +92,7 @@ async def test_inline_clients_are_not_offered_the_completion_fallback(
     assert client.capabilities["textDocumentSync"]["change"] == 2  # incremental
 
 
-async def test_cancel_request_closes_the_backend_stream(
-    fake: FakeLLM, start_client: StartClient
-):
+async def test_cancel_request_closes_the_backend_stream(fake: FakeLLM, start_client: StartClient):
     fake.default = Reply(chunks=["par"], keep_open=True)
     client = await start_client(initialization_options=settings(fake))
     client.open(URI, "value = \n")
@@ -165,9 +161,7 @@ async def test_backend_unreachable_gives_no_suggestion(start_client: StartClient
     assert any("ConnectError" in line for line in client.stderr_lines)
 
 
-async def test_requests_reuse_one_keep_alive_connection(
-    fake: FakeLLM, start_client: StartClient
-):
+async def test_requests_reuse_one_keep_alive_connection(fake: FakeLLM, start_client: StartClient):
     fake.default = Reply(chunks=["42"])  # ends with [DONE]: each stream is read to its end
     client = await start_client(initialization_options=settings(fake))
     client.open(URI, "value = \n")

@@ -37,9 +37,7 @@ async def test_positions_in_the_negotiated_encoding(
     assert client.accept(URI, (0, CURSOR[encoding]), items[0]) == (f'{LINE}"!")\nprint(label)\n')
 
 
-async def test_utf16_is_the_default_without_negotiation(
-    fake: FakeLLM, start_client: StartClient
-):
+async def test_utf16_is_the_default_without_negotiation(fake: FakeLLM, start_client: StartClient):
     fake.default = Reply(chunks=['"!"\n'])
     client = await start_client(
         position_encodings=[], initialization_options={"backend": {"url": fake.url}}
@@ -100,9 +98,7 @@ async def test_positions_past_the_end_are_clamped(fake: FakeLLM, start_client: S
     assert fake.requests[-1].body["prompt"] == "<|fim_prefix|>x = <|fim_suffix|>\n<|fim_middle|>"
 
 
-async def test_document_never_opened_gives_no_suggestion(
-    fake: FakeLLM, start_client: StartClient
-):
+async def test_document_never_opened_gives_no_suggestion(fake: FakeLLM, start_client: StartClient):
     client = await start_client(initialization_options={"backend": {"url": fake.url}})
     assert await client.inline_completion("file:///never/opened.py", (0, 0)) == []
     assert fake.requests == []
