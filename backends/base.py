@@ -63,6 +63,7 @@ class CompletionRequest:
     # The prefix with the other code in front of it as comments, for FIM APIs that take a
     # prefix and a suffix only (Ollama's suffix mode, Mistral's FIM endpoint).
     context_prefix: str = ""
+    indent: int = 0  # the cursor line's indentation, for servers that keep answers inside it
     system: str = ""  # chat APIs
     messages: tuple[dict[str, str], ...] = ()
 

@@ -31,6 +31,8 @@ class LlamaCpp(HttpBackend):
         if request.stop:
             body["stop"] = list(request.stop)
         if self.infill:
+            # Lines of the answer indented less than the cursor's line end the generation.
+            body["n_indent"] = request.indent
             body["input_prefix"] = request.prefix
             body["input_suffix"] = request.suffix
             body["input_extra"] = [{"filename": path, "text": text} for path, text in request.extra]

@@ -163,6 +163,7 @@ def completion_request(prepared: Prepared, config: BackendConfig) -> CompletionR
         suffix=prompt.suffix,
         extra=tuple((s.path, s.text) for s in prompt.snippets),
         context_prefix=context + prompt.prefix if context else "",
+        indent=len(prepared.ctx.line_before) - len(prepared.ctx.line_before.lstrip(" \t")),
         system=chat.system if chat is not None else "",
         messages=tuple(chat.messages) if chat is not None else (),
     )

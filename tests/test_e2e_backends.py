@@ -34,6 +34,7 @@ async def test_llamacpp_infill(fake: FakeLLM, start_client: StartClient):
     assert body["input_extra"] == []
     assert body["cache_prompt"] is True and body["stream"] is True
     assert body["n_predict"] == 128 and "<|endoftext|>" in body["stop"]
+    assert body["n_indent"] == 4  # the cursor line's indentation
 
 
 async def test_llamacpp_completion_with_an_explicit_template(

@@ -11,7 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infill.prompts import build_prompt, count_tokens, counter_for, neutralize, restore
+from infill.prompts import (
+    build_prompt,
+    count_tokens,
+    counter_for,
+    neutralize,
+    prompt_budget,
+    restore,
+)
 from infill.prompts.templates import (
     CODELLAMA,
     CODESTRAL,
@@ -275,3 +282,10 @@ def test_counts_with_the_models_tokenizer(tokenizer_file: Path):
     assert len(exact.encode(prompt.text, add_special_tokens=False).ids) <= 120
     assert prompt.tokens["total"] == len(exact.encode(prompt.text, add_special_tokens=False).ids)
     assert prompt.prefix.endswith(PREFIX)
+
+
+def test_the_budget_never_exceeds_the_models_context_minus_the_answer():
+    assert prompt_budget(2048, 0, 128) == 2048  # context unknown: the setting alone
+    assert prompt_budget(2048, 1024, 128) == 896
+    assert prompt_budget(512, 4096, 128) == 512
+    assert prompt_budget(2048, 100, 128) == 0
