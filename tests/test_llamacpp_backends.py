@@ -103,7 +103,10 @@ async def test_ghost_text_end_to_end_through_infill_serve(
     llama_url: str, start_client: StartClient
 ):
     client = await start_client(
-        initialization_options={"backend": {"kind": "llamacpp", "url": llama_url}}
+        # Few tokens and a generous timeout: a loaded 2-core machine can slow the server down.
+        initialization_options={
+            "backend": {"kind": "llamacpp", "url": llama_url, "max_tokens": 16, "timeout_ms": 30000}
+        }
     )
     client.open("file:///work/real.py", PREFIX + SUFFIX)
     items = await client.inline_completion("file:///work/real.py", (1, 11))
