@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXAMPLE := bench/example_workspace/inventory.py:24:20
 
-.PHONY: run test lint bench-context clean
+.PHONY: run test lint bench-context bench-postprocess clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "infill needs Python 3.11 or newer"'
@@ -38,6 +38,11 @@ test: $(VENV)/.installed-test lint
 bench-context: $(VENV)/.installed
 	$(PY) bench/context.py recall
 	$(PY) bench/context.py latency
+
+# Post-processing: raw model output (SAFIM and HumanEval overruns, Continue's and CrossCodeEval's
+# recorded outputs) through the real server into the accepted document; needs ../shared/data.
+bench-postprocess: $(VENV)/.installed
+	$(PY) bench/postprocess_eval.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

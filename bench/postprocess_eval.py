@@ -1,0 +1,542 @@
+"""Post-processing benchmark: raw model output in, accepted document out, through the real server.
+
+    python bench/postprocess_eval.py [--data DIR] [--limit N] [--seed S] [--split NAME ...]
+
+Each case opens a document in `infill serve` (driven by `LspClient`, positions in UTF-32), lets
+a fake OpenAI-compatible backend stream a scripted raw output, asks for an inline completion at
+the cursor, accepts the first item and compares the whole document with the expected one.
+
+Splits (data in ../shared/data, see its README):
+
+- overrun splits (safim-block, safim-control, safim-api, humaneval-single, humaneval-multi,
+  humaneval-random): the model writes the ground truth and then keeps copying the document, as
+  models do: the rest of the cursor's line and the next three lines of the suffix (without the
+  last line end), e.g. `ground_truth + ") {\\n    x = 1;\\n    y = 2;\\n}"`. The copy is
+  verbatim, so the partial first line joins the ground truth exactly as it does in the file. The
+  model sees "\\n" line endings (the server normalizes the prompt), so the output has them too.
+  Expected: prefix + ground truth + suffix.
+  A ground truth ending with a line end (all of HumanEval single- and multi-line) is a hole of
+  whole lines: in an editor the cursor is then on an empty line, not at the start of the next
+  line of code, so that line end stays in the document and the cursor sits before it. The
+  expected document is the same.
+- continue: Continue's filter cases, the recorded `llm_output`; expected: the input with
+  `expected_completion` at the cursor, or the input unchanged when it is null.
+- cceval: CrossCodeEval Python line completions, each recorded prediction (StarCoder-1B and
+  WizardCoder-1B, three retrieval settings); expected: `groundtruth` (the rest of the line)
+  inserted. Its goal is the best achievable: the raw output's first line equals the ground
+  truth (trailing blanks aside).
+
+SAFIM is sampled with an equal share per language (so each language's rate means something);
+the split's overall rate weighs the languages equally. The request latency includes what the
+server does on the document just opened. The post-processing time is measured in-process
+(`stop_index` and `postprocess` on the same raw output and cursor context, best of three).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+# The fake backend lives in the test suite; the script runs as bench/postprocess_eval.py.
+sys.path.insert(0, str(REPO))
+
+from infill.context import cursor_context  # noqa: E402
+from infill.context.document import Document  # noqa: E402
+from infill.harness import LspClient  # noqa: E402
+from infill.postprocess import (  # noqa: E402
+    FILTERS,
+    CompletionContext,
+    completion_mode,
+    postprocess,
+    stop_index,
+)
+from tests.fake_llm import FakeLLM, Reply  # noqa: E402
+
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+DEFAULT_FAILURES = Path(tempfile.gettempdir()) / "infill-postprocess-failures.txt"
+OVERRUN_LINES = 3  # suffix lines the fake model copies after the ground truth
+CHUNKS = 4  # stream deltas per answer
+FAILURES_SHOWN = 10
+_EOL = re.compile(r"\r\n|\r|\n")  # LSP line ends
+_TRAILING_EOL = re.compile(r"(\r\n|\r|\n)\Z")
+
+# SAFIM's language: the LSP languageId and a file extension.
+SAFIM_LANGUAGES = {
+    "python": ("python", "py"),
+    "java": ("java", "java"),
+    "cpp": ("cpp", "cpp"),
+    "csharp": ("csharp", "cs"),
+}
+# Continue's cases by file extension: the LSP languageId an editor would send.
+LANGUAGE_IDS = {
+    "c": "c",
+    "clj": "clojure",
+    "cpp": "cpp",
+    "cs": "csharp",
+    "css": "css",
+    "csv": "csv",
+    "dart": "dart",
+    "fs": "fsharp",
+    "go": "go",
+    "hs": "haskell",
+    "html": "html",
+    "java": "java",
+    "jl": "julia",
+    "js": "javascript",
+    "json": "json",
+    "kt": "kotlin",
+    "md": "markdown",
+    "php": "php",
+    "py": "python",
+    "r": "r",
+    "rb": "ruby",
+    "rs": "rust",
+    "scala": "scala",
+    "scss": "scss",
+    "sol": "solidity",
+    "sql": "sql",
+    "svelte": "svelte",
+    "ts": "typescript",
+    "tsx": "typescriptreact",
+    "vue": "vue",
+    "yaml": "yaml",
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    split: str
+    group: str  # SAFIM's language, cceval's model and retrieval setting; "" otherwise
+    name: str  # the data set's id of the case
+    filename: str  # last part of the document's URI
+    language_id: str
+    prefix: str  # document text before the cursor
+    suffix: str  # document text after the cursor
+    raw: str  # what the fake model streams
+    insertion: str | None  # the text expected at the cursor; None: no suggestion
+    achievable: bool = True  # whether a perfect post-processor could produce it from `raw`
+
+    @property
+    def document(self) -> str:
+        return self.prefix + self.suffix
+
+    @property
+    def expected(self) -> str:
+        return self.prefix + (self.insertion or "") + self.suffix
+
+
+@dataclass(frozen=True)
+class Local:
+    declined: bool  # no completion mode at the cursor: code right of it
+    postprocess_us: float | None  # None where the server does not post-process (declined)
+    changed_by: tuple[str, ...]  # the steps that changed the raw output, in order
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: Case
+    got: str  # the document after accepting the first item (unchanged if there was none)
+    shown: bool
+    latency_ms: float
+    local: Local  # the same post-processing in-process
+
+    @property
+    def exact(self) -> bool:
+        return self.got == self.case.expected
+
+    @property
+    def inserted(self) -> str | None:
+        """What accepting put at the cursor, if the document is still prefix + X + suffix."""
+        prefix, suffix = self.case.prefix, self.case.suffix
+        fits = len(self.got) >= len(prefix) + len(suffix)
+        if not (fits and self.got.startswith(prefix) and self.got.endswith(suffix)):
+            return None
+        return self.got[len(prefix) : len(self.got) - len(suffix)]
+
+    def kind(self) -> str:
+        """A coarse failure kind, for the summary and the failures file."""
+        expected = self.case.insertion
+        if not self.case.achievable:
+            return "model wrong (not achievable)"
+        if not self.shown:
+            return "declined: code right of cursor" if self.local.declined else "nothing shown"
+        if expected is None:
+            return "shown where nothing is expected"
+        inserted = self.inserted
+        if inserted is None:
+            return "document changed outside the cursor"
+        if lf(inserted) == lf(expected):
+            return "line endings differ"
+        if _without_trailing_blanks(inserted) == _without_trailing_blanks(expected):
+            return "trailing blanks differ"
+        if expected.startswith(inserted):
+            return "cut short"
+        if inserted.startswith(expected):
+            return "overran"
+        return "differs"
+
+
+def row(label: str, outcomes: list[Outcome]) -> str:
+    n = len(outcomes)
+    exact = sum(o.exact for o in outcomes) / n
+    goal = sum(o.case.achievable for o in outcomes) / n
+    shown = sum(o.shown for o in outcomes) / n
+    latency = [o.latency_ms for o in outcomes]
+    pp = [o.local.postprocess_us for o in outcomes if o.local.postprocess_us is not None]
+    pp_cells = f"{percentile(pp, 50):>8.1f} {percentile(pp, 95):>8.1f}" if pp else " " * 17
+    return (
+        f"{label:<22} {n:>5} {exact:>7.1%} {goal:>7.1%} {shown:>7.1%}"
+        f" {percentile(latency, 50):>7.1f} {percentile(latency, 95):>7.1f} {pp_cells}"
+    )
+
+
+HEADER = (
+    f"{'split':<22} {'cases':>5} {'exact':>7} {'goal':>7} {'shown':>7}"
+    f" {'P50 ms':>7} {'P95 ms':>7} {'pp P50µs':>8} {'pp P95µs':>8}"
+)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+# -- cases ----------------------------------------------------------------------------------
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            yield json.loads(line)
+
+
+def lf(text: str) -> str:
+    return _EOL.sub("\n", text)
+
+
+def _without_trailing_blanks(text: str) -> str:
+    return "\n".join(line.rstrip() for line in lf(text).split("\n")).rstrip()
+
+
+def overrun(ground_truth: str, suffix: str) -> str:
+    """The ground truth, then the document copied on: the rest of the cursor's line and the
+    next OVERRUN_LINES lines of the suffix."""
+    return lf(ground_truth) + "\n".join(lf(suffix).split("\n")[: OVERRUN_LINES + 1])
+
+
+def overrun_case(
+    split: str, group: str, name: str, filename: str, language_id: str, hole: tuple[str, str, str]
+) -> Case:
+    prefix, ground_truth, suffix = hole
+    # A hole of whole lines: the cursor is on the empty line the ground truth's last line end
+    # leaves, as in an editor (the cursor at the start of the next line of code would be
+    # mid-statement, where the server rightly declines).
+    if (eol := _TRAILING_EOL.search(ground_truth)) is not None:
+        ground_truth, suffix = ground_truth[: eol.start()], eol.group() + suffix
+    return Case(
+        split,
+        group,
+        name,
+        filename,
+        language_id,
+        prefix,
+        suffix,
+        overrun(ground_truth, suffix),
+        ground_truth,
+    )
+
+
+def sample(cases: list[Case], limit: int, seed: int) -> list[Case]:
+    return cases if len(cases) <= limit else random.Random(seed).sample(cases, limit)
+
+
+def safim(split: str, data: Path, limit: int, seed: int) -> list[Case]:
+    by_language: dict[str, list[Case]] = defaultdict(list)
+    for row in read_jsonl(data / "safim" / f"{split.removeprefix('safim-')}.jsonl.gz"):
+        prefix, suffix = row["eval_prompt"].split("{{completion}}")
+        language_id, extension = SAFIM_LANGUAGES[row["lang"]]
+        name = str(row["task_id"])
+        filename = f"{len(by_language[row['lang']]):05d}.{extension}"
+        hole = (prefix, row["ground_truth"], suffix)
+        case = overrun_case(split, row["lang"], name, filename, language_id, hole)
+        by_language[row["lang"]].append(case)
+    # An equal share per language; what a small language cannot fill goes to the others.
+    chosen: list[Case] = []
+    remaining = sorted(by_language.items(), key=lambda item: len(item[1]))
+    for i, (_, cases) in enumerate(remaining):
+        share = (limit - len(chosen)) // (len(remaining) - i)
+        chosen += sample(cases, share, seed)
+    return chosen
+
+
+def humaneval(file: str) -> Callable[[str, Path, int, int], list[Case]]:
+    def load(split: str, data: Path, limit: int, seed: int) -> list[Case]:
+        cases = [
+            overrun_case(
+                split,
+                "",
+                row["task_id"],
+                f"{i:05d}.py",
+                "python",
+                (row["prompt"], row["canonical_solution"], row["suffix"]),
+            )
+            for i, row in enumerate(read_jsonl(data / "humaneval_infilling" / file))
+        ]
+        return sample(cases, limit, seed)
+
+    return load
+
+
+def continue_cases(split: str, data: Path, limit: int, seed: int) -> list[Case]:
+    cases: list[Case] = []
+    for i, row in enumerate(read_jsonl(data / "continue_filter_cases.jsonl")):
+        prefix, suffix = row["input"].split("<|fim|>")
+        extension = row["filename"].rsplit(".", 1)[-1].lower()
+        cases.append(
+            Case(
+                split,
+                "",
+                row["description"],
+                f"{i:03d}/{row['filename']}",
+                LANGUAGE_IDS.get(extension, "plaintext"),
+                prefix,
+                suffix,
+                row["llm_output"],
+                row["expected_completion"],
+            )
+        )
+    return sample(cases, limit, seed)
+
+
+def first_line(text: str) -> str:
+    return text.split("\n", 1)[0].rstrip()
+
+
+def cceval(split: str, data: Path, limit: int, seed: int) -> list[Case]:
+    cases: list[Case] = []
+    for row in read_jsonl(data / "cceval_real_outputs" / "python_tasks_dev.jsonl"):
+        for setting, raw in row["predictions"].items():
+            cases.append(
+                Case(
+                    split,
+                    setting,
+                    f"{row['task_id']} {setting}",
+                    f"{len(cases):05d}.py",
+                    "python",
+                    row["prompt"],
+                    row["right_context"],
+                    raw,
+                    row["groundtruth"],
+                    achievable=first_line(raw) == row["groundtruth"].rstrip(),
+                )
+            )
+    return sample(cases, limit, seed)
+
+
+SPLITS: dict[str, Callable[[str, Path, int, int], list[Case]]] = {
+    "safim-block": safim,
+    "safim-control": safim,
+    "safim-api": safim,
+    "humaneval-single": humaneval("HumanEval-SingleLineInfilling.jsonl.gz"),
+    "humaneval-multi": humaneval("HumanEval-MultiLineInfilling.jsonl.gz"),
+    "humaneval-random": humaneval("HumanEval-RandomSpanInfilling.jsonl.gz"),
+    "continue": continue_cases,
+    "cceval": cceval,
+}
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+def position(prefix: str) -> tuple[int, int]:
+    """The LSP position (UTF-32) at the end of `prefix`."""
+    breaks = list(_EOL.finditer(prefix))
+    return len(breaks), len(prefix) - (breaks[-1].end() if breaks else 0)
+
+
+def chunked(text: str) -> list[str]:
+    """The answer as a few stream deltas, cut anywhere (real tokens do not respect lines)."""
+    cuts = [len(text) * i // CHUNKS for i in range(CHUNKS + 1)]
+    return [text[a:b] for a, b in pairwise(cuts) if a < b]
+
+
+def postprocess_in_process(case: Case) -> Local:
+    """The server's post-processing of the case, redone here to time it and to see which
+    steps changed the text."""
+    doc = Document("file:///postprocess-eval", case.document, case.language_id, 1, "utf-32")
+    ctx = cursor_context(doc, len(case.prefix))
+    mode = completion_mode(ctx.line_before, ctx.line_after)
+    if mode is None:
+        return Local(declined=True, postprocess_us=None, changed_by=())
+    context = CompletionContext(mode, ctx.line_before, ctx.line_after, ctx.suffix)
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        cut = stop_index(case.raw, mode, ())
+        postprocess(case.raw if cut is None else case.raw[:cut], context)
+        best = min(best, time.perf_counter() - started)
+
+    changed_by = [f"stop_index ({mode.value})"] if cut is not None else []
+    text = case.raw if cut is None else case.raw[:cut]
+    for step in FILTERS:
+        result = step(text, context)
+        if result != text:
+            changed_by.append(step.__name__)
+        if result is None:
+            break
+        text = result
+    return Local(declined=False, postprocess_us=best * 1e6, changed_by=tuple(changed_by))
+
+
+async def run_case(client: LspClient, fake: FakeLLM, case: Case) -> Outcome:
+    uri = f"file:///postprocess-eval/{case.split}/{case.filename}"
+    at = position(case.prefix)
+    fake.default = Reply(chunks=chunked(case.raw))
+    client.open(uri, case.document, case.language_id)
+    started = time.perf_counter()
+    items = await client.inline_completion(uri, at)
+    latency_ms = (time.perf_counter() - started) * 1000
+    got = client.accept(uri, at, items[0]) if items else case.document
+    client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    del client.documents[uri]
+    return Outcome(case, got, bool(items), latency_ms, postprocess_in_process(case))
+
+
+async def run(splits: dict[str, list[Case]]) -> dict[str, list[Outcome]]:
+    with tempfile.TemporaryDirectory(prefix="infill-bench-config-") as config_home:
+        # The server's environment: no user config or INFILL_* variable of this machine.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INFILL")}
+        env["XDG_CONFIG_HOME"] = config_home
+        fake = await FakeLLM().start()
+        client = await LspClient.start(env=env)
+        try:
+            return await run_all(client, fake, splits)
+        finally:
+            await client.shutdown()
+            await fake.stop()
+
+
+async def run_all(
+    client: LspClient, fake: FakeLLM, splits: dict[str, list[Case]]
+) -> dict[str, list[Outcome]]:
+    await client.initialize(
+        position_encodings=["utf-32"],
+        initialization_options={"backend": {"url": fake.url, "template": "qwen"}},
+    )
+    if client.encoding != "utf-32":
+        raise RuntimeError(f"the server negotiated {client.encoding}, not utf-32")
+    # Not measured: the first request waits for the tokenizer and opens the connection.
+    warm_up = overrun_case("warm-up", "", "", "warm.py", "python", ("x = ", "1", "\n"))
+    await run_case(client, fake, warm_up)
+    return {
+        name: [await run_case(client, fake, case) for case in cases]
+        for name, cases in splits.items()
+    }
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def clip(text: str | None, limit: int = 400) -> str:
+    """The repr, its middle left out if long: where a suggestion was cut is at its end."""
+    shown = repr(text)
+    half = limit // 2
+    return shown if len(shown) <= limit else f"{shown[:half]} ... {shown[-half:]}"
+
+
+def describe(outcome: Outcome) -> str:
+    case = outcome.case
+    line_before = _EOL.split(case.prefix)[-1]
+    line_after = _EOL.split(case.suffix, maxsplit=1)[0]
+    group = f" [{case.group}]" if case.group else ""
+    return "\n".join(
+        [
+            f"--- {case.split}{group} {case.name}: {outcome.kind()}",
+            f"  cursor:   {clip(line_before)} | {clip(line_after)}",
+            f"  raw:      {clip(case.raw)}",
+            f"  expected: {clip(case.insertion)}",
+            f"  got:      {clip(outcome.inserted) if outcome.shown else 'nothing shown'}",
+            f"  changed:  {', '.join(outcome.local.changed_by) or '-'}",
+        ]
+    )
+
+
+def report(results: dict[str, list[Outcome]], failures_path: Path) -> None:
+    print(HEADER)
+    for name, outcomes in results.items():
+        print(row(name, outcomes))
+        if name.startswith("safim-"):
+            by_language: dict[str, list[Outcome]] = defaultdict(list)
+            for outcome in outcomes:
+                by_language[outcome.case.group].append(outcome)
+            for language, group in sorted(by_language.items()):
+                print(row(f"  {language}", group))
+    print(
+        "\nexact: accepted document == expected; goal: what a perfect post-processor could "
+        "reach from the raw output;\nshown: a suggestion was returned; P50/P95 ms: the "
+        "inlineCompletion request; pp: stop_index + postprocess in-process"
+    )
+
+    if "cceval" in results:
+        outcomes = results["cceval"]
+        starts = sum(o.case.raw.startswith(o.case.insertion or "") for o in outcomes)
+        dropped = sum(o.case.achievable and not o.exact for o in outcomes)
+        print(
+            f"\ncceval: {starts} of {len(outcomes)} raw outputs start with the ground truth; "
+            f"correct suggestions dropped (first line == ground truth, document differs or "
+            f"nothing shown): {dropped}"
+        )
+
+    print("\nfailure kinds:")
+    for name, outcomes in results.items():
+        kinds = Counter(o.kind() for o in outcomes if not o.exact)
+        print(f"  {name}: " + (", ".join(f"{k} {n}" for k, n in kinds.most_common()) or "none"))
+
+    with failures_path.open("w", encoding="utf-8") as out:
+        for name, outcomes in results.items():
+            # What the post-processing could have got right first.
+            failed = sorted(
+                (o for o in outcomes if not o.exact), key=lambda o: not o.case.achievable
+            )
+            failed = failed[:FAILURES_SHOWN]
+            out.write(f"===== {name}: first {len(failed)} failures\n")
+            out.writelines(describe(o) + "\n" for o in failed)
+    print(f"\nfirst failures per split: {failures_path}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--limit", type=int, default=300, help="cases per split (sampled)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--split", choices=SPLITS, action="append", help="run only these")
+    parser.add_argument("--failures", type=Path, default=DEFAULT_FAILURES)
+    args = parser.parse_args()
+    if args.limit < 1:
+        parser.error("--limit must be at least 1")
+    if not args.data.is_dir():
+        parser.error(f"no evaluation data at {args.data} (see ../shared/README.md)")
+    names = args.split or list(SPLITS)
+    splits = {name: SPLITS[name](name, args.data, args.limit, args.seed) for name in names}
+    report(asyncio.run(run(splits)), args.failures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
