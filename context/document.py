@@ -103,9 +103,17 @@ class Document:
 
     @property
     def line_ending(self) -> str:
-        """The document's line ending: that of its first line, "\\n" for a one-line document."""
-        m = _EOL.search(self.text)
-        return m.group() if m else "\n"
+        """The document's line ending: the most common one ("\\n" for a one-line document).
+
+        Not the first line's: files often start with one LF line (a generated header) and use
+        CRLF after it."""
+        text = self.text
+        crlf = text.count("\r\n")
+        lf = text.count("\n") - crlf
+        cr = text.count("\r") - crlf
+        if crlf > lf and crlf >= cr:
+            return "\r\n"
+        return "\r" if cr > lf else "\n"
 
     def line_bounds(self, line: int) -> tuple[int, int]:
         """Offsets of the start of `line` and of its end, before its line terminator."""

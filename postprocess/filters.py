@@ -60,15 +60,23 @@ def truncate_at_block_end(completion: str, ctx: CompletionContext) -> str | None
 
 
 def drop_lines_repeating_suffix(completion: str, ctx: CompletionContext) -> str | None:
-    """Models often regenerate the code below the cursor; drop the lines that already follow."""
+    """Models often regenerate the code below the cursor: cut where the completion starts
+    repeating the lines that already follow (nothing at all if it repeats them from its start).
+
+    A repeat is exact, indentation included, and must go on for two lines where both texts
+    have them: one matching `return False` or `}` inside a new block is not the code below."""
     lines = completion.split("\n")
-    following = [line for line in ctx.suffix.split("\n")[1:] if line.strip()]
+    following = [line.rstrip() for line in ctx.suffix.split("\n")[1:] if line.strip()]
     if not following:
         return completion
-    first_following = following[0].strip()
-    for i in range(1, len(lines)):
-        if lines[i].strip() == first_following:
-            return "\n".join(lines[:i])
+    # On an empty line the completion's first line is a whole line (after the indentation).
+    whole = [ctx.line_before + lines[0], *lines[1:]] if not ctx.line_before.strip() else lines
+    first = 0 if not ctx.line_before.strip() else 1
+    for i in range(first, len(whole)):
+        rest = [line.rstrip() for line in whole[i:] if line.strip()]
+        n = min(2, len(rest), len(following))
+        if whole[i].strip() and rest[:n] == following[:n]:
+            return "\n".join(lines[:i]) if i else None
     return completion
 
 

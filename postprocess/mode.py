@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 
-# What may stand right of the cursor for a completion still to make sense in front of it.
-CLOSERS = frozenset(")]}>\"'`;,: \t")
+# What may stand right of the cursor for a completion still to make sense in front of it:
+# closers, and the "{" of `if (|) {`, which opens what follows the completion.
+CLOSERS = frozenset(")]}>\"'`;,: \t{")
 # A line ending in one of these opens a block (braces, or Python's colon): what follows is a
 # block body, several lines. After an open bracket the rest of the statement usually fits on
 # the line, so that stays single-line.

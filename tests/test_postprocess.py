@@ -64,14 +64,21 @@ def test_keep_first_line(mode: Mode, completion: str, expected: str):
     [
         # The model regenerates the line below the cursor: cut there.
         ("total = a + b\n    return total\n", "\n    return total\n", "total = a + b"),
-        # Indentation differences do not matter.
-        ("x = 1\nreturn x\nmore", "\n        return x\n", "x = 1"),
+        # Indentation is part of the match: a `return x` inside a new block is not the one below.
+        ("x = 1\nreturn x\nmore", "\n        return x\n", "x = 1\nreturn x\nmore"),
+        ("x = 1\n    return x\n", "\n    return x\n", "x = 1"),
+        # One line alike is not a repeat when the next lines differ.
+        (
+            "if a:\n    return 1\nreturn 2",
+            "\nreturn 1\nprint(9)\n",
+            "if a:\n    return 1\nreturn 2",
+        ),
         # The first non-blank following line counts, blank lines in between are skipped.
         ("x = 1\ny = 2\nprint(y)", "\n\n\ny = 2\n", "x = 1"),
         # The rest of the cursor line (before the first "\n") is not a following line.
         ("a\nb)", ")\nc\n", "a\nb)"),
-        # The completion's first line is never dropped, even if it equals the next line.
-        ("return x\nfoo", "\nreturn x\n", "return x\nfoo"),
+        # On an empty line, a completion that is the code below from its start: nothing.
+        ("return x\nfoo", "\nreturn x\nfoo\n", None),
         # No repeat: unchanged.
         ("a = 1\nb = 2", "\nc = 3\n", "a = 1\nb = 2"),
         # Nothing (or only blanks) below the cursor: unchanged.
@@ -79,8 +86,14 @@ def test_keep_first_line(mode: Mode, completion: str, expected: str):
         ("a\nb", "\n   \n\n", "a\nb"),
     ],
 )
-def test_drop_lines_repeating_suffix(completion: str, suffix: str, expected: str):
+def test_drop_lines_repeating_suffix(completion: str, suffix: str, expected: str | None):
     assert drop_lines_repeating_suffix(completion, ctx(MULTI, suffix=suffix)) == expected
+
+
+def test_the_first_line_of_a_mid_line_completion_is_not_a_whole_line():
+    # After `y = ` the first line continues the cursor's line: it cannot repeat the next one.
+    context = ctx(MULTI, line_before="y = ", suffix="\nreturn x\n")
+    assert drop_lines_repeating_suffix("return x\nfoo", context) == "return x\nfoo"
 
 
 # -- trim_trailing_whitespace --------------------------------------------------------------------
