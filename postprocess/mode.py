@@ -24,7 +24,11 @@ def completion_mode(line_before: str, line_after: str) -> Mode | None:
         return None
     if line_after.strip():
         return Mode.SINGLE_LINE  # mid-statement: finish this line in front of its closers
-    before = line_before.rstrip()
-    if not before or before.endswith(OPENERS):
+    if not line_before.strip() or opens_block(line_before):
         return Mode.MULTI_LINE  # an empty line, or the start of a block
     return Mode.SINGLE_LINE
+
+
+def opens_block(line: str) -> bool:
+    """Whether a line ends by opening a block: what follows it is a block body."""
+    return line.rstrip().endswith(OPENERS)

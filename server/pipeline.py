@@ -28,6 +28,7 @@ from infill.postprocess import (
     CompletionContext,
     Mode,
     completion_mode,
+    opens_block,
     postprocess,
     stop_index,
 )
@@ -197,6 +198,16 @@ def explain(prepared: Prepared) -> dict[str, Any]:
     }
 
 
+def _upgrades(mode: Mode, ctx: CursorContext, text: str, cut: int) -> bool:
+    """A single-line request whose first line, at the end of the cursor's line, opens a block."""
+    return (
+        mode is Mode.SINGLE_LINE
+        and cut == text.find("\n")
+        and not ctx.line_after.strip()
+        and opens_block(ctx.line_before + text[:cut])
+    )
+
+
 class Completer:
     """Owns the backend client (one per configuration, so its connection pool is reused)."""
 
@@ -246,6 +257,10 @@ class Completer:
                         if prepared.chat is not None:
                             continue  # a chat answer is read whole, then its code extracted
                         cut = stop_index(text, mode, request.stop)
+                        if cut is not None and _upgrades(mode, ctx, text, cut):
+                            # The first line opens a block (`foo() {`, `if x:`): show the block.
+                            mode = Mode.MULTI_LINE
+                            cut = stop_index(text, mode, request.stop)
                         if cut is not None:
                             text = text[:cut]
                             break  # leaving the block closes the HTTP stream now
