@@ -171,3 +171,19 @@ async def test_requests_reuse_one_keep_alive_connection(fake: FakeLLM, start_cli
         ]
     assert len(fake.requests) == 3
     assert fake.connections == 1
+
+
+async def test_a_first_line_that_opens_a_block_gets_its_body(
+    fake: FakeLLM, start_client: StartClient
+):
+    # `def reset` mid-statement asks for one line; the answer's "(self):" opens a block, so the
+    # request becomes multi-line and the block is shown, up to where the model moves on.
+    fake.default = Reply(
+        chunks=["(self):\n", "        self.count = 0\n\n", "    def other(self):\n        pass\n"]
+    )
+    client = await start_client(initialization_options=settings(fake))
+    client.open(URI, "class Counter:\n    def reset\n")
+
+    items = await client.inline_completion(URI, (1, 13))
+
+    assert [item["insertText"] for item in items] == ["(self):\n        self.count = 0"]
