@@ -86,21 +86,25 @@ def trim_trailing_whitespace(completion: str, ctx: CompletionContext) -> str | N
 
 
 _PAIRS = {")": "(", "]": "[", "}": "{"}
+# String and character literals, whose brackets are text, not structure.
+_LITERALS = re.compile(r""""(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'""")
 
 
 def trim_line_suffix_overlap(completion: str, ctx: CompletionContext) -> str | None:
     """If the completion ends with what is already right of the cursor (")", "\")", ");"),
     drop that tail so that accepting it does not double the closers.
 
-    A bracket is only dropped when the completion closes more of it than it opens:
-    `foo(bar)` in front of ")" is a finished call, not a doubled closer.
+    A bracket is only dropped when the line as accepted would close more of it than it opens,
+    counting the code before the cursor and leaving literals out: `foo(bar)` in front of ")"
+    is a finished call, and `'('` is not a bracket.
     """
     tail = ctx.line_after.strip()
     body = completion.rstrip()
     if not tail or not body.endswith(tail):
         return completion
+    line = _LITERALS.sub("", ctx.line_before + body + ctx.line_after)
     for closer, opener in _PAIRS.items():
-        if closer in tail and body.count(closer) <= body.count(opener):
+        if closer in tail and line.count(closer) <= line.count(opener):
             return completion
     return body[: -len(tail)].rstrip(" \t") or None
 

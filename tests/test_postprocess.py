@@ -116,37 +116,44 @@ def test_trim_trailing_whitespace(completion: str, expected: str):
 
 
 @pytest.mark.parametrize(
-    ("completion", "line_after", "expected"),
+    ("line_before", "completion", "line_after", "expected"),
     [
-        ("bar)", ")", "bar"),
-        ("bar) ", ")", "bar"),
-        ("bar )", ")", "bar"),  # blanks before the dropped tail go too
-        ("x)", " )", "x"),  # the tail is compared without its surrounding blanks
-        ("a);", ");", "a"),
-        ('name")', '")', "name"),
-        ("1, 2]", "]", "1, 2"),
-        ("x: 1}", "}", "x: 1"),
-        ('abc"', '"', "abc"),
-        # A finished call in front of ")" is not a doubled closer.
-        ("foo(bar)", ")", "foo(bar)"),
-        ("[1, 2]", "]", "[1, 2]"),
-        ("{}", "}", "{}"),
-        ("f(g(x))", "))", "f(g(x))"),
-        # Closes more than it opens: the extra closer is the doubled one.
-        ("foo(bar))", ")", "foo(bar)"),
+        ("print(", "bar)", ")", "bar"),
+        ("print(", "bar) ", ")", "bar"),
+        ("print(", "bar )", ")", "bar"),  # blanks before the dropped tail go too
+        ("print(", "x)", " )", "x"),  # the tail is compared without its surrounding blanks
+        ("call(", "a);", ");", "a"),
+        ('print("', 'name")', '")', "name"),
+        ("x = [", "1, 2]", "]", "1, 2"),
+        ("d = {", "x: 1}", "}", "x: 1"),
+        ('s = "', 'abc"', '"', "abc"),
+        # A finished call in front of ")" is not a doubled closer: count the whole line.
+        ("print(", "foo(bar)", ")", "foo(bar)"),
+        ("x = [", "[1, 2]", "]", "[1, 2]"),
+        ("d = {", "{}", "}", "{}"),
+        ("h(f(", "g(x)", "))", "g(x)"),
+        # Closes more than the line opens: the extra closer is the doubled one.
+        ("print(", "foo(bar))", ")", "foo(bar)"),
+        ("h(f(", "g(x)))", "))", "g(x)"),
+        # Brackets inside literals are text: `'('` opens nothing.
+        ("if (c == ", "'(')", ")", "'('"),
+        ("if (c == ", "'('", ")", "'('"),
         # Nothing right of the cursor, or a completion not ending with it: unchanged.
-        ("bar)", "", "bar)"),
-        ("bar", ")", "bar"),
-        ("bar)", "];", "bar)"),
+        ("print(", "bar)", "", "bar)"),
+        ("print(", "bar", ")", "bar"),
+        ("print(", "bar)", "];", "bar)"),
     ],
 )
-def test_trim_line_suffix_overlap(completion: str, line_after: str, expected: str):
-    assert trim_line_suffix_overlap(completion, ctx(line_after=line_after)) == expected
+def test_trim_line_suffix_overlap(
+    line_before: str, completion: str, line_after: str, expected: str
+):
+    context = ctx(line_before=line_before, line_after=line_after)
+    assert trim_line_suffix_overlap(completion, context) == expected
 
 
 def test_trim_line_suffix_overlap_of_only_the_closers_is_nothing():
-    assert trim_line_suffix_overlap(")", ctx(line_after=")")) is None
-    assert trim_line_suffix_overlap(" );", ctx(line_after=");")) is None
+    assert trim_line_suffix_overlap(")", ctx(line_before="f(x", line_after=")")) is None
+    assert trim_line_suffix_overlap(" );", ctx(line_before="f(x", line_after=");")) is None
 
 
 # -- drop_blank ----------------------------------------------------------------------------------
@@ -170,7 +177,7 @@ def test_single_line_in_front_of_a_closer():
 
 
 def test_single_line_keeps_a_finished_call():
-    context = ctx(SINGLE, line_before="    x = ", line_after=")", suffix=")\n")
+    context = ctx(SINGLE, line_before="    x = max(", line_after=")", suffix=")\n")
     assert postprocess("foo(bar)", context) == "foo(bar)"
 
 
