@@ -80,6 +80,15 @@ def drop_lines_repeating_suffix(completion: str, ctx: CompletionContext) -> str 
     return completion
 
 
+def merge_space_at_join(completion: str, ctx: CompletionContext) -> str | None:
+    """After `return |` the space is typed already; a model that starts with one more would
+    leave two. (On a line of indentation only, leading blanks are indentation: kept.)"""
+    if ctx.line_before.strip() and ctx.line_before.endswith((" ", "\t")):
+        first, newline, rest = completion.partition("\n")
+        return first.lstrip(" \t") + newline + rest
+    return completion
+
+
 def trim_trailing_whitespace(completion: str, ctx: CompletionContext) -> str | None:
     """Trailing blanks or newlines would leave stray whitespace in the document."""
     return completion.rstrip()
@@ -116,6 +125,7 @@ def drop_blank(completion: str, ctx: CompletionContext) -> str | None:
 
 FILTERS: list[Filter] = [
     keep_first_line,
+    merge_space_at_join,
     truncate_at_block_end,
     drop_lines_repeating_suffix,
     trim_trailing_whitespace,

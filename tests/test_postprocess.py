@@ -9,6 +9,7 @@ from infill.postprocess.filters import (
     drop_blank,
     drop_lines_repeating_suffix,
     keep_first_line,
+    merge_space_at_join,
     postprocess,
     trim_line_suffix_overlap,
     trim_trailing_whitespace,
@@ -32,6 +33,7 @@ def ctx(
 def test_filters_run_in_the_documented_order():
     assert FILTERS == [
         keep_first_line,
+        merge_space_at_join,
         truncate_at_block_end,
         drop_lines_repeating_suffix,
         trim_trailing_whitespace,
@@ -340,3 +342,20 @@ def test_truncate_at_block_end(line_before: str, completion: str, expected: str)
 def test_truncate_at_block_end_leaves_single_line_requests_alone():
     completion = "a\nb\nc"
     assert truncate_at_block_end(completion, ctx(SINGLE, line_before="x = ")) == completion
+
+
+# -- merge_space_at_join ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line_before", "completion", "expected"),
+    [
+        ("    return ", " this;", "this;"),
+        ("    return ", "  x +\n  y", "x +\n  y"),  # only the first line's start
+        ("    return", " this;", " this;"),  # no space typed yet: the model's is needed
+        ("    ", "    x = 1", "    x = 1"),  # indentation only: leading blanks are indentation
+        ("", "  x", "  x"),
+    ],
+)
+def test_merge_space_at_join(line_before: str, completion: str, expected: str):
+    assert merge_space_at_join(completion, ctx(line_before=line_before)) == expected
