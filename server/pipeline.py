@@ -195,6 +195,10 @@ def explain(prepared: Prepared) -> dict[str, Any]:
             **{f"context.{k}": round(v, 3) for k, v in prepared.gathered.timings.items()},
         },
         "skippedSources": prepared.gathered.skipped,
+        # What a chat API is sent instead of the FIM prompt.
+        "chat": {"system": prepared.chat.system, "messages": prepared.chat.messages}
+        if prepared.chat is not None
+        else None,
     }
 
 

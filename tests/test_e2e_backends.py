@@ -102,6 +102,10 @@ async def test_anthropic_messages_with_the_chat_prompt(
     assert "authorization" not in request.headers
     assert "{{FILL_HERE}}" in request.body["messages"][0]["content"]
     assert request.body["system"] and request.body["stream"] is True
+    # infill/explain shows the chat messages the API is sent.
+    report = await client.explain(URI, CURSOR)
+    assert report["chat"]["messages"] == request.body["messages"]
+    assert report["chat"]["system"] == request.body["system"]
 
 
 async def test_mistral_fim(fake: FakeLLM, env: dict[str, str], start_client: StartClient):
