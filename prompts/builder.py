@@ -3,7 +3,7 @@ within the token budget."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -78,6 +78,27 @@ def widest_window(
     return kept_prefix, kept_suffix
 
 
+def pack_snippets(
+    snippets: Sequence[SnippetLike],
+    render: Callable[[SnippetLike], str],
+    room: int,
+    count: Counter,
+) -> tuple[list[SnippetLike], list[str], int]:
+    """Best first, the snippets whose rendered text fits in `room` tokens: the snippets, their
+    rendered pieces and the tokens they take. A snippet too big is skipped, not the rest."""
+    chosen: list[SnippetLike] = []
+    pieces: list[str] = []
+    used = 0
+    for snippet in snippets:
+        piece = render(snippet)
+        cost = count(piece)
+        if used + cost <= room:
+            chosen.append(snippet)
+            pieces.append(piece)
+            used += cost
+    return chosen, pieces, used
+
+
 def build_prompt(
     prefix: str,
     suffix: str,
@@ -105,15 +126,14 @@ def build_prompt(
     if snippets:
         # The repository header and the current file's head cost tokens too.
         files_frame = count(template.render("", "", ("",), path, repo, comment)) - frame
-        snippet_room = int(room * SNIPPET_SHARE) - files_frame
-        for snippet in snippets:
-            code = neutralize(snippet.text, template)
-            piece = template.render_snippet(neutralize(snippet.path, template), code, comment)
-            cost = count(piece)
-            if cost <= snippet_room - snippet_tokens:
-                chosen.append(snippet)
-                rendered.append(piece)
-                snippet_tokens += cost
+        chosen, rendered, snippet_tokens = pack_snippets(
+            snippets,
+            lambda s: template.render_snippet(
+                neutralize(s.path, template), neutralize(s.text, template), comment
+            ),
+            int(room * SNIPPET_SHARE) - files_frame,
+            count,
+        )
         if chosen:
             snippet_tokens += files_frame
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from infill.prompts.budget import keep_head_lines, keep_tail_lines
-from infill.prompts.builder import SNIPPET_SHARE, SUFFIX_SHARE, SnippetLike
+from infill.prompts.builder import SNIPPET_SHARE, SUFFIX_SHARE, SnippetLike, pack_snippets
 from infill.prompts.tokens import Counter, count_tokens
 
 HOLE = "{{FILL_HERE}}"
@@ -53,17 +53,12 @@ def build_chat_prompt(
     frame = count(SYSTEM) + count(f"File {path}:\n\n{HOLE}\n") + 16
     room = max(budget - frame, 0)
     kept_suffix, suffix_tokens = keep_head_lines(suffix, int(room * SUFFIX_SHARE), count)
-    references: list[str] = []
-    chosen: list[SnippetLike] = []
-    used = 0
-    for snippet in snippets:
+
+    def reference(snippet: SnippetLike) -> str:
         fence = _fence(snippet.text)
-        piece = f"{snippet.path}:\n{fence}{language}\n{snippet.text}\n{fence}\n"
-        cost = count(piece)
-        if used + cost <= int(room * SNIPPET_SHARE):
-            references.append(piece)
-            chosen.append(snippet)
-            used += cost
+        return f"{snippet.path}:\n{fence}{language}\n{snippet.text}\n{fence}\n"
+
+    chosen, references, used = pack_snippets(snippets, reference, int(room * SNIPPET_SHARE), count)
     kept_prefix, prefix_tokens = keep_tail_lines(prefix, room - suffix_tokens - used, count)
     body = kept_prefix + HOLE + kept_suffix
     fence = _fence(body)
