@@ -1,12 +1,13 @@
 """Turning raw model output into the text to show."""
 
-from infill.postprocess.filters import FILTERS, CompletionContext, postprocess
-from infill.postprocess.mode import Mode, completion_mode, opens_block
-from infill.postprocess.stream import stop_index
+from infill.postprocess.filters import FILTERS, postprocess
+from infill.postprocess.mode import CompletionContext, Mode, completion_mode, opens_block
+from infill.postprocess.stream import Cutter, stop_index
 
 __all__ = [
     "FILTERS",
     "CompletionContext",
+    "Cutter",
     "Mode",
     "completion_mode",
     "opens_block",

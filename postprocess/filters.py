@@ -5,78 +5,33 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from infill.postprocess.mode import Mode
-
-
-@dataclass(frozen=True)
-class CompletionContext:
-    mode: Mode
-    line_before: str  # the cursor line up to the cursor
-    line_after: str  # the cursor line after the cursor
-    suffix: str  # everything after the cursor ("\n" line endings)
-
+from infill.postprocess.mode import (
+    BRACKETS,
+    LITERALS,
+    CompletionContext,
+    Mode,
+    opens_long_string,
+)
+from infill.postprocess.syntax import block_end, error_count, original_tree, tree_with
 
 Filter = Callable[[str, CompletionContext], str | None]
 
 
+def first_line_end(completion: str, ctx: CompletionContext) -> int:
+    """Where a single-line suggestion ends. At the end of a line of code, a completion that
+    starts with a line end proposes the next line (`x = 1|` → `\\ny = 2`): that line is it."""
+    start = 0
+    if ctx.line_before.strip() and not ctx.line_after.strip():
+        start = len(completion) - len(completion.lstrip("\n"))
+    end = completion.find("\n", start)
+    return len(completion) if end == -1 else end
+
+
 def keep_first_line(completion: str, ctx: CompletionContext) -> str | None:
-    """A single-line request gets the first line only."""
+    """A single-line request gets one line."""
     if ctx.mode is Mode.SINGLE_LINE:
-        return completion.split("\n", 1)[0]
-    return completion
-
-
-_CLOSES_BLOCK = re.compile(r"[)\]}]|end\b")
-
-
-def _indent_width(line: str) -> int:
-    return len(line[: len(line) - len(line.lstrip(" \t"))].expandtabs(4))
-
-
-def truncate_at_block_end(completion: str, ctx: CompletionContext) -> str | None:
-    """A multi-line suggestion is the block that starts at the cursor: cut where the code
-    dedents out of it (indentation-based; the model would otherwise write the next function)."""
-    if ctx.mode is not Mode.MULTI_LINE:
-        return completion
-    lines = completion.split("\n")
-    if ctx.line_before.strip():
-        # After a block opener: the body is indented deeper than the opener's line; a closing
-        # line ("}", "end") at the opener's indentation still belongs to the block.
-        opener = _indent_width(ctx.line_before)
-        for i, line in enumerate(lines[1:], start=1):
-            if not line.strip() or _indent_width(line) > opener:
-                continue
-            closes = _indent_width(line) == opener and _CLOSES_BLOCK.match(line.lstrip())
-            return "\n".join(lines[: i + 1] if closes else lines[:i])
-        return completion
-    # On an empty line: statements at the cursor's indentation or deeper.
-    indent = _indent_width(ctx.line_before)
-    for i, line in enumerate(lines[1:], start=1):
-        if line.strip() and _indent_width(line) < indent:
-            return "\n".join(lines[:i])
-    return completion
-
-
-def drop_lines_repeating_suffix(completion: str, ctx: CompletionContext) -> str | None:
-    """Models often regenerate the code below the cursor: cut where the completion starts
-    repeating the lines that already follow (nothing at all if it repeats them from its start).
-
-    A repeat is exact, indentation included, and must go on for two lines where both texts
-    have them: one matching `return False` or `}` inside a new block is not the code below."""
-    lines = completion.split("\n")
-    following = [line.rstrip() for line in ctx.suffix.split("\n")[1:] if line.strip()]
-    if not following:
-        return completion
-    # On an empty line the completion's first line is a whole line (after the indentation).
-    whole = [ctx.line_before + lines[0], *lines[1:]] if not ctx.line_before.strip() else lines
-    first = 0 if not ctx.line_before.strip() else 1
-    for i in range(first, len(whole)):
-        rest = [line.rstrip() for line in whole[i:] if line.strip()]
-        n = min(2, len(rest), len(following))
-        if whole[i].strip() and rest[:n] == following[:n]:
-            return "\n".join(lines[:i]) if i else None
+        return completion[: first_line_end(completion, ctx)]
     return completion
 
 
@@ -89,33 +44,180 @@ def merge_space_at_join(completion: str, ctx: CompletionContext) -> str | None:
     return completion
 
 
+_CLOSES_BLOCK = re.compile(r"[)\]}]|end\b")
+
+
+def _indent_width(line: str) -> int:
+    return len(line[: len(line) - len(line.lstrip(" \t"))].expandtabs(4))
+
+
+def truncate_at_block_end(completion: str, ctx: CompletionContext) -> str | None:
+    """A multi-line suggestion is the block that starts at the cursor: cut where it ends (the
+    model would otherwise write the next function). tree-sitter says where, with the completion
+    in place; without a grammar or with a broken parse, indentation does."""
+    if ctx.mode is not Mode.MULTI_LINE:
+        return completion
+    cut = block_end(ctx.prefix, completion, ctx.suffix, ctx.language)
+    if cut is not None:
+        return completion[:cut]
+    return _truncate_by_indentation(completion, ctx)
+
+
+def _truncate_by_indentation(completion: str, ctx: CompletionContext) -> str:
+    if opens_long_string(ctx.line_before):
+        return completion  # text, not code: its indentation says nothing
+    lines = completion.split("\n")
+    if ctx.line_before.strip() and lines[0].strip():
+        # After a block opener: the body is indented deeper than the opener's line; a closing
+        # line ("}", "end") at the opener's indentation still belongs to the block.
+        opener = _indent_width(ctx.line_before)
+        for i, line in enumerate(lines[1:], start=1):
+            if not line.strip() or _indent_width(line) > opener:
+                continue
+            closes = _indent_width(line) == opener and _CLOSES_BLOCK.match(line.lstrip())
+            return "\n".join(lines[: i + 1] if closes else lines[:i])
+        return completion
+    # On an empty line, or from the line after the cursor's: statements at the cursor line's
+    # indentation or deeper.
+    indent = _indent_width(ctx.line_before)
+    for i, line in enumerate(lines[1:], start=1):
+        if line.strip() and _indent_width(line) < indent:
+            return "\n".join(lines[:i])
+    return completion
+
+
+def drop_lines_repeating_suffix(completion: str, ctx: CompletionContext) -> str | None:
+    """Models often regenerate the code below the cursor: cut where the completion starts
+    repeating the lines that already follow (nothing at all if it repeats them from its start).
+
+    A repeat must go on for two lines where both texts have them: one matching `return False`
+    or `}` inside a new block is not the code below. Lines match exactly, indentation
+    included, or, when they are long enough to be distinctive, up to indentation."""
+    lines = completion.split("\n")
+    following = [line.rstrip() for line in ctx.suffix.split("\n")[1:] if line.strip()]
+    if not following:
+        return completion
+    whole = _whole_lines(lines, ctx)
+    first = 0 if not ctx.line_before.strip() else 1
+    for i in range(first, len(whole)):
+        rest = [line.rstrip() for line in whole[i:] if line.strip()]
+        n = min(2, len(rest), len(following))
+        if whole[i].strip() and all(map(_same_line, rest[:n], following[:n])):
+            return "\n".join(lines[:i]) if i else None
+    return completion
+
+
+_DISTINCTIVE = 20  # characters of code that are unlikely to repeat by chance
+
+
+def _same_line(a: str, b: str) -> bool:
+    return a == b or (len(a.strip()) >= _DISTINCTIVE and a.strip() == b.strip())
+
+
+def _whole_lines(lines: list[str], ctx: CompletionContext) -> list[str]:
+    """The completion's lines as they will read in the document: on a line of indentation
+    only, the first line is a whole line after that indentation."""
+    if ctx.line_before.strip():
+        return lines
+    return [ctx.line_before + lines[0], *lines[1:]]
+
+
+_CLOSING_WORDS = frozenset({"end", "fi", "done", "esac", "endif", "endfunction", "else"})
+
+
+def _is_closing_line(line: str) -> bool:
+    """`}`, `});`, `end`: lines that legitimately follow one another or themselves."""
+    line = line.strip()
+    return line in _CLOSING_WORDS or not line.strip(")]};,")
+
+
+# A unit of text (some characters, a line, a few lines) looping five times or more.
+_LOOP = re.compile(r"(.{2,80}?)\1{4,}", re.DOTALL)
+
+
+def drop_repetition(completion: str, ctx: CompletionContext) -> str | None:
+    """A model stuck in a loop: keep the text up to the end of the first copy of what loops;
+    a line of code repeated right after itself is cut at the repeat (lines of closers like
+    `}` or `end` repeat legitimately)."""
+    for loop in _LOOP.finditer(completion):
+        if any(ch.isalnum() for ch in loop.group(1)):
+            completion = completion[: loop.start() + len(loop.group(1))]
+            break
+    lines = completion.split("\n")
+    for i in range(1, len(lines)):
+        line = lines[i].strip()
+        if line and line == lines[i - 1].strip() and not _is_closing_line(line):
+            return "\n".join(lines[:i])
+    return completion
+
+
+def drop_prefix_echo(completion: str, ctx: CompletionContext) -> str | None:
+    """The model repeats what is already written: the text typed on the cursor's line
+    (`x = |` → `x = 1`), or, on an empty line, the line above it."""
+    typed = ctx.line_before.strip()
+    if len(typed) >= 3 and completion.lstrip().startswith(typed):
+        return None
+    if not typed:
+        above = ctx.prefix[: len(ctx.prefix) - len(ctx.line_before)].rstrip().rsplit("\n", 1)[-1]
+        first = completion.split("\n", 1)[0].strip()
+        if len(first) >= 3 and first == above.strip() and not _is_closing_line(first):
+            return None
+    return completion
+
+
 def trim_trailing_whitespace(completion: str, ctx: CompletionContext) -> str | None:
     """Trailing blanks or newlines would leave stray whitespace in the document."""
     return completion.rstrip()
 
 
-_PAIRS = {")": "(", "]": "[", "}": "{"}
-# String and character literals, whose brackets are text, not structure.
-_LITERALS = re.compile(r""""(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'""")
-
-
 def trim_line_suffix_overlap(completion: str, ctx: CompletionContext) -> str | None:
-    """If the completion ends with what is already right of the cursor (")", "\")", ");"),
-    drop that tail so that accepting it does not double the closers.
+    """Where the completion writes out again what is right of the cursor, cut it: accepting
+    must not double `)` or `) { return 0; }`.
 
-    A bracket is only dropped when the line as accepted would close more of it than it opens,
-    counting the code before the cursor and leaving literals out: `foo(bar)` in front of ")"
-    is a finished call, and `'('` is not a bracket.
+    Closers alone (`)`, `"]`, `);`) are dropped from the completion's end only when the line as
+    accepted would close more brackets than it opens (literals left out): `foo(bar)` in front
+    of `)` is a finished call. Code right of the cursor (`if (|) return;`) is cut where the
+    completion's line first repeats it.
     """
     tail = ctx.line_after.strip()
-    body = completion.rstrip()
-    if not tail or not body.endswith(tail):
+    if not tail:
         return completion
-    line = _LITERALS.sub("", ctx.line_before + body + ctx.line_after)
-    for closer, opener in _PAIRS.items():
+    body = completion.rstrip()
+    if any(ch.isalnum() for ch in tail):
+        first_line = body.split("\n", 1)[0]
+        found = first_line.find(tail)
+        if found == -1:
+            return completion  # the model stopped in front of it, as a FIM model should
+        return first_line[:found].rstrip(" \t") or None
+    if not body.endswith(tail):
+        return completion
+    line = LITERALS.sub("", ctx.line_before + body + ctx.line_after)
+    for closer, opener in BRACKETS.items():
         if closer in tail and line.count(closer) <= line.count(opener):
             return completion
     return body[: -len(tail)].rstrip(" \t") or None
+
+
+def _imbalance(text: str) -> list[int]:
+    code = LITERALS.sub("", text)
+    return [abs(code.count(opener) - code.count(closer)) for closer, opener in BRACKETS.items()]
+
+
+def drop_unbalanced_brackets(completion: str, ctx: CompletionContext) -> str | None:
+    """Brackets the completion leaves unmatched that were matched without it (`foo(|)` →
+    `a))`), counted over the document: a completion that closes what is open above is fine."""
+    before, after = ctx.prefix, ctx.suffix
+    worse = zip(_imbalance(before + completion + after), _imbalance(before + after), strict=True)
+    return None if any(new > old for new, old in worse) else completion
+
+
+def drop_parse_errors_introduced(completion: str, ctx: CompletionContext) -> str | None:
+    """A completion after which tree-sitter finds more errors than before is broken code."""
+    before = original_tree(ctx.prefix, ctx.suffix, ctx.language)
+    after = tree_with(ctx.prefix, completion, ctx.suffix, ctx.language)
+    if before is None or after is None:
+        return completion
+    return None if error_count(after) > error_count(before) else completion
 
 
 def drop_blank(completion: str, ctx: CompletionContext) -> str | None:
@@ -128,8 +230,12 @@ FILTERS: list[Filter] = [
     merge_space_at_join,
     truncate_at_block_end,
     drop_lines_repeating_suffix,
+    drop_repetition,
+    drop_prefix_echo,
     trim_trailing_whitespace,
     trim_line_suffix_overlap,
+    drop_unbalanced_brackets,
+    drop_parse_errors_introduced,
     drop_blank,
 ]
 

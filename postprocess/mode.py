@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import enum
+import re
+from dataclasses import dataclass
+from functools import cached_property
 
-# What may stand right of the cursor for a completion still to make sense in front of it:
-# closers, and the "{" of `if (|) {`, which opens what follows the completion.
-CLOSERS = frozenset(")]}>\"'`;,: \t{")
 # A line ending in one of these opens a block (braces, or Python's colon): what follows is a
 # block body, several lines. After an open bracket the rest of the statement usually fits on
 # the line, so that stays single-line.
 OPENERS = ("{", ":")
+# String and character literals, whose brackets and semicolons are text, not structure.
+LITERALS = re.compile(r""""(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'""")
+BRACKETS = {")": "(", "]": "[", "}": "{"}
 
 
 class Mode(enum.Enum):
@@ -18,17 +21,52 @@ class Mode(enum.Enum):
     MULTI_LINE = "multi-line"
 
 
+@dataclass(frozen=True)
+class CompletionContext:
+    """What post-processing knows about the cursor ("\\n" line endings)."""
+
+    mode: Mode
+    prefix: str  # the document before the cursor
+    suffix: str  # the document after the cursor
+    language: str | None = None  # tree-sitter grammar name, for the syntax-aware steps
+
+    @cached_property
+    def line_before(self) -> str:
+        return self.prefix[self.prefix.rfind("\n") + 1 :]
+
+    @cached_property
+    def line_after(self) -> str:
+        return self.suffix.split("\n", 1)[0]
+
+
 def completion_mode(line_before: str, line_after: str) -> Mode | None:
-    """None where a completion cannot help: code (not just closers) right of the cursor."""
-    if any(ch not in CLOSERS for ch in line_after):
-        return None
+    """None where a completion cannot help: inside a word, or right after a finished statement."""
+    if line_after[:1].isalnum() or line_after[:1] == "_":
+        return None  # the cursor is inside or in front of a word: the user is editing it
     if line_after.strip():
-        return Mode.SINGLE_LINE  # mid-statement: finish this line in front of its closers
-    if not line_before.strip() or opens_block(line_before):
-        return Mode.MULTI_LINE  # an empty line, or the start of a block
+        return Mode.SINGLE_LINE  # mid-line: fill in front of what follows (`if (|) x++;`)
+    if ends_statement(line_before):
+        return None  # `foo();|`: what comes next belongs on a new line, typed by the user
+    if not line_before.strip() or opens_block(line_before) or opens_long_string(line_before):
+        return Mode.MULTI_LINE  # an empty line, the start of a block or of a long string
     return Mode.SINGLE_LINE
 
 
 def opens_block(line: str) -> bool:
     """Whether a line ends by opening a block: what follows it is a block body."""
     return line.rstrip().endswith(OPENERS)
+
+
+def ends_statement(line: str) -> bool:
+    """`x = f(y);` — a `;` that ends the line outside any bracket (not `for (i = 0;`)."""
+    code = LITERALS.sub("", line).rstrip()
+    return code.endswith(";") and all(
+        code.count(opener) <= code.count(closer) for closer, opener in BRACKETS.items()
+    )
+
+
+def opens_long_string(line: str) -> bool:
+    """A line ending inside a triple-quoted string (a docstring, a text block): what follows is
+    its text, several lines."""
+    stripped = line.rstrip()
+    return any(stripped.endswith(q) and line.count(q) % 2 == 1 for q in ('"""', "'''"))

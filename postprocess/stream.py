@@ -2,22 +2,76 @@
 
 from __future__ import annotations
 
-from infill.postprocess.mode import Mode
+from dataclasses import replace
+
+from infill.postprocess.filters import first_line_end, postprocess, truncate_at_block_end
+from infill.postprocess.mode import CompletionContext, Mode, opens_block
 
 
-def stop_index(text: str, mode: Mode, stop: tuple[str, ...]) -> int | None:
+def stop_index(
+    text: str, ctx: CompletionContext, stop: tuple[str, ...], blocks: bool = True
+) -> int | None:
     """Where to cut the text streamed so far, if nothing after that point can be shown.
 
     Any stop sequence ends it (some servers ignore the `stop` parameter); a single-line request
-    ends at its first line end, so the stream is closed instead of waiting for the model.
+    ends at its line end, a multi-line one where its block ends, so the stream is closed
+    instead of waiting for the model. `blocks=False` skips the block check (a parse), for
+    text that has no new line since the last check.
     """
     cut: int | None = None
     for sequence in stop:
         found = text.find(sequence)
         if found != -1 and (cut is None or found < cut):
             cut = found
-    if mode is Mode.SINGLE_LINE:
-        newline = text.find("\n")
-        if newline != -1 and (cut is None or newline < cut):
-            cut = newline
+    lines = text if cut is None else text[:cut]
+    if ctx.mode is Mode.SINGLE_LINE:
+        end = first_line_end(lines, ctx)
+        return end if end < len(lines) else cut
+    if not blocks:
+        return cut
+    # Only whole lines: a line still arriving may yet belong to the block.
+    complete = lines[: lines.rfind("\n") + 1]
+    if complete.strip():
+        block = truncate_at_block_end(complete, ctx)
+        if block is not None and block.strip() and len(block) < len(complete.rstrip()):
+            return len(block)
     return cut
+
+
+class Cutter:
+    """Reads the model's output as it streams and says when to stop reading.
+
+    A single-line request whose line opens a block (`def f(x):`, `} else {`) becomes a
+    multi-line one: the block is what the user wants next.
+    """
+
+    def __init__(self, ctx: CompletionContext, stop: tuple[str, ...] = ()) -> None:
+        self.ctx = ctx
+        self.stop = stop
+        self.text = ""
+
+    def feed(self, delta: str) -> bool:
+        """Add streamed text; True when the rest of the stream is not needed."""
+        self.text += delta
+        cut = stop_index(self.text, self.ctx, self.stop, blocks="\n" in delta)
+        if cut is not None and self._upgrades(cut):
+            self.ctx = replace(self.ctx, mode=Mode.MULTI_LINE)
+            cut = stop_index(self.text, self.ctx, self.stop)
+        if cut is None:
+            return False
+        self.text = self.text[:cut]
+        return True
+
+    def _upgrades(self, cut: int) -> bool:
+        ctx = self.ctx
+        return (
+            ctx.mode is Mode.SINGLE_LINE
+            and cut < len(self.text)
+            and self.text[cut] == "\n"
+            and not ctx.line_after.strip()
+            and opens_block(ctx.line_before + self.text[:cut])
+        )
+
+    def result(self) -> str | None:
+        """The text to show, post-processed; None for nothing."""
+        return postprocess(self.text, self.ctx)

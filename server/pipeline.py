@@ -24,14 +24,7 @@ from infill.backends import (
 )
 from infill.context import CursorContext, cursor_context
 from infill.context.engine import ContextEngine, Gathered
-from infill.postprocess import (
-    CompletionContext,
-    Mode,
-    completion_mode,
-    opens_block,
-    postprocess,
-    stop_index,
-)
+from infill.postprocess import CompletionContext, Cutter, Mode, completion_mode
 from infill.prompts import (
     ChatPrompt,
     Counter,
@@ -74,6 +67,7 @@ class Prepared:
     timings: dict[str, float] = field(default_factory=dict)  # ms per stage
     chat: ChatPrompt | None = None  # for chat APIs
     comment: str = "#"  # the language's line comment
+    language: str | None = None  # tree-sitter grammar name
 
 
 _failed_tokenizers: set[str] = set()
@@ -144,9 +138,8 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
         "context": (gathered_done - window_done) * 1000,
         "prompt": (done - gathered_done) * 1000,
     }
-    return Prepared(
-        ctx, mode, template, prompt, gathered, timings, chat, comment_for(tracked.language)
-    )
+    comment = comment_for(tracked.language)
+    return Prepared(ctx, mode, template, prompt, gathered, timings, chat, comment, tracked.language)
 
 
 def completion_request(prepared: Prepared, config: BackendConfig) -> CompletionRequest:
@@ -202,16 +195,6 @@ def explain(prepared: Prepared) -> dict[str, Any]:
     }
 
 
-def _upgrades(mode: Mode, ctx: CursorContext, text: str, cut: int) -> bool:
-    """A single-line request whose first line, at the end of the cursor's line, opens a block."""
-    return (
-        mode is Mode.SINGLE_LINE
-        and cut == text.find("\n")
-        and not ctx.line_after.strip()
-        and opens_block(ctx.line_before + text[:cut])
-    )
-
-
 class Completer:
     """Owns the backend client (one per configuration, so its connection pool is reused)."""
 
@@ -251,22 +234,19 @@ class Completer:
         if not self.breaker.allow():
             return None  # the backend is down; its cool-down is not over
         request = completion_request(prepared, config)
-        mode, ctx = prepared.mode, prepared.ctx
-        text = ""
+        ctx = prepared.ctx
+        cutter = Cutter(
+            CompletionContext(prepared.mode, ctx.prefix, ctx.suffix, prepared.language),
+            request.stop,
+        )
+        answer = ""  # a chat answer is read whole, then its code extracted
         try:
             async with asyncio.timeout(config.timeout_ms / 1000):
                 async with aclosing(backend.stream(request)) as events:
                     async for event in events:
-                        text += event.text
                         if prepared.chat is not None:
-                            continue  # a chat answer is read whole, then its code extracted
-                        cut = stop_index(text, mode, request.stop)
-                        if cut is not None and _upgrades(mode, ctx, text, cut):
-                            # The first line opens a block (`foo() {`, `if x:`): show the block.
-                            mode = Mode.MULTI_LINE
-                            cut = stop_index(text, mode, request.stop)
-                        if cut is not None:
-                            text = text[:cut]
+                            answer += event.text
+                        elif cutter.feed(event.text):
                             break  # leaving the block closes the HTTP stream now
         except BackendError as exc:
             log.warning("backend: %s", exc)
@@ -278,18 +258,8 @@ class Completer:
             return None
         self.breaker.success()
         if prepared.chat is not None:
-            text = extract_completion(text, prepared.chat.prefix, prepared.chat.suffix)
-            if mode is Mode.SINGLE_LINE:
-                text = text.split("\n", 1)[0]
-        shown = postprocess(
-            text,
-            CompletionContext(
-                mode=mode,
-                line_before=ctx.line_before,
-                line_after=ctx.line_after,
-                suffix=ctx.suffix,
-            ),
-        )
+            cutter.feed(extract_completion(answer, prepared.chat.prefix, prepared.chat.suffix))
+        shown = cutter.result()
         if shown is None:
             return None
         shown = restore(shown, prepared.template)

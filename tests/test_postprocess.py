@@ -8,6 +8,10 @@ from infill.postprocess import FILTERS, CompletionContext, Mode, completion_mode
 from infill.postprocess.filters import (
     drop_blank,
     drop_lines_repeating_suffix,
+    drop_parse_errors_introduced,
+    drop_prefix_echo,
+    drop_repetition,
+    drop_unbalanced_brackets,
     keep_first_line,
     merge_space_at_join,
     postprocess,
@@ -21,13 +25,18 @@ MULTI = Mode.MULTI_LINE
 
 
 def ctx(
-    mode: Mode = SINGLE, line_before: str = "", line_after: str = "", suffix: str | None = None
+    mode: Mode = SINGLE,
+    line_before: str = "",
+    line_after: str = "",
+    suffix: str | None = None,
+    language: str | None = None,
 ) -> CompletionContext:
+    """A cursor with `line_before|line_after` on its line; `suffix` is the rest of the
+    document from the cursor (its first line must be `line_after`)."""
     if suffix is None:
         suffix = line_after
-    return CompletionContext(
-        mode=mode, line_before=line_before, line_after=line_after, suffix=suffix
-    )
+    assert not line_after or suffix.split("\n", 1)[0] == line_after
+    return CompletionContext(mode, line_before, suffix, language)
 
 
 def test_filters_run_in_the_documented_order():
@@ -36,8 +45,12 @@ def test_filters_run_in_the_documented_order():
         merge_space_at_join,
         truncate_at_block_end,
         drop_lines_repeating_suffix,
+        drop_repetition,
+        drop_prefix_echo,
         trim_trailing_whitespace,
         trim_line_suffix_overlap,
+        drop_unbalanced_brackets,
+        drop_parse_errors_introduced,
         drop_blank,
     ]
 
@@ -218,10 +231,9 @@ def test_nothing_worth_showing_is_none(completion: str, context: CompletionConte
         ("", "return x"),
         ("a", "_b"),
         ("x = ", "1"),
-        ("call(a", ", b)"),
     ],
 )
-def test_code_right_of_the_cursor_means_no_completion(line_before: str, line_after: str):
+def test_a_cursor_in_front_of_a_word_means_no_completion(line_before: str, line_after: str):
     assert completion_mode(line_before, line_after) is None
 
 
@@ -295,12 +307,12 @@ STOP = ("<|endoftext|>", "<|im_end|>")
     ],
 )
 def test_stop_index(text: str, mode: Mode, expected: int | None):
-    assert stop_index(text, mode, STOP) == expected
+    assert stop_index(text, ctx(mode), STOP) == expected
 
 
 def test_stop_index_without_stop_sequences():
-    assert stop_index("a<|endoftext|>b", MULTI, ()) is None
-    assert stop_index("a<|endoftext|>\nb", SINGLE, ()) == 14
+    assert stop_index("a<|endoftext|>b", ctx(MULTI), ()) is None
+    assert stop_index("a<|endoftext|>\nb", ctx(SINGLE), ()) == 14
 
 
 # -- truncate_at_block_end ----------------------------------------------------------------------

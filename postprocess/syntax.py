@@ -1,0 +1,175 @@
+"""The document as tree-sitter sees it, with and without the completion at the cursor."""
+
+from __future__ import annotations
+
+from functools import cache, lru_cache
+
+import tree_sitter
+
+from infill.context.syntax import get_language
+
+
+@cache
+def _parser(language: str) -> tree_sitter.Parser | None:
+    grammar = get_language(language)
+    return tree_sitter.Parser(grammar) if grammar is not None else None
+
+
+@lru_cache(maxsize=4)
+def original_tree(prefix: str, suffix: str, language: str | None) -> tree_sitter.Tree | None:
+    """The document without the completion (cached: a stream asks for it once per line)."""
+    parser = _parser(language) if language else None
+    return parser.parse((prefix + suffix).encode("utf-8")) if parser is not None else None
+
+
+def _point(text: bytes) -> tuple[int, int]:
+    return text.count(b"\n"), len(text) - (text.rfind(b"\n") + 1)
+
+
+def tree_with(
+    prefix: str, completion: str, suffix: str, language: str | None
+) -> tree_sitter.Tree | None:
+    """The document with the completion inserted, reparsed incrementally from the original."""
+    before = original_tree(prefix, suffix, language)
+    if before is None or language is None:
+        return None
+    head, inserted = prefix.encode("utf-8"), completion.encode("utf-8")
+    start, (row, column) = len(head), _point(head)
+    rows, last = _point(inserted)
+    tree = before.copy()
+    tree.edit(
+        start_byte=start,
+        old_end_byte=start,
+        new_end_byte=start + len(inserted),
+        start_point=(row, column),
+        old_end_point=(row, column),
+        new_end_point=(row + rows, last if rows else column + last),
+    )
+    parser = _parser(language)
+    assert parser is not None
+    return parser.parse(head + inserted + suffix.encode("utf-8"), tree)
+
+
+def error_count(tree: tree_sitter.Tree) -> int:
+    """ERROR and MISSING nodes in the tree."""
+    count = 0
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            count += 1
+        elif node.has_error:
+            stack.extend(node.children)
+    return count
+
+
+def _has_error_in(node: tree_sitter.Node, start: int, end: int) -> bool:
+    """Whether an ERROR or MISSING node overlaps the bytes [start, end)."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if node.end_byte <= start or node.start_byte >= end:
+            continue
+        if node.is_error or node.is_missing:
+            return True
+        if node.has_error:
+            stack.extend(node.children)
+    return False
+
+
+def _indentation(line: bytes) -> int:
+    return len(line) - len(line.lstrip(b" \t"))
+
+
+def block_end(prefix: str, completion: str, suffix: str, language: str | None) -> int | None:
+    """Where, in `completion`, the construct it was meant to finish ends, when more of the
+    completion follows: the model writing on past it.
+
+    That construct is the innermost node around the cursor that starts on a line indented less
+    than the cursor's column (a block after `if x:` or `{`; on an empty line, the body the
+    line is in — not a statement that the completion merely continues). At column 0 the
+    model chooses the level: the unit is the function or class the cursor is in. When the
+    node ends with a closing token (`}`, `end`) that the document already has below the
+    cursor, the completion stops in front of its own.
+
+    Returns the cut (a character index into `completion`), len(completion) when the
+    completion stays inside, or None when the tree cannot say (no grammar, or the parse is
+    broken in the completion): the caller falls back to indentation.
+    """
+    tree = tree_with(prefix, completion, suffix, language)
+    if tree is None:
+        return None
+    text = (prefix + completion + suffix).encode("utf-8")
+    written = completion.encode("utf-8")
+    start = len(prefix.encode("utf-8"))
+    end = start + len(completion.rstrip().encode("utf-8"))
+    if _has_error_in(tree.root_node, start, end):
+        return None  # a construct still being written, or broken code: no trustworthy ends
+    column = start - (text.rfind(b"\n", 0, start) + 1)
+    node: tree_sitter.Node | None = tree.root_node.descendant_for_byte_range(start, start)
+    while node is not None and not _encloses(node, start, column, text):
+        node = node.parent
+    if node is None or node.parent is None or node.end_byte >= end:
+        return len(completion)  # the completion stays inside what encloses the cursor
+    cut = node.end_byte - start
+    closer = node.children[-1] if node.children else None
+    assert language is not None
+    if (
+        closer is not None
+        and not closer.is_named
+        and _closed_below(node, closer, prefix, suffix, language)
+    ):
+        cut = closer.start_byte - start
+    else:
+        # `};` `});` `),`: the punctuation that ends the statement the block is part of.
+        cut += len(written[cut:]) - len(written[cut:].lstrip(b";,)]"))
+    return len(written[:cut].decode("utf-8", errors="ignore"))
+
+
+# At column 0 the user has not chosen a level: the unit is the definition the cursor is in
+# (a method, not a helper function nested in one).
+_DEFINITIONS = ("function", "method", "class", "constructor", "impl", "interface", "struct")
+_FUNCTIONS = ("function", "method", "constructor", "lambda", "closure")
+
+
+def _encloses(node: tree_sitter.Node, start: int, column: int, text: bytes) -> bool:
+    if not node.start_byte < start < node.end_byte:
+        return False
+    if column == 0:
+        return any(word in node.type for word in _DEFINITIONS) and not _in_function(node)
+    return _start_indentation(text, node) < column
+
+
+def _in_function(node: tree_sitter.Node) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if any(word in parent.type for word in _FUNCTIONS):
+            return True
+        parent = parent.parent
+    return False
+
+
+def _start_indentation(text: bytes, node: tree_sitter.Node) -> int:
+    line_start = text.rfind(b"\n", 0, node.start_byte) + 1
+    return _indentation(text[line_start : node.start_byte])
+
+
+def _closed_below(
+    node: tree_sitter.Node, closer: tree_sitter.Node, prefix: str, suffix: str, language: str
+) -> bool:
+    """Whether, without the completion, the same construct is closed by the same token below
+    the cursor (the `}` of the block the cursor's empty line is in)."""
+    before = original_tree(prefix, suffix, language)
+    assert before is not None
+    same = before.root_node.descendant_for_byte_range(node.start_byte, node.start_byte)
+    while same is not None and same.start_byte == node.start_byte and same.type != node.type:
+        same = same.parent
+    if same is None or same.type != node.type or same.start_byte != node.start_byte:
+        return False
+    last = same.children[-1] if same.children else None
+    return (
+        last is not None
+        and last.type == closer.type
+        and not last.is_missing
+        and last.start_byte >= len(prefix.encode("utf-8"))
+    )
