@@ -61,7 +61,13 @@ from infill.context import cursor_context  # noqa: E402
 from infill.context.document import Document  # noqa: E402
 from infill.context.syntax import language_name  # noqa: E402
 from infill.harness import LspClient  # noqa: E402
-from infill.postprocess import FILTERS, CompletionContext, Cutter, completion_mode  # noqa: E402
+from infill.postprocess import (  # noqa: E402
+    FILTERS,
+    CompletionContext,
+    Cutter,
+    completion_mode,
+    is_prose,
+)
 from tests.fake_llm import FakeLLM, Reply  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -308,6 +314,12 @@ def continue_cases(split: str, data: Path, limit: int, seed: int) -> list[Case]:
     cases: list[Case] = []
     for i, row in enumerate(read_jsonl(data / "continue_filter_cases.jsonl")):
         prefix, suffix = row["input"].split("<|fim|>")
+        expected = row["expected_completion"]
+        closers = suffix.split("\n", 1)[0].strip()
+        if expected and closers and expected.rstrip().endswith(closers):
+            # The expectation is written for an editor that merges the closers right of the
+            # cursor (`print(|)` + `x)` reads `print(x)`): the document it means.
+            expected = expected.rstrip()[: -len(closers)]
         extension = row["filename"].rsplit(".", 1)[-1].lower()
         cases.append(
             Case(
@@ -319,7 +331,7 @@ def continue_cases(split: str, data: Path, limit: int, seed: int) -> list[Case]:
                 prefix,
                 suffix,
                 row["llm_output"],
-                row["expected_completion"],
+                expected,
             )
         )
     return sample(cases, limit, seed)
@@ -382,12 +394,13 @@ def postprocess_in_process(case: Case) -> Local:
     steps changed the text."""
     doc = Document("file:///postprocess-eval", case.document, case.language_id, 1, "utf-32")
     ctx = cursor_context(doc, len(case.prefix))
-    mode = completion_mode(ctx.line_before, ctx.line_after)
+    prose = is_prose(case.language_id)
+    mode = completion_mode(ctx.line_before, ctx.line_after, prose)
     if mode is None:
         word = ctx.line_after[:1].isalnum() or ctx.line_after[:1] == "_"
         return Local("in a word" if word else "statement ended", None, ())
     language = language_name(case.language_id, case.filename)
-    context = CompletionContext(mode, ctx.prefix, ctx.suffix, language)
+    context = CompletionContext(mode, ctx.prefix, ctx.suffix, language, prose)
     best = float("inf")
     for _ in range(3):
         started = time.perf_counter()

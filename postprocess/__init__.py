@@ -1,7 +1,13 @@
 """Turning raw model output into the text to show."""
 
 from infill.postprocess.filters import FILTERS, postprocess
-from infill.postprocess.mode import CompletionContext, Mode, completion_mode, opens_block
+from infill.postprocess.mode import (
+    CompletionContext,
+    Mode,
+    completion_mode,
+    is_prose,
+    opens_block,
+)
 from infill.postprocess.stream import Cutter, stop_index
 
 __all__ = [
@@ -10,6 +16,7 @@ __all__ = [
     "Cutter",
     "Mode",
     "completion_mode",
+    "is_prose",
     "opens_block",
     "postprocess",
     "stop_index",

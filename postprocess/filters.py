@@ -11,6 +11,7 @@ from infill.postprocess.mode import (
     LITERALS,
     CompletionContext,
     Mode,
+    opens_block,
     opens_long_string,
 )
 from infill.postprocess.syntax import block_end, error_count, original_tree, tree_with
@@ -37,8 +38,10 @@ def keep_first_line(completion: str, ctx: CompletionContext) -> str | None:
 
 def merge_space_at_join(completion: str, ctx: CompletionContext) -> str | None:
     """After `return |` the space is typed already; a model that starts with one more would
-    leave two. (On a line of indentation only, leading blanks are indentation: kept.)"""
-    if ctx.line_before.strip() and ctx.line_before.endswith((" ", "\t")):
+    leave two. On a line of indentation only, the editor has indented it: the model's extra
+    blanks would push the line off its level. (At column 0 the model's blanks are the
+    indentation: kept.)"""
+    if ctx.line_before.endswith((" ", "\t")):
         first, newline, rest = completion.partition("\n")
         return first.lstrip(" \t") + newline + rest
     return completion
@@ -57,6 +60,9 @@ def truncate_at_block_end(completion: str, ctx: CompletionContext) -> str | None
     in place; without a grammar or with a broken parse, indentation does."""
     if ctx.mode is not Mode.MULTI_LINE:
         return completion
+    if ctx.prose:
+        paragraph = re.search(r"\S\n[ \t]*\n", completion)  # ends at a blank line
+        return completion[: paragraph.start() + 1] if paragraph else completion
     cut = block_end(ctx.prefix, completion, ctx.suffix, ctx.language)
     if cut is not None:
         return completion[:cut]
@@ -67,22 +73,25 @@ def _truncate_by_indentation(completion: str, ctx: CompletionContext) -> str:
     if opens_long_string(ctx.line_before):
         return completion  # text, not code: its indentation says nothing
     lines = completion.split("\n")
-    if ctx.line_before.strip() and lines[0].strip():
-        # After a block opener: the body is indented deeper than the opener's line; a closing
-        # line ("}", "end") at the opener's indentation still belongs to the block.
-        opener = _indent_width(ctx.line_before)
+    if not ctx.line_before.strip():
+        # On an empty line: statements at the cursor's indentation or deeper.
+        indent = _indent_width(ctx.line_before)
         for i, line in enumerate(lines[1:], start=1):
-            if not line.strip() or _indent_width(line) > opener:
-                continue
-            closes = _indent_width(line) == opener and _CLOSES_BLOCK.match(line.lstrip())
-            return "\n".join(lines[: i + 1] if closes else lines[:i])
+            if line.strip() and _indent_width(line) < indent:
+                return "\n".join(lines[:i])
         return completion
-    # On an empty line, or from the line after the cursor's: statements at the cursor line's
-    # indentation or deeper.
-    indent = _indent_width(ctx.line_before)
-    for i, line in enumerate(lines[1:], start=1):
-        if line.strip() and _indent_width(line) < indent:
-            return "\n".join(lines[:i])
+    # After a block opener: the body is indented deeper than the opener's line; a closing
+    # line ("}", "end") at the opener's indentation still belongs to the block. The opener is
+    # the cursor's line, or the completion's first line when it starts on the next line
+    # (`name: x|` + `\nscript:\n  - run`).
+    first = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    at = first if first and opens_block(lines[first]) and not opens_block(ctx.line_before) else 0
+    opener = _indent_width(lines[at] if at else ctx.line_before)
+    for i, line in enumerate(lines[at + 1 :], start=at + 1):
+        if not line.strip() or _indent_width(line) > opener:
+            continue
+        closes = _indent_width(line) == opener and _CLOSES_BLOCK.match(line.lstrip())
+        return "\n".join(lines[: i + 1] if closes else lines[:i])
     return completion
 
 
@@ -174,28 +183,45 @@ def trim_line_suffix_overlap(completion: str, ctx: CompletionContext) -> str | N
     """Where the completion writes out again what is right of the cursor, cut it: accepting
     must not double `)` or `) { return 0; }`.
 
-    Closers alone (`)`, `"]`, `);`) are dropped from the completion's end only when the line as
-    accepted would close more brackets than it opens (literals left out): `foo(bar)` in front
-    of `)` is a finished call. Code right of the cursor (`if (|) return;`) is cut where the
-    completion's line first repeats it.
+    The completion ends where, at bracket depth 0 counted from the cursor (literals left
+    out), it goes on with the text right of the cursor, or where it closes a bracket opened
+    before the cursor: `foo(|)` + `bar(x))` is `bar(x)`; `if (|) x++;` + `a) x++;` is `a`.
+    Other tails (a quote) are dropped when the completion ends with them.
     """
     tail = ctx.line_after.strip()
     if not tail:
         return completion
-    body = completion.rstrip()
-    if any(ch.isalnum() for ch in tail):
-        first_line = body.split("\n", 1)[0]
-        found = first_line.find(tail)
-        if found == -1:
-            return completion  # the model stopped in front of it, as a FIM model should
-        return first_line[:found].rstrip(" \t") or None
-    if not body.endswith(tail):
+    cut = _reaches(completion, tail)
+    if cut is None and completion.rstrip().endswith(tail) and not set(tail) & set(BRACKETS):
+        cut = len(completion.rstrip()) - len(tail)
+    if cut is None:
         return completion
-    line = LITERALS.sub("", ctx.line_before + body + ctx.line_after)
-    for closer, opener in BRACKETS.items():
-        if closer in tail and line.count(closer) <= line.count(opener):
-            return completion
-    return body[: -len(tail)].rstrip(" \t") or None
+    kept = completion[:cut]
+    if not kept[kept.rfind("\n") + 1 :].strip():
+        kept = kept.rstrip()  # the closers were on a line of their own
+    else:
+        # The blanks in front of the closers are in the document already (`{ | }`).
+        blanks = ctx.line_after[: len(ctx.line_after) - len(ctx.line_after.lstrip())]
+        kept = kept.removesuffix(blanks) if blanks else kept
+    return kept if kept.strip() else None
+
+
+def _reaches(completion: str, tail: str) -> int | None:
+    code = LITERALS.sub(lambda literal: " " * len(literal.group()), completion)
+    openers = set(BRACKETS.values())
+    depth = 0
+    for i, ch in enumerate(code):
+        if depth == 0 and (ch in BRACKETS or ch == tail[0]) and completion.startswith(tail, i):
+            return i
+        if ch in openers:
+            depth += 1
+        elif ch in BRACKETS:
+            depth -= 1
+            if depth < 0:
+                if ch == tail[0]:
+                    return i  # closes what was open before the cursor, as the tail does
+                depth = 0  # closes something the tail does not: the completion's to close
+    return None
 
 
 def _imbalance(text: str) -> list[int]:

@@ -14,6 +14,14 @@ OPENERS = ("{", ":")
 # String and character literals, whose brackets and semicolons are text, not structure.
 LITERALS = re.compile(r""""(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'""")
 BRACKETS = {")": "(", "]": "[", "}": "{"}
+# Text, not code: a completion continues the paragraph, several lines.
+PROSE_LANGUAGE_IDS = frozenset(
+    {"markdown", "plaintext", "text", "restructuredtext", "asciidoc", "latex", "org"}
+)
+# Languages whose statements end with `;`: there a line ending with `)` is a header (`if (x)`,
+# a method's signature) or an expression going on, and the block or body follows, braces
+# often on their own line.
+_HEADER_LANGUAGES = frozenset({"c", "cpp", "java", "c_sharp"})
 
 
 class Mode(enum.Enum):
@@ -29,6 +37,7 @@ class CompletionContext:
     prefix: str  # the document before the cursor
     suffix: str  # the document after the cursor
     language: str | None = None  # tree-sitter grammar name, for the syntax-aware steps
+    prose: bool = False  # Markdown, plain text: paragraphs, not blocks
 
     @cached_property
     def line_before(self) -> str:
@@ -39,12 +48,16 @@ class CompletionContext:
         return self.suffix.split("\n", 1)[0]
 
 
-def completion_mode(line_before: str, line_after: str) -> Mode | None:
+def completion_mode(line_before: str, line_after: str, prose: bool = False) -> Mode | None:
     """None where a completion cannot help: inside a word, or right after a finished statement."""
     if line_after[:1].isalnum() or line_after[:1] == "_":
         return None  # the cursor is inside or in front of a word: the user is editing it
     if line_after.strip():
+        if not line_before.strip() and not any(ch.isalnum() for ch in line_after):
+            return Mode.MULTI_LINE  # a line of closers, `    |});`: the body goes before them
         return Mode.SINGLE_LINE  # mid-line: fill in front of what follows (`if (|) x++;`)
+    if prose:
+        return Mode.MULTI_LINE
     if ends_statement(line_before):
         return None  # `foo();|`: what comes next belongs on a new line, typed by the user
     if not line_before.strip() or opens_block(line_before) or opens_long_string(line_before):
@@ -52,9 +65,21 @@ def completion_mode(line_before: str, line_after: str) -> Mode | None:
     return Mode.SINGLE_LINE
 
 
+def is_prose(language_id: str) -> bool:
+    return language_id in PROSE_LANGUAGE_IDS
+
+
 def opens_block(line: str) -> bool:
     """Whether a line ends by opening a block: what follows it is a block body."""
     return line.rstrip().endswith(OPENERS)
+
+
+def opens_body(line: str, language: str | None) -> bool:
+    """Whether what follows the line is a block or body: after `{` or `:`, and in C-like
+    languages after a `)` that ends the line (`if (x)`, `void f(int a)`, `builder.a()`)."""
+    if opens_block(line):
+        return True
+    return language in _HEADER_LANGUAGES and LITERALS.sub("", line).rstrip().endswith(")")
 
 
 def ends_statement(line: str) -> bool:

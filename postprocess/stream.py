@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from infill.postprocess.filters import first_line_end, postprocess, truncate_at_block_end
-from infill.postprocess.mode import CompletionContext, Mode, opens_block
+from infill.postprocess.mode import CompletionContext, Mode, opens_body
+from infill.postprocess.syntax import block_end, has_grammar
 
 
 def stop_index(
@@ -29,10 +30,16 @@ def stop_index(
         return end if end < len(lines) else cut
     if not blocks:
         return cut
-    # Only whole lines: a line still arriving may yet belong to the block.
+    # Only whole lines: a line still arriving may yet belong to the block. With a grammar
+    # only the tree decides: a block still being written parses with errors, and the
+    # indentation rule is for the end, when nothing better is left.
     complete = lines[: lines.rfind("\n") + 1]
     if complete.strip():
-        block = truncate_at_block_end(complete, ctx)
+        if has_grammar(ctx.language):
+            found = block_end(ctx.prefix, complete, ctx.suffix, ctx.language)
+            block = complete if found is None else complete[:found]
+        else:
+            block = truncate_at_block_end(complete, ctx)
         if block is not None and block.strip() and len(block) < len(complete.rstrip()):
             return len(block)
     return cut
@@ -41,8 +48,8 @@ def stop_index(
 class Cutter:
     """Reads the model's output as it streams and says when to stop reading.
 
-    A single-line request whose line opens a block (`def f(x):`, `} else {`) becomes a
-    multi-line one: the block is what the user wants next.
+    A single-line request whose line opens a block (`def f(x):`, `} else {`, in C-like
+    languages `if (x)`) becomes a multi-line one: the block is what the user wants next.
     """
 
     def __init__(self, ctx: CompletionContext, stop: tuple[str, ...] = ()) -> None:
@@ -69,7 +76,7 @@ class Cutter:
             and cut < len(self.text)
             and self.text[cut] == "\n"
             and not ctx.line_after.strip()
-            and opens_block(ctx.line_before + self.text[:cut])
+            and opens_body(ctx.line_before + self.text[:cut], ctx.language)
         )
 
     def result(self) -> str | None:

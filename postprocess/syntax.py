@@ -15,6 +15,10 @@ def _parser(language: str) -> tree_sitter.Parser | None:
     return tree_sitter.Parser(grammar) if grammar is not None else None
 
 
+def has_grammar(language: str | None) -> bool:
+    return language is not None and _parser(language) is not None
+
+
 @lru_cache(maxsize=4)
 def original_tree(prefix: str, suffix: str, language: str | None) -> tree_sitter.Tree | None:
     """The document without the completion (cached: a stream asks for it once per line)."""
@@ -106,8 +110,12 @@ def block_end(prefix: str, completion: str, suffix: str, language: str | None) -
     if _has_error_in(tree.root_node, start, end):
         return None  # a construct still being written, or broken code: no trustworthy ends
     column = start - (text.rfind(b"\n", 0, start) + 1)
+    # After code on the cursor's line (`if x:`, `foo(function() {`, a line that became a
+    # block), what is being finished goes on past the line: not `self.x` in `if self.x(y):`.
+    line_end = start + written.find(b"\n") if b"\n" in written else end
+    past = line_end if text[start - column : start].strip() else start
     node: tree_sitter.Node | None = tree.root_node.descendant_for_byte_range(start, start)
-    while node is not None and not _encloses(node, start, column, text):
+    while node is not None and not (node.end_byte > past and _encloses(node, start, column, text)):
         node = node.parent
     if node is None or node.parent is None or node.end_byte >= end:
         return len(completion)  # the completion stays inside what encloses the cursor

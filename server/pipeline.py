@@ -24,7 +24,7 @@ from infill.backends import (
 )
 from infill.context import CursorContext, cursor_context
 from infill.context.engine import ContextEngine, Gathered
-from infill.postprocess import CompletionContext, Cutter, Mode, completion_mode
+from infill.postprocess import CompletionContext, Cutter, Mode, completion_mode, is_prose
 from infill.prompts import (
     ChatPrompt,
     Counter,
@@ -92,7 +92,7 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
         return None
     doc = tracked.doc
     ctx = cursor_context(doc, offset)
-    mode = completion_mode(ctx.line_before, ctx.line_after)
+    mode = completion_mode(ctx.line_before, ctx.line_after, is_prose(ctx.language_id))
     if mode is None:
         return None
     config = settings.backend
@@ -236,7 +236,13 @@ class Completer:
         request = completion_request(prepared, config)
         ctx = prepared.ctx
         cutter = Cutter(
-            CompletionContext(prepared.mode, ctx.prefix, ctx.suffix, prepared.language),
+            CompletionContext(
+                prepared.mode,
+                ctx.prefix,
+                ctx.suffix,
+                prepared.language,
+                prose=is_prose(ctx.language_id),
+            ),
             request.stop,
         )
         answer = ""  # a chat answer is read whole, then its code extracted

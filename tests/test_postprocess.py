@@ -135,7 +135,7 @@ def test_trim_trailing_whitespace(completion: str, expected: str):
     [
         ("print(", "bar)", ")", "bar"),
         ("print(", "bar) ", ")", "bar"),
-        ("print(", "bar )", ")", "bar"),  # blanks before the dropped tail go too
+        ("print(", "bar )", ")", "bar "),  # the model's own blanks stay: its spacing
         ("print(", "x)", " )", "x"),  # the tail is compared without its surrounding blanks
         ("call(", "a);", ");", "a"),
         ('print("', 'name")', '")', "name"),
@@ -365,7 +365,8 @@ def test_truncate_at_block_end_leaves_single_line_requests_alone():
         ("    return ", " this;", "this;"),
         ("    return ", "  x +\n  y", "x +\n  y"),  # only the first line's start
         ("    return", " this;", " this;"),  # no space typed yet: the model's is needed
-        ("    ", "    x = 1", "    x = 1"),  # indentation only: leading blanks are indentation
+        # On a line of indentation only the editor has indented: more would be off level.
+        ("    ", "    x = 1", "x = 1"),
         ("", "  x", "  x"),
     ],
 )
