@@ -11,6 +11,7 @@ from infill.postprocess.mode import (
     LITERALS,
     CompletionContext,
     Mode,
+    document_balance,
     opens_block,
     opens_long_string,
 )
@@ -149,7 +150,7 @@ def drop_repetition(completion: str, ctx: CompletionContext) -> str | None:
     a line of code repeated right after itself is cut at the repeat (lines of closers like
     `}` or `end` repeat legitimately)."""
     for loop in _LOOP.finditer(completion):
-        if any(ch.isalnum() for ch in loop.group(1)):
+        if any(ch.isalpha() for ch in loop.group(1)):
             completion = completion[: loop.start() + len(loop.group(1))]
             break
     lines = completion.split("\n")
@@ -224,17 +225,16 @@ def _reaches(completion: str, tail: str) -> int | None:
     return None
 
 
-def _imbalance(text: str) -> list[int]:
-    code = LITERALS.sub("", text)
-    return [abs(code.count(opener) - code.count(closer)) for closer, opener in BRACKETS.items()]
-
-
 def drop_unbalanced_brackets(completion: str, ctx: CompletionContext) -> str | None:
     """Brackets the completion leaves unmatched that were matched without it (`foo(|)` →
     `a))`), counted over the document: a completion that closes what is open above is fine."""
-    before, after = ctx.prefix, ctx.suffix
-    worse = zip(_imbalance(before + completion + after), _imbalance(before + after), strict=True)
-    return None if any(new > old for new, old in worse) else completion
+    before = document_balance(ctx.prefix, "", ctx.suffix)
+    after = document_balance(ctx.prefix, completion, ctx.suffix)
+    return (
+        None
+        if any(abs(new) > abs(old) for new, old in zip(after, before, strict=True))
+        else completion
+    )
 
 
 def drop_parse_errors_introduced(completion: str, ctx: CompletionContext) -> str | None:

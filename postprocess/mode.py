@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 # A line ending in one of these opens a block (braces, or Python's colon): what follows is a
 # block body, several lines. After an open bracket the rest of the statement usually fits on
@@ -65,6 +65,23 @@ def completion_mode(line_before: str, line_after: str, prose: bool = False) -> M
     return Mode.SINGLE_LINE
 
 
+@lru_cache(maxsize=16)
+def bracket_balance(text: str) -> tuple[int, ...]:
+    """Opened minus closed per bracket kind (`(`, `[`, `{`), literals left out. It adds up
+    over pieces of a document (cached: the prefix and suffix are counted once a request)."""
+    code = LITERALS.sub("", text)
+    return tuple(code.count(opener) - code.count(closer) for closer, opener in BRACKETS.items())
+
+
+def document_balance(prefix: str, completion: str, suffix: str) -> tuple[int, ...]:
+    """`bracket_balance` of prefix + completion + suffix; the cursor's line is counted whole,
+    so that a literal around the cursor (`'|'`) stays a literal."""
+    head, line_before = prefix[: prefix.rfind("\n") + 1], prefix[prefix.rfind("\n") + 1 :]
+    line_after, newline, tail = suffix.partition("\n")
+    pieces = (head, line_before + completion + line_after, newline + tail)
+    return tuple(map(sum, zip(*map(bracket_balance, pieces), strict=True)))
+
+
 def is_prose(language_id: str) -> bool:
     return language_id in PROSE_LANGUAGE_IDS
 
@@ -85,6 +102,8 @@ def opens_body(line: str, language: str | None) -> bool:
 def ends_statement(line: str) -> bool:
     """`x = f(y);` — a `;` that ends the line outside any bracket (not `for (i = 0;`)."""
     code = LITERALS.sub("", line).rstrip()
+    if '"' in code or "'" in code:
+        return False  # inside a string still open
     return code.endswith(";") and all(
         code.count(opener) <= code.count(closer) for closer, opener in BRACKETS.items()
     )

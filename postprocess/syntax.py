@@ -7,6 +7,7 @@ from functools import cache, lru_cache
 import tree_sitter
 
 from infill.context.syntax import get_language
+from infill.postprocess.mode import BRACKETS, document_balance
 
 
 @cache
@@ -30,10 +31,12 @@ def _point(text: bytes) -> tuple[int, int]:
     return text.count(b"\n"), len(text) - (text.rfind(b"\n") + 1)
 
 
+@lru_cache(maxsize=8)
 def tree_with(
     prefix: str, completion: str, suffix: str, language: str | None
 ) -> tree_sitter.Tree | None:
-    """The document with the completion inserted, reparsed incrementally from the original."""
+    """The document with the completion inserted, reparsed incrementally from the original
+    (cached: the block cut and the error count look at the same text)."""
     before = original_tree(prefix, suffix, language)
     if before is None or language is None:
         return None
@@ -121,11 +124,15 @@ def block_end(prefix: str, completion: str, suffix: str, language: str | None) -
         return len(completion)  # the completion stays inside what encloses the cursor
     cut = node.end_byte - start
     closer = node.children[-1] if node.children else None
-    assert language is not None
     if (
         closer is not None
         and not closer.is_named
-        and _closed_below(node, closer, prefix, suffix, language)
+        and _closed_below(
+            prefix,
+            written[: closer.start_byte - start].decode(errors="ignore"),
+            suffix,
+            closer.type,
+        )
     ):
         cut = closer.start_byte - start
     else:
@@ -162,22 +169,11 @@ def _start_indentation(text: bytes, node: tree_sitter.Node) -> int:
     return _indentation(text[line_start : node.start_byte])
 
 
-def _closed_below(
-    node: tree_sitter.Node, closer: tree_sitter.Node, prefix: str, suffix: str, language: str
-) -> bool:
-    """Whether, without the completion, the same construct is closed by the same token below
-    the cursor (the `}` of the block the cursor's empty line is in)."""
-    before = original_tree(prefix, suffix, language)
-    assert before is not None
-    same = before.root_node.descendant_for_byte_range(node.start_byte, node.start_byte)
-    while same is not None and same.start_byte == node.start_byte and same.type != node.type:
-        same = same.parent
-    if same is None or same.type != node.type or same.start_byte != node.start_byte:
-        return False
-    last = same.children[-1] if same.children else None
-    return (
-        last is not None
-        and last.type == closer.type
-        and not last.is_missing
-        and last.start_byte >= len(prefix.encode("utf-8"))
-    )
+def _closed_below(prefix: str, kept: str, suffix: str, closer: str) -> bool:
+    """Whether the document already closes what the completion's `closer` would: counted,
+    the brackets balance without it. (The tree cannot say: without the completion, a brace
+    below pairs with whatever is open, the right block or not.)"""
+    if closer not in BRACKETS:
+        return False  # `end`, `"""`: kept
+    kind = list(BRACKETS).index(closer)
+    return document_balance(prefix, kept, suffix)[kind] <= 0

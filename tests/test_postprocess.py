@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from infill.postprocess import FILTERS, CompletionContext, Mode, completion_mode, stop_index
+from infill.postprocess import (
+    FILTERS,
+    CompletionContext,
+    Cutter,
+    Mode,
+    completion_mode,
+    stop_index,
+)
 from infill.postprocess.filters import (
     drop_blank,
     drop_lines_repeating_suffix,
@@ -19,6 +26,7 @@ from infill.postprocess.filters import (
     trim_trailing_whitespace,
     truncate_at_block_end,
 )
+from infill.postprocess.mode import opens_body
 
 SINGLE = Mode.SINGLE_LINE
 MULTI = Mode.MULTI_LINE
@@ -372,3 +380,248 @@ def test_truncate_at_block_end_leaves_single_line_requests_alone():
 )
 def test_merge_space_at_join(line_before: str, completion: str, expected: str):
     assert merge_space_at_join(completion, ctx(line_before=line_before)) == expected
+
+
+# -- completion_mode: the newer rules ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line_before", "line_after", "expected"),
+    [
+        ("if (", ") return false;", SINGLE),  # code after a closer: fill in front of it
+        ("    return ", " == 1;", SINGLE),
+        ("    ", "});", MULTI),  # a line of closers: the body goes in front of them
+        ("", "}", MULTI),
+        ("x = f(y);", "", None),  # a finished statement: the next one is the user's line
+        ("x = f(y);  ", "", None),
+        ("for (i = 0;", "", SINGLE),  # a `;` inside brackets ends nothing
+        ('s = ";', "", SINGLE),  # nor one in a string
+        ('text = """', "", MULTI),  # a long string's text follows
+        ("text = '''", "", MULTI),
+        ('x = """a"""', "", SINGLE),
+    ],
+)
+def test_completion_mode_rules(line_before: str, line_after: str, expected: Mode | None):
+    assert completion_mode(line_before, line_after) is expected
+
+
+def test_prose_completes_the_paragraph():
+    assert completion_mode("## ", "", prose=True) is MULTI
+    assert completion_mode("Some text", "", prose=True) is MULTI
+    assert completion_mode("Some ", "word", prose=True) is None
+    context = CompletionContext(MULTI, "# Title\n", "", None, prose=True)
+    assert truncate_at_block_end("One.\nTwo.\n\nNext paragraph.", context) == "One.\nTwo."
+
+
+@pytest.mark.parametrize(
+    ("line", "language", "expected"),
+    [
+        ("if x:", "python", True),
+        ("function f() {", "javascript", True),
+        ("    if (x > 0)", "java", True),  # Allman braces or one statement follow
+        ("    public Person(string name, int age)", "c_sharp", True),
+        ("    foo(x)", "cpp", True),
+        ("    foo(x)", "python", False),  # a whole statement in Python
+        ("    foo(x);", "c", False),
+        ('    puts(")")', "c", True),
+    ],
+)
+def test_opens_body(line: str, language: str, expected: bool):
+    assert opens_body(line, language) is expected
+
+
+# -- truncate_at_block_end with tree-sitter ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "prefix", "completion", "suffix", "expected"),
+    [
+        # After a Python opener: the body, not what the model writes after it.
+        (
+            "python",
+            "def f(x):\n    if x:",
+            "\n        y = 1\n        z = 2\n    return 3\n\ndef g():\n    pass\n",
+            "\n",
+            "\n        y = 1\n        z = 2",
+        ),
+        # An empty line in a body: the statements of that body, up to its end.
+        (
+            "python",
+            "def f(x):\n    a = 1\n    ",
+            "b = 2\n    return b\n\ndef g():\n    pass\n",
+            "\n",
+            "b = 2\n    return b",
+        ),
+        # A comment at column 0 inside the body does not end it (indentation would).
+        (
+            "python",
+            "def f(x):\n    ",
+            "a = 1\n# note\n    return a\n\nprint(f(1))\n",
+            "\n",
+            "a = 1\n# note\n    return a",
+        ),
+        # A brace the document does not have yet is part of the block.
+        (
+            "c",
+            "int f(int x) {\n  if (x) {",
+            "\n    y();\n  }\n  z();\n",
+            "\n}\n",
+            "\n    y();\n  }",
+        ),
+        # A brace the document has below is not written twice.
+        (
+            "java",
+            "class A {\n    void f() {\n        ",
+            "x();\n    }\n\n    void g() {\n    }\n}\n",
+            "\n    }\n}\n",
+            "x();\n    ",
+        ),
+        # The punctuation that ends the statement the block is part of comes with it.
+        (
+            "javascript",
+            "foo(function() {",
+            "\n  x();\n});\nbar();\n",
+            "",
+            "\n  x();\n});",
+        ),
+        # A long string ends at its closing quotes.
+        ("python", 'x = """', 'hello\nworld\n"""\nprint(x)\n', "", 'hello\nworld\n"""'),
+        # Tabs are indentation to the tree as much as spaces: nothing cut here.
+        (
+            "cpp",
+            "int main() {\n      ",
+            "if (a)\n\tb = 1;\n      else\n\tb = 2;\n      t--;",
+            "\n}\n",
+            "if (a)\n\tb = 1;\n      else\n\tb = 2;\n      t--;",
+        ),
+        # At column 0 the model chooses the level: the unit is the function the cursor is in,
+        # a helper nested in it does not end the completion.
+        (
+            "python",
+            "def f(n):\n    def is_prime(k):\n",
+            "        return k > 1\n    return [k for k in range(n) if is_prime(k)]\n\ndef g():\n",
+            "\n",
+            "        return k > 1\n    return [k for k in range(n) if is_prime(k)]",
+        ),
+    ],
+)
+def test_truncate_at_block_end_by_syntax(
+    language: str, prefix: str, completion: str, suffix: str, expected: str
+):
+    context = CompletionContext(MULTI, prefix, suffix, language)
+    assert truncate_at_block_end(completion, context) == expected
+
+
+def test_a_broken_parse_falls_back_to_indentation():
+    # `(` never closed: the tree cannot say, the indentation rule does.
+    context = CompletionContext(MULTI, "def f(x):\n    ", "\n", "python")
+    completion = "y = g(x,\n    1\nz = 2"
+    assert truncate_at_block_end(completion, context) == "y = g(x,\n    1"
+
+
+# -- the filters added for the issue's list ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("completion", "expected"),
+    [
+        ("x = 1\nx = 1\nx = 1", "x = 1"),  # a line repeated right after itself
+        ("  key: a\n  key: a", "  key: a"),
+        ("}\n}", "}\n}"),  # closers repeat legitimately
+        ("end\nend", "end\nend"),
+        ("foo(a, b, b, b, b, b, b, b)", "foo(a, b"),  # a loop inside a line: its first copy
+        ("x = [0, 0, 0, 0, 0, 0]", "x = [0, 0, 0, 0, 0, 0]"),  # no letters: data, kept
+        ("a = 1\nb = 2", "a = 1\nb = 2"),
+    ],
+)
+def test_drop_repetition(completion: str, expected: str):
+    assert drop_repetition(completion, ctx(MULTI)) == expected
+
+
+@pytest.mark.parametrize(
+    ("prefix", "completion", "expected"),
+    [
+        ("total = ", "total = a + b", None),  # the typed text again
+        ("    return ", "return x", None),
+        ("x = ", "x + 1", "x + 1"),  # too short to call it an echo
+        ("value = compute(a)\n", "value = compute(a)", None),  # the line above again
+        ("}\n", "}", "}"),  # closers repeat legitimately
+        ("value = compute(a)\n", "other = 2", "other = 2"),
+    ],
+)
+def test_drop_prefix_echo(prefix: str, completion: str, expected: str | None):
+    context = CompletionContext(MULTI, prefix, "")
+    assert drop_prefix_echo(completion, context) == expected
+
+
+@pytest.mark.parametrize(
+    ("prefix", "completion", "suffix", "expected"),
+    [
+        ("print(", "a))", ")\n", None),  # leaves a `)` without its `(`
+        ("print(", "a)", "\n", "a)"),  # closes what was open: better, kept
+        ("x = [", "1, 2", "]\n", "1, 2"),
+        ("if (x) {", "\n  y();\n}", "\n", "\n  y();\n}"),
+        ("s = '", "(", "'\n", "("),  # brackets in literals are text
+    ],
+)
+def test_drop_unbalanced_brackets(prefix: str, completion: str, suffix: str, expected: str):
+    context = CompletionContext(SINGLE, prefix, suffix)
+    assert drop_unbalanced_brackets(completion, context) == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "prefix", "completion", "suffix", "expected"),
+    [
+        ("python", "x = ", "foo(1, 2)", "\n", "foo(1, 2)"),
+        ("python", "print(", "1, = 2", ")\n", None),  # broken code where there was none
+        ("python", "x = foo(", "1, 2", "\n", "1, 2"),  # an error there was already stays one
+        ("go", "func f() int {\n\treturn ", "1 +", "\n}\n", None),
+        ("yaml", "a: ", "b: c: d", "\n", "b: c: d"),  # no grammar: nothing to compare
+    ],
+)
+def test_drop_parse_errors_introduced(
+    language: str, prefix: str, completion: str, suffix: str, expected: str | None
+):
+    context = CompletionContext(SINGLE, prefix, suffix, language)
+    assert drop_parse_errors_introduced(completion, context) == expected
+
+
+# -- Cutter: the stream -------------------------------------------------------------------------
+
+
+def feed_all(cutter: Cutter, text: str, size: int = 3) -> tuple[str, bool]:
+    """Feed the text in small deltas; what the cutter kept, and whether it stopped early."""
+    for i in range(0, len(text), size):
+        if cutter.feed(text[i : i + size]):
+            return cutter.text, True
+    return cutter.text, False
+
+
+def test_cutter_stops_a_single_line_at_its_line_end():
+    cutter = Cutter(CompletionContext(SINGLE, "x = ", "\n", "python"))
+    assert feed_all(cutter, "compute(a)\nmore = 1\n") == ("compute(a)", True)
+
+
+def test_cutter_takes_the_next_line_when_the_model_starts_with_a_line_end():
+    cutter = Cutter(CompletionContext(SINGLE, "    name: app", "\n", None))
+    assert feed_all(cutter, "\n    image: node\n    ports: []\n") == ("\n    image: node", True)
+
+
+def test_cutter_stops_when_the_block_is_closed():
+    context = CompletionContext(MULTI, "def f(x):\n    if x:", "\n    return 0\n", "python")
+    cutter = Cutter(context)
+    _, stopped = feed_all(cutter, "\n        y = 1\n    return 0\n\ndef g():\n    pass\n")
+    assert stopped  # before the model's end: the block closed at `return 0`
+    assert cutter.result() == "\n        y = 1"
+
+
+def test_cutter_upgrades_a_first_line_that_opens_a_block():
+    cutter = Cutter(CompletionContext(SINGLE, "def total(", "\n\nprint(1)\n", "python"))
+    feed_all(cutter, "items):\n    return sum(items)\n\nprint(total([1]))\n")
+    assert cutter.ctx.mode is MULTI
+    assert cutter.result() == "items):\n    return sum(items)"
+
+
+def test_cutter_stops_at_a_stop_sequence():
+    cutter = Cutter(CompletionContext(MULTI, "", "", None), stop=("<|endoftext|>",))
+    assert feed_all(cutter, "a = 1<|endoftext|>junk") == ("a = 1", True)
