@@ -141,14 +141,15 @@ def _is_closing_line(line: str) -> bool:
     return line in _CLOSING_WORDS or not line.strip(")]};,")
 
 
+_KEY = re.compile(r"""["']?[\w.-]+["']?\s*:(\s|$)""")
 # A unit of text (some characters, a line, a few lines) looping five times or more.
 _LOOP = re.compile(r"(.{2,80}?)\1{4,}", re.DOTALL)
 
 
 def drop_repetition(completion: str, ctx: CompletionContext) -> str | None:
     """A model stuck in a loop: keep the text up to the end of the first copy of what loops;
-    a line of code repeated right after itself is cut at the repeat (lines of closers like
-    `}` or `end` repeat legitimately)."""
+    a line repeated three times running, or a `key:` line twice, is cut to its first copy
+    (lines of closers like `}` or `end` repeat legitimately)."""
     for loop in _LOOP.finditer(completion):
         if any(ch.isalpha() for ch in loop.group(1)):
             completion = completion[: loop.start() + len(loop.group(1))]
@@ -156,8 +157,14 @@ def drop_repetition(completion: str, ctx: CompletionContext) -> str | None:
     lines = completion.split("\n")
     for i in range(1, len(lines)):
         line = lines[i].strip()
-        if line and line == lines[i - 1].strip() and not _is_closing_line(line):
+        if not line or line != lines[i - 1].strip() or _is_closing_line(line):
+            continue
+        # A key twice is an error (YAML, JSON, a dict); a statement twice may be meant
+        # (`stack.pop();` twice), three times is a loop.
+        if _KEY.match(line):
             return "\n".join(lines[:i])
+        if i >= 2 and line == lines[i - 2].strip():
+            return "\n".join(lines[: i - 1])
     return completion
 
 

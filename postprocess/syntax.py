@@ -84,6 +84,19 @@ def _has_error_in(node: tree_sitter.Node, start: int, end: int) -> bool:
     return False
 
 
+def _only_comments(root: tree_sitter.Node, start: int, end: int) -> bool:
+    """Whether the bytes [start, end) hold comments and blanks only."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.end_byte <= start or node.start_byte >= end or "comment" in node.type:
+            continue
+        if node.child_count == 0:
+            return False
+        stack.extend(node.children)
+    return True
+
+
 def _indentation(line: bytes) -> int:
     return len(line) - len(line.lstrip(b" \t"))
 
@@ -122,6 +135,8 @@ def block_end(prefix: str, completion: str, suffix: str, language: str | None) -
         node = node.parent
     if node is None or node.parent is None or node.end_byte >= end:
         return len(completion)  # the completion stays inside what encloses the cursor
+    if _only_comments(tree.root_node, node.end_byte, end):
+        return len(completion)  # a comment at column 0 ends no Python block: code decides
     cut = node.end_byte - start
     closer = node.children[-1] if node.children else None
     if (

@@ -525,7 +525,8 @@ def test_a_broken_parse_falls_back_to_indentation():
 @pytest.mark.parametrize(
     ("completion", "expected"),
     [
-        ("x = 1\nx = 1\nx = 1", "x = 1"),  # a line repeated right after itself
+        ("x = 1\nx = 1\nx = 1", "x = 1"),  # a line three times running: a loop
+        ("res.pop();\nres.pop();", "res.pop();\nres.pop();"),  # twice may be meant
         ("  key: a\n  key: a", "  key: a"),
         ("}\n}", "}\n}"),  # closers repeat legitimately
         ("end\nend", "end\nend"),
