@@ -15,7 +15,12 @@ from infill.postprocess.mode import (
     opens_block,
     opens_long_string,
 )
-from infill.postprocess.syntax import block_end, error_count, original_tree, tree_with
+from infill.postprocess.syntax import (
+    block_end,
+    error_count,
+    original_tree,
+    tree_with,
+)
 
 Filter = Callable[[str, CompletionContext], str | None]
 
@@ -65,6 +70,11 @@ def truncate_at_block_end(completion: str, ctx: CompletionContext) -> str | None
         paragraph = re.search(r"\S\n[ \t]*\n", completion)  # ends at a blank line
         return completion[: paragraph.start() + 1] if paragraph else completion
     cut = block_end(ctx.prefix, completion, ctx.suffix, ctx.language)
+    body = completion.rstrip()
+    if cut is None and "\n" in body:
+        # The model stopped in the middle of a line (its token limit): that line alone may
+        # be what breaks the parse.
+        cut = block_end(ctx.prefix, body[: body.rfind("\n")], ctx.suffix, ctx.language)
     if cut is not None:
         return completion[:cut]
     return _truncate_by_indentation(completion, ctx)
@@ -245,7 +255,9 @@ def drop_unbalanced_brackets(completion: str, ctx: CompletionContext) -> str | N
 
 
 def drop_parse_errors_introduced(completion: str, ctx: CompletionContext) -> str | None:
-    """A completion after which tree-sitter finds more errors than before is broken code."""
+    """A completion after which tree-sitter finds more errors than before is broken code.
+    (Counted: where the document has an error already, an unfinished statement, tree-sitter's
+    recovery may still see one after a broken completion.)"""
     before = original_tree(ctx.prefix, ctx.suffix, ctx.language)
     after = tree_with(ctx.prefix, completion, ctx.suffix, ctx.language)
     if before is None or after is None:

@@ -133,6 +133,9 @@ def block_end(prefix: str, completion: str, suffix: str, language: str | None) -
     node: tree_sitter.Node | None = tree.root_node.descendant_for_byte_range(start, start)
     while node is not None and not (node.end_byte > past and _encloses(node, start, column, text)):
         node = node.parent
+    if (node is None or node.parent is None) and column == 0:
+        # Outside any definition the first one written is the unit.
+        node = _first_definition(tree.root_node, start)
     if node is None or node.parent is None or node.end_byte >= end:
         return len(completion)  # the completion stays inside what encloses the cursor
     if _only_comments(tree.root_node, node.end_byte, end):
@@ -151,9 +154,41 @@ def block_end(prefix: str, completion: str, suffix: str, language: str | None) -
     ):
         cut = closer.start_byte - start
     else:
+        statement = _statement_of(node, text, end)
+        if statement is None:
+            return len(completion)  # the statement goes on past the completion
+        cut = statement.end_byte - start
         # `};` `});` `),`: the punctuation that ends the statement the block is part of.
         cut += len(written[cut:]) - len(written[cut:].lstrip(b";,)]"))
     return len(written[:cut].decode("utf-8", errors="ignore"))
+
+
+def _statement_of(node: tree_sitter.Node, text: bytes, end: int) -> tree_sitter.Node | None:
+    """The node, grown while code follows it on its last line: the statement a block is part
+    of (`}, 1000);`, `})();`, `} catch (e) {`, `} while (n > 0);`, `} Point;`). None when that
+    statement ends beyond `end`."""
+    while True:
+        line_end = text.find(b"\n", node.end_byte)
+        rest = text[node.end_byte : min(end, len(text) if line_end == -1 else line_end)]
+        if not rest.strip(b" \t;,)]"):
+            return node
+        parent = node.parent
+        while parent is not None and parent.end_byte <= node.end_byte:
+            parent = parent.parent
+        if parent is None or parent.end_byte > end:
+            return None
+        node = parent
+
+
+def _first_definition(root: tree_sitter.Node, start: int) -> tree_sitter.Node | None:
+    """At column 0 outside any definition: the definition the completion starts with, if it
+    does (the model writing a function, then the next one)."""
+    first = root.first_named_child_for_byte(start)
+    while first is not None and "comment" in first.type:
+        first = first.next_named_sibling
+    if first is None or not any(word in first.type for word in _DEFINITIONS):
+        return None
+    return first
 
 
 # At column 0 the user has not chosen a level: the unit is the definition the cursor is in
