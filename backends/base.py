@@ -66,6 +66,7 @@ class CompletionRequest:
     indent: int = 0  # the cursor line's indentation, for servers that keep answers inside it
     system: str = ""  # chat APIs
     messages: tuple[dict[str, str], ...] = ()
+    n: int = 1  # candidates wanted, for backends whose API answers several (`takes_n`)
 
 
 @dataclass(frozen=True)
@@ -75,19 +76,28 @@ class StreamEvent:
     text: str = ""
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None  # tokens and timings, as the API reports them
+    index: int = 0  # which candidate it belongs to (0 to n - 1); their pieces interleave
 
 
 class BackendError(Exception):
     """A failed backend call, with a message fit for the log (never a key or a header).
 
-    `retry_after` (seconds) is set when the server said when to come back."""
+    `retry_after` (seconds) is set when the server said when to come back; `status` when it
+    refused the request with an HTTP status."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
 
 
 class Backend(Protocol):
+    # Whether the API answers `n` candidates in one request; others are asked for one only
+    # (a request per candidate would multiply the cost and the load).
+    takes_n: bool
+
     def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         """The answer as it is produced; closing the iterator closes the HTTP stream."""
         ...

@@ -65,6 +65,7 @@ class HttpBackend:
 
     # A cheap request that opens a connection (and says whether the server is there).
     warm_path = ""
+    takes_n = False
 
     def __init__(self, config: BackendConfig) -> None:
         self.config = config
@@ -143,7 +144,7 @@ class HttpBackend:
             wait = retry_after_seconds(response.headers.get("retry-after"))
             message = f"HTTP {response.status_code} from {url}: {error_message(raw)}"
             if response.status_code not in RETRY_STATUSES or attempt == MAX_ATTEMPTS:
-                raise BackendError(message, retry_after=wait)
+                raise BackendError(message, retry_after=wait, status=response.status_code)
             log.info("%s; retrying", message)
             await asyncio.sleep(wait if wait is not None else delay)
             delay *= 2

@@ -8,7 +8,7 @@ from typing import Any
 
 from infill.backends.base import CompletionRequest, StreamEvent
 from infill.backends.http import HttpBackend, parse_json
-from infill.backends.openai import openai_event
+from infill.backends.openai import openai_events
 from infill.backends.sse import sse_data
 
 DEFAULT_MODEL = "codestral-latest"
@@ -32,6 +32,7 @@ class Mistral(HttpBackend):
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         async with self.post_stream("/fim/completions", self.body(request)) as response:
+            url = str(response.url)
             done = False
             async for data in sse_data(self.lines(response)):
                 if done:
@@ -39,4 +40,5 @@ class Mistral(HttpBackend):
                 if data.strip() == "[DONE]":
                     done = True
                     continue
-                yield openai_event(parse_json(data, str(response.url)), str(response.url))
+                for event in openai_events(parse_json(data, url), url):
+                    yield event

@@ -3,21 +3,41 @@ FIM prompt, or `/chat/completions` for chat models; both streamed as Server-Sent
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
+
+import httpx
 
 from infill.backends.base import BackendError, CompletionRequest, StreamEvent
 from infill.backends.http import ERROR_BODY_CHARS, HttpBackend, parse_json
 from infill.backends.sse import sse_data
 
+log = logging.getLogger(__name__)
+
+# Several candidates sampled at temperature 0 are one text n times (greedy decoding), so they
+# are sampled at least this hot. The Codex paper (Chen et al., 2021, "Evaluating Large Language
+# Models Trained on Code") found the best temperature rising with the number of samples: 0.2
+# for one, 0.8 for a hundred; a handful sits in between.
+CANDIDATES_MIN_TEMPERATURE = 0.6
+# How servers that do not take `n` > 1 refuse it: llama-server answers 400 ("Field 'n': Value
+# must be between 1 <= value <= 1"), servers validating with pydantic 422.
+REFUSED = (400, 422)
+
 
 class OpenAICompatible(HttpBackend):
     warm_path = "/models"
+    takes_n = True  # until the server refuses it
 
     def body(self, request: CompletionRequest) -> dict[str, Any]:
+        temperature = request.temperature
+        if request.n > 1:
+            temperature = max(temperature, CANDIDATES_MIN_TEMPERATURE)
         body: dict[str, Any] = {
             "max_tokens": request.max_tokens,
-            "temperature": request.temperature,
+            "temperature": temperature,
             "stream": True,
         }
         if self.config.uses_chat:
@@ -29,13 +49,17 @@ class OpenAICompatible(HttpBackend):
             body["model"] = self.config.model
         if request.stop:
             body["stop"] = list(request.stop)
+        if request.n > 1:
+            body["n"] = request.n  # the candidates stream interleaved, told apart by `index`
         return body
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         """Closing this generator early (cancellation, an early stop) leaves the `async with`
         before the body is read, which closes the connection."""
         path = "/chat/completions" if self.config.uses_chat else "/completions"
-        async with self.post_stream(path, self.body(request)) as response:
+        candidates: set[int] = set()  # the indexes answered
+        async with aclosing(await self._post(path, request)) as response:
+            url = str(response.url)
             done = False
             # After [DONE] the body still ends with its last chunk: reading on to the end
             # (not returning at once) is what lets the connection go back to the pool.
@@ -45,23 +69,55 @@ class OpenAICompatible(HttpBackend):
                 if data.strip() == "[DONE]":
                     done = True
                     continue
-                yield openai_event(parse_json(data, str(response.url)), str(response.url))
+                for event in openai_events(parse_json(data, url), url):
+                    candidates.add(event.index)
+                    yield event
+        if request.n > 1 and self.takes_n and candidates == {0}:
+            # A server that ignores `n` answers one candidate, and the caller, waiting for the
+            # others, read it to its end: ask for one from now on, and stop early again.
+            self.takes_n = False
+            log.info("%s answered 1 of %d candidates; asking for one from now on", url, request.n)
+
+    async def _post(self, path: str, request: CompletionRequest) -> httpx.Response:
+        """The streaming response. A server that refuses `n` > 1 is asked for one candidate,
+        now and from then on."""
+        try:
+            return await self._open(path, self.body(request))
+        except BackendError as exc:
+            if exc.status not in REFUSED or request.n == 1:
+                raise
+            refusal = str(exc)
+        response = await self._open(path, self.body(replace(request, n=1)))
+        self.takes_n = False
+        log.info("%s; asking for one candidate from now on", refusal)
+        return response
 
 
-def openai_event(event: dict[str, Any], url: str) -> StreamEvent:
-    """A chunk in OpenAI's shape (a completion's `text` or a chat chunk's `delta.content`);
+def openai_events(chunk: dict[str, Any], url: str) -> list[StreamEvent]:
+    """A chunk in OpenAI's shape, one event per choice in it: a completion's `text` or a chat
+    chunk's `delta.content`. With `n` > 1 the choices of the candidates interleave, each with
+    its `index`, one or several per chunk; a last chunk may carry no choice, only the usage.
     Mistral's FIM endpoint streams the same chunks."""
-    if "error" in event or "detail" in event:
-        error = str(event.get("error", event.get("detail")))[:ERROR_BODY_CHARS]
+    if "error" in chunk or "detail" in chunk:
+        error = str(chunk.get("error", chunk.get("detail")))[:ERROR_BODY_CHARS]
         raise BackendError(f"error from {url}: {error}")
-    choices = event.get("choices") or []
-    choice = choices[0] if choices and isinstance(choices[0], dict) else {}
-    delta = choice.get("delta")
-    delta = delta if isinstance(delta, dict) else {}
-    text = choice.get("text", delta.get("content"))
-    usage = event.get("usage")
-    return StreamEvent(
-        text=text if isinstance(text, str) else "",
-        finish_reason=choice.get("finish_reason"),
-        usage=usage if isinstance(usage, dict) else None,
-    )
+    usage = chunk.get("usage")
+    usage = usage if isinstance(usage, dict) else None
+    choices = [c for c in chunk.get("choices") or [] if isinstance(c, dict)]
+    if not choices:
+        return [StreamEvent(usage=usage)]
+    events = []
+    for choice in choices:
+        delta = choice.get("delta")
+        delta = delta if isinstance(delta, dict) else {}
+        text = choice.get("text", delta.get("content"))
+        index = choice.get("index")
+        events.append(
+            StreamEvent(
+                text=text if isinstance(text, str) else "",
+                finish_reason=choice.get("finish_reason"),
+                usage=usage,
+                index=index if isinstance(index, int) and index >= 0 else 0,
+            )
+        )
+    return events

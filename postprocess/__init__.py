@@ -8,6 +8,7 @@ from infill.postprocess.mode import (
     is_prose,
     opens_block,
 )
+from infill.postprocess.rank import rank
 from infill.postprocess.stream import Cutter, stop_index
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "is_prose",
     "opens_block",
     "postprocess",
+    "rank",
     "stop_index",
 ]

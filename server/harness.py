@@ -291,17 +291,19 @@ class LspClient:
         }
 
     def start_inline_completion(
-        self, uri: str, position: tuple[int, int]
+        self, uri: str, position: tuple[int, int], invoked: bool = False
     ) -> tuple[int, asyncio.Future[Any]]:
-        """Ask without waiting: the request id (to cancel it) and the future of its result."""
+        """Ask without waiting: the request id (to cancel it) and the future of its result.
+        `invoked`: asked for explicitly (the editor's shortcut), not automatically as while
+        typing."""
         params = self._position_params(uri, position)
-        params["context"] = {"triggerKind": 2}  # automatic, as while typing
+        params["context"] = {"triggerKind": 1 if invoked else 2}
         return self.send_request("textDocument/inlineCompletion", params)
 
     async def inline_completion(
-        self, uri: str, position: tuple[int, int], timeout: float = 30
+        self, uri: str, position: tuple[int, int], timeout: float = 30, invoked: bool = False
     ) -> list[dict[str, Any]]:
-        _, future = self.start_inline_completion(uri, position)
+        _, future = self.start_inline_completion(uri, position, invoked)
         result = await asyncio.wait_for(future, timeout)
         if result is None:
             return []

@@ -24,7 +24,8 @@ from infill.backends import (
 )
 from infill.context import CursorContext, cursor_context
 from infill.context.engine import ContextEngine, Gathered
-from infill.postprocess import CompletionContext, Cutter, Mode, completion_mode, is_prose
+from infill.postprocess import CompletionContext, Cutter, Mode, completion_mode, is_prose, rank
+from infill.postprocess.syntax import original_tree
 from infill.prompts import (
     ChatPrompt,
     Counter,
@@ -142,8 +143,8 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
     return Prepared(ctx, mode, template, prompt, gathered, timings, chat, comment, tracked.language)
 
 
-def completion_request(prepared: Prepared, config: BackendConfig) -> CompletionRequest:
-    """The prompt in every form a backend kind may want."""
+def completion_request(prepared: Prepared, config: BackendConfig, n: int = 1) -> CompletionRequest:
+    """The prompt in every form a backend kind may want, for `n` candidates."""
     prompt, chat = prepared.prompt, prepared.chat
     context = "".join(
         commented(s.path, s.text, prepared.comment) for s in reversed(prompt.snippets)
@@ -160,6 +161,7 @@ def completion_request(prepared: Prepared, config: BackendConfig) -> CompletionR
         indent=len(prepared.ctx.line_before) - len(prepared.ctx.line_before.lstrip(" \t")),
         system=chat.system if chat is not None else "",
         messages=tuple(chat.messages) if chat is not None else (),
+        n=n,
     )
 
 
@@ -202,7 +204,7 @@ class Completer:
         """`on_health(healthy, reason)`: the backend went down or came back (once each)."""
         self._backend: Backend | None = None
         self._config: BackendConfig | None = None
-        self._closing: set[asyncio.Task[None]] = set()  # referenced until done
+        self._background: set[asyncio.Future[Any]] = set()  # referenced until done
         self._on_health = on_health
         self.breaker = CircuitBreaker(on_health)
 
@@ -211,8 +213,8 @@ class Completer:
             if self._backend is not None:
                 # Close the old client in the background; requests still on it finish first.
                 task = asyncio.get_running_loop().create_task(self._backend.aclose())
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
             self._backend = make_backend(config)
             self._config = config
             self.breaker = CircuitBreaker(self._on_health)  # a new backend starts healthy
@@ -223,7 +225,11 @@ class Completer:
             await self._backend.aclose()
             self._backend = None
 
-    async def run(self, prepared: Prepared, settings: Settings) -> Suggestion | None:
+    async def run(
+        self, prepared: Prepared, settings: Settings, candidates: int = 1
+    ) -> list[Suggestion]:
+        """The suggestions, best first (none: nothing to show). Up to `candidates` of them from
+        a backend that answers several in one request (`takes_n`), else one."""
         config = settings.backend
         if not config.base_url:
             raise NotConfigured(
@@ -232,41 +238,69 @@ class Completer:
             )
         backend = self.backend(config)
         if not self.breaker.allow():
-            return None  # the backend is down; its cool-down is not over
-        request = completion_request(prepared, config)
+            return []  # the backend is down; its cool-down is not over
+        request = completion_request(prepared, config, candidates if backend.takes_n else 1)
         ctx = prepared.ctx
-        cutter = Cutter(
-            CompletionContext(
-                prepared.mode,
-                ctx.prefix,
-                ctx.suffix,
-                prepared.language,
-                prose=is_prose(ctx.language_id),
-            ),
-            request.stop,
+        context = CompletionContext(
+            prepared.mode,
+            ctx.prefix,
+            ctx.suffix,
+            prepared.language,
+            prose=is_prose(ctx.language_id),
         )
-        answer = ""  # a chat answer is read whole, then its code extracted
+        # The stream's cuts need the document's tree: it is parsed while the model thinks
+        # (tree-sitter lets go of the GIL), not after the first token.
+        parsing = asyncio.ensure_future(
+            asyncio.to_thread(original_tree, ctx.prefix, ctx.suffix, prepared.language)
+        )
+        self._background.add(parsing)
+        parsing.add_done_callback(self._background.discard)
+        # Per candidate (the events' index): its cutter, whether it needs more text, and for
+        # chat its answer, read whole, then its code extracted.
+        cutters: dict[int, Cutter] = {}
+        finished: set[int] = set()
+        answers: dict[int, str] = {}
         try:
             async with asyncio.timeout(config.timeout_ms / 1000):
                 async with aclosing(backend.stream(request)) as events:
                     async for event in events:
+                        if not parsing.done():
+                            await parsing
+                        index = event.index
                         if prepared.chat is not None:
-                            answer += event.text
-                        elif cutter.feed(event.text):
-                            break  # leaving the block closes the HTTP stream now
+                            answers[index] = answers.get(index, "") + event.text
+                            continue
+                        if index in finished:
+                            continue
+                        if index not in cutters:
+                            cutters[index] = Cutter(context, request.stop)
+                        if cutters[index].feed(event.text):
+                            finished.add(index)
+                            if len(finished) >= request.n:
+                                break  # leaving the block closes the HTTP stream now
         except BackendError as exc:
             log.warning("backend: %s", exc)
             self.breaker.failure(str(exc), exc.retry_after)
-            return None
+            return []
         except TimeoutError:
-            log.warning("backend: no complete answer within %d ms", config.timeout_ms)
-            self.breaker.failure(f"no answer within {config.timeout_ms} ms")
-            return None
+            if not finished:
+                log.warning("backend: no complete answer within %d ms", config.timeout_ms)
+                self.breaker.failure(f"no answer within {config.timeout_ms} ms")
+                return []
+            # Waiting for the other candidates took too long: the complete ones are shown.
+            log.info("backend: %d of %d candidates in time", len(finished), request.n)
+            cutters = {index: cutters[index] for index in finished}
         self.breaker.success()
         if prepared.chat is not None:
-            cutter.feed(extract_completion(answer, prepared.chat.prefix, prepared.chat.suffix))
-        shown = cutter.result()
-        if shown is None:
-            return None
-        shown = restore(shown, prepared.template)
-        return Suggestion(text=shown.replace("\n", ctx.line_ending))
+            for index, answer in answers.items():
+                cutters[index] = Cutter(context, request.stop)
+                cutters[index].feed(
+                    extract_completion(answer, prepared.chat.prefix, prepared.chat.suffix)
+                )
+        # In the model's order, as the user would get them.
+        shown = [
+            restore(text, prepared.template)
+            for _, cutter in sorted(cutters.items())
+            if (text := cutter.result()) is not None
+        ]
+        return [Suggestion(text.replace("\n", ctx.line_ending)) for text in rank(shown, context)]

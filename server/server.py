@@ -317,9 +317,11 @@ class InfillServer(LanguageServer):
         offset = tracked.doc.offset_at(position.line, position.character)
         return prepare(self.engine, uri, offset, self.settings)
 
-    async def suggest(self, uri: str, position: lsp.Position) -> tuple[Suggestion, Prepared] | None:
-        """The suggestion at `position`, and what it was made from (the document may change
-        while the model answers)."""
+    async def suggest(
+        self, uri: str, position: lsp.Position, candidates: int = 1
+    ) -> tuple[list[Suggestion], Prepared] | None:
+        """The suggestions at `position`, best first (up to `candidates`), and what they were
+        made from (the document may change while the model answers)."""
         prepared = self.prepare(uri, position)
         if prepared is None:
             return None
@@ -332,7 +334,7 @@ class InfillServer(LanguageServer):
         if task is not None:
             self._inflight[uri] = task
         try:
-            suggestion = await self.completer.run(prepared, self.settings)
+            suggestions = await self.completer.run(prepared, self.settings, candidates)
         except NotConfigured as exc:
             if not self._told_not_configured:
                 self._told_not_configured = True
@@ -341,7 +343,7 @@ class InfillServer(LanguageServer):
         finally:
             if self._inflight.get(uri) is task:
                 del self._inflight[uri]
-        return (suggestion, prepared) if suggestion is not None else None
+        return (suggestions, prepared) if suggestions else None
 
 
 def _workspace_root(params: lsp.InitializeParams) -> str | None:
@@ -445,13 +447,16 @@ def create_server() -> InfillServer:
     async def inline_completion(
         ls: InfillServer, params: lsp.InlineCompletionParams
     ) -> lsp.InlineCompletionList | None:
-        found = await ls.suggest(params.text_document.uri, params.position)
+        # Asked for explicitly, the user can wait for a choice; while typing, one is faster.
+        invoked = params.context.trigger_kind == lsp.InlineCompletionTriggerKind.Invoked
+        candidates = ls.settings.completion.candidates if invoked else 1
+        found = await ls.suggest(params.text_document.uri, params.position, candidates)
         if found is None:
             return None
-        suggestion, _ = found
+        suggestions, _ = found
         cursor = lsp.Range(start=params.position, end=params.position)
         return lsp.InlineCompletionList(
-            items=[lsp.InlineCompletionItem(insert_text=suggestion.text, range=cursor)]
+            items=[lsp.InlineCompletionItem(insert_text=s.text, range=cursor) for s in suggestions]
         )
 
     @server.feature(
@@ -464,7 +469,8 @@ def create_server() -> InfillServer:
         found = await ls.suggest(params.text_document.uri, params.position)
         if found is None:
             return None
-        suggestion, prepared = found
+        suggestions, prepared = found
+        suggestion = suggestions[0]  # one was asked for
         ctx = prepared.ctx
         # The item replaces the word being typed, so the client's filtering (which compares
         # the item with that word) keeps it; its text is the word plus the suggestion.

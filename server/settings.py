@@ -37,10 +37,18 @@ class ContextSettings:
 
 
 @dataclass(frozen=True)
+class CompletionSettings:
+    # Candidates asked for when the user invokes completion (the editor's shortcut), ranked;
+    # completion while typing asks for one, for latency.
+    candidates: int = 3
+
+
+@dataclass(frozen=True)
 class Settings:
     backend: BackendConfig = field(default_factory=BackendConfig)
     prompt: PromptSettings = field(default_factory=PromptSettings)
     context: ContextSettings = field(default_factory=ContextSettings)
+    completion: CompletionSettings = field(default_factory=CompletionSettings)
 
 
 def _integer(low: int, high: int) -> Callable[[Any], int]:
@@ -129,6 +137,9 @@ VALIDATORS: dict[str, dict[str, Callable[[Any], Any]]] = {
     },
     "context": {
         "budget_ms": _integer(0, 10_000),
+    },
+    "completion": {
+        "candidates": _integer(1, 10),
     },
 }
 

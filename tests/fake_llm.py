@@ -14,6 +14,7 @@ import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Any
 
 
@@ -30,6 +31,16 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)  # extra headers (Retry-After)
     raw_events: list[str] = field(default_factory=list)  # sent as they are, before the chunks
     abort: bool = False  # after the chunks, drop the connection mid-body
+    # Several candidates, as OpenAI streams `n` > 1 (its wires only): each one's text deltas,
+    # by index, sent round-robin, one choice with its `index` per event; instead of `chunks`.
+    choices: list[list[str]] = field(default_factory=list)
+
+    def deltas(self) -> list[tuple[int, str]]:
+        """(candidate index, text) per event, in the order they are sent."""
+        if not self.choices:
+            return [(0, text) for text in self.chunks]
+        rounds = zip_longest(*self.choices)
+        return [(i, text) for texts in rounds for i, text in enumerate(texts) if text is not None]
 
 
 @dataclass
@@ -176,10 +187,10 @@ class FakeLLM:
         )
         for raw in reply.raw_events:
             _write_chunk(writer, raw.encode())
-        for text in reply.chunks:
+        for index, text in reply.deltas():
             if reply.delay and await _client_gone_within(reader, reply.delay):
                 return False
-            _write_chunk(writer, wire.delta(text))
+            _write_chunk(writer, wire.delta(text, index))
             await writer.drain()
         if reply.keep_open:
             # Wait for the client to hang up (or the test to end).
@@ -202,17 +213,17 @@ def _sse(event: dict[str, Any], name: str | None = None) -> bytes:
 @dataclass(frozen=True)
 class Wire:
     content_type: bytes
-    delta: Callable[[str], bytes]
+    delta: Callable[[str, int], bytes]  # (text, candidate index): one event
     end: Callable[[], bytes]
 
 
-def _openai_text(text: str) -> bytes:
-    choice = {"index": 0, "text": text, "finish_reason": None}
+def _openai_text(text: str, index: int) -> bytes:
+    choice = {"index": index, "text": text, "finish_reason": None}
     return _sse({"id": "cmpl-fake", "object": "text_completion", "choices": [choice]})
 
 
-def _openai_chat(text: str) -> bytes:
-    choice = {"index": 0, "delta": {"content": text}, "finish_reason": None}
+def _openai_chat(text: str, index: int) -> bytes:
+    choice = {"index": index, "delta": {"content": text}, "finish_reason": None}
     return _sse({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [choice]})
 
 
@@ -257,14 +268,14 @@ WIRES = {
     "/v1/completions": Wire(SSE, _openai_text, _done),
     "/v1/chat/completions": Wire(SSE, _openai_chat, _done),
     "/v1/fim/completions": Wire(SSE, _openai_chat, _done),
-    "/infill": Wire(SSE, lambda t: _sse({"content": t, "stop": False}), _llamacpp_end),
-    "/completion": Wire(SSE, lambda t: _sse({"content": t, "stop": False}), _llamacpp_end),
+    "/infill": Wire(SSE, lambda t, _: _sse({"content": t, "stop": False}), _llamacpp_end),
+    "/completion": Wire(SSE, lambda t, _: _sse({"content": t, "stop": False}), _llamacpp_end),
     "/api/generate": Wire(
         b"application/x-ndjson",
-        lambda t: (json.dumps({"model": "fake", "response": t, "done": False}) + "\n").encode(),
+        lambda t, _: (json.dumps({"model": "fake", "response": t, "done": False}) + "\n").encode(),
         _ollama_end,
     ),
-    "/v1/messages": Wire(SSE, _anthropic_delta, _anthropic_end),
+    "/v1/messages": Wire(SSE, lambda t, _: _anthropic_delta(t), _anthropic_end),
 }
 
 

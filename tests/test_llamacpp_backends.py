@@ -1,5 +1,6 @@
 """The `llamacpp` and `openai` backends against the real llama.cpp server (tiny random model):
-streaming, stop sequences, cancellation mid-stream, `input_extra`, and the prompt cache.
+streaming, stop sequences, cancellation mid-stream, `input_extra`, the prompt cache, and `n`
+refused.
 
 The model's text is noise: the assertions are about the protocol, never the content.
 """
@@ -95,6 +96,19 @@ async def test_cancelling_mid_stream_frees_the_server(llama_url: str, kind: str)
         # Closing the stream stopped the generation: the slot answers the next request at once.
         events_after = await asyncio.wait_for(collect(config, request(max_tokens=4)), 20)
         assert events_after
+    finally:
+        await backend.aclose()
+
+
+async def test_n_refused_by_llama_server_is_asked_for_one_candidate(llama_url: str):
+    # The pinned llama-server takes only n=1 on its OpenAI-compatible endpoints (HTTP 400).
+    backend = make_backend(openai(llama_url))
+    try:
+        assert backend.takes_n
+        events = [event async for event in backend.stream(request(n=3, max_tokens=4))]
+        assert events and all(event.index == 0 for event in events)
+        assert events[-1].finish_reason is not None
+        assert not backend.takes_n
     finally:
         await backend.aclose()
 

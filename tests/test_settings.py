@@ -9,6 +9,7 @@ import pytest
 
 from infill.backends import BackendConfig
 from infill.settings import (
+    CompletionSettings,
     PromptSettings,
     Settings,
     SettingsError,
@@ -74,6 +75,7 @@ def test_no_layers_is_the_defaults():
     assert settings.backend.temperature == 0.0
     assert settings.backend.timeout_ms == 5000
     assert settings.prompt.max_tokens == 2048
+    assert settings.completion.candidates == 3
 
 
 def test_every_key_of_the_contract_parses():
@@ -89,6 +91,7 @@ def test_every_key_of_the_contract_parses():
             "timeout_ms": 1500,
         },
         "prompt": {"max_tokens": 1024},
+        "completion": {"candidates": 5},
     }
     settings, unknown = parse_settings(contract)
     assert unknown == []
@@ -104,6 +107,7 @@ def test_every_key_of_the_contract_parses():
             timeout_ms=1500,
         ),
         prompt=PromptSettings(max_tokens=1024),
+        completion=CompletionSettings(candidates=5),
     )
 
 
@@ -150,6 +154,10 @@ def test_url_is_trimmed_and_may_be_empty():
         ("backend.model", 7, "string"),
         ("backend.api_key_env", "1ABC", "NAME of an environment variable"),
         ("prompt.max_tokens", 10, "64 to 131072"),
+        ("completion.candidates", 0, "1 to 10"),
+        ("completion.candidates", 11, "1 to 10"),
+        ("completion.candidates", 2.0, "whole number"),
+        ("completion.candidates", True, "whole number"),
     ],
 )
 def test_invalid_values_name_their_key(key: str, value: Any, fragment: str):
