@@ -75,6 +75,7 @@ class HttpBackend:
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=1),
         )
         self._warming: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Future[None]] = set()  # responses nobody wants, closing
 
     def url(self, path: str) -> str:
         return self.config.base_url + path
@@ -121,7 +122,7 @@ class HttpBackend:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             request = self._client.build_request("POST", url, json=body, headers=self.headers())
             try:
-                response = await self._client.send(request, stream=True)
+                response = await self._send(request)
             except httpx.TimeoutException as exc:
                 raise BackendError(
                     f"timed out after {self.config.timeout_ms} ms waiting for {url} "
@@ -149,6 +150,25 @@ class HttpBackend:
             await asyncio.sleep(wait if wait is not None else delay)
             delay *= 2
         raise AssertionError("unreachable")
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """Send, and the response once its headers are in. Cancelled meanwhile (the user typed
+        on), the request still completes in the background and its response is closed:
+        httpcore cancelled inside a request can leave its connection marked in use, and after
+        a few of those the pool has none left."""
+        sending = asyncio.ensure_future(self._client.send(request, stream=True))
+        try:
+            return await asyncio.shield(sending)
+        except asyncio.CancelledError:
+            sending.add_done_callback(self._close_unwanted)
+            raise
+
+    def _close_unwanted(self, sending: asyncio.Future[httpx.Response]) -> None:
+        if sending.cancelled() or sending.exception() is not None:
+            return
+        closing = asyncio.ensure_future(sending.result().aclose())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     async def lines(self, response: httpx.Response) -> AsyncIterator[str]:
         """The body's lines, as they arrive; a line beyond MAX_LINE_BYTES is an error."""

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
+import threading
+from functools import lru_cache
 
 import tree_sitter
 
 from infill.context.syntax import get_language
 from infill.postprocess.mode import BRACKETS, document_balance
 
+# One parser per thread and language: a parser is not to be used by two threads at once, and
+# the document's tree is parsed in a worker thread while the event loop parses completions.
+_parsers = threading.local()
 
-@cache
+
 def _parser(language: str) -> tree_sitter.Parser | None:
-    grammar = get_language(language)
-    return tree_sitter.Parser(grammar) if grammar is not None else None
+    mine: dict[str, tree_sitter.Parser | None] = _parsers.__dict__.setdefault("by_language", {})
+    if language not in mine:
+        grammar = get_language(language)
+        mine[language] = tree_sitter.Parser(grammar) if grammar is not None else None
+    return mine[language]
 
 
 def has_grammar(language: str | None) -> bool:

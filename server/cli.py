@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +180,29 @@ def doctor(args: argparse.Namespace) -> int:
     return 0 if all(check.ok for check in checks) else 1
 
 
+def stats(args: argparse.Namespace) -> int:
+    from infill.metrics import MetricsError, default_path, format_report, report
+
+    since = time.time() - args.days * 86400 if args.days is not None else None
+    try:
+        numbers = report(args.db or default_path(), since)
+    except MetricsError as exc:
+        print(f"infill: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(numbers, indent=2) if args.json else format_report(numbers))
+    return 0
+
+
+def _days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        days = 0.0
+    if not days > 0 or days == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of days above 0, got {text!r}")
+    return days
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="infill", description=__doc__)
     parser.add_argument("--version", action="version", version=f"infill {__version__}")
@@ -213,6 +238,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_doctor.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p_doctor.set_defaults(run=doctor)
+
+    p_stats = commands.add_parser(
+        "stats", help="print the local metrics: requests, cache hits, acceptance, timings"
+    )
+    p_stats.add_argument(
+        "--days", type=_days, metavar="N", help="only the last N days (default: all kept)"
+    )
+    p_stats.add_argument(
+        "--db", type=Path, metavar="PATH", help="the metrics database (default: the state dir's)"
+    )
+    p_stats.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p_stats.set_defaults(run=stats)
 
     args = parser.parse_args(argv)
     _setup_logging(args.log_level)

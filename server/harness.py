@@ -343,6 +343,11 @@ class LspClient:
         start = (rng["start"]["line"], rng["start"]["character"])
         end = (rng["end"]["line"], rng["end"]["character"])
         self.edit(uri, start, end, text)
+        command = item.get("command")
+        if command:
+            # As VS Code and Neovim do: the edit first, then the item's command, unawaited.
+            params = {"command": command["command"], "arguments": command.get("arguments", [])}
+            self.send_request("workspace/executeCommand", params)
         return self.documents[uri].text
 
     async def shutdown(self, timeout: float = 10) -> int | None:

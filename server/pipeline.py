@@ -207,6 +207,7 @@ class Completer:
         self._background: set[asyncio.Future[Any]] = set()  # referenced until done
         self._on_health = on_health
         self.breaker = CircuitBreaker(on_health)
+        self.on_backend_request: Callable[[], None] | None = None  # each request sent
 
     def backend(self, config: BackendConfig) -> Backend:
         if self._backend is None or config != self._config:
@@ -226,10 +227,16 @@ class Completer:
             self._backend = None
 
     async def run(
-        self, prepared: Prepared, settings: Settings, candidates: int = 1
+        self,
+        prepared: Prepared,
+        settings: Settings,
+        candidates: int = 1,
+        on_streamed: Callable[[str], None] | None = None,
     ) -> list[Suggestion]:
         """The suggestions, best first (none: nothing to show). Up to `candidates` of them from
-        a backend that answers several in one request (`takes_n`), else one."""
+        a backend that answers several in one request (`takes_n`), else one. `on_streamed`
+        gets the first candidate's text so far as it streams. Adds the "backend" (request to
+        last byte read) and "postprocess" stages to `prepared.timings`."""
         config = settings.backend
         if not config.base_url:
             raise NotConfigured(
@@ -260,6 +267,9 @@ class Completer:
         cutters: dict[int, Cutter] = {}
         finished: set[int] = set()
         answers: dict[int, str] = {}
+        started = time.perf_counter()
+        if self.on_backend_request is not None:
+            self.on_backend_request()
         try:
             async with asyncio.timeout(config.timeout_ms / 1000):
                 async with aclosing(backend.stream(request)) as events:
@@ -274,7 +284,10 @@ class Completer:
                             continue
                         if index not in cutters:
                             cutters[index] = Cutter(context, request.stop)
-                        if cutters[index].feed(event.text):
+                        done = cutters[index].feed(event.text)
+                        if index == 0 and on_streamed is not None:
+                            on_streamed(cutters[0].text)
+                        if done:
                             finished.add(index)
                             if len(finished) >= request.n:
                                 break  # leaving the block closes the HTTP stream now
@@ -291,6 +304,7 @@ class Completer:
             log.info("backend: %d of %d candidates in time", len(finished), request.n)
             cutters = {index: cutters[index] for index in finished}
         self.breaker.success()
+        streamed = time.perf_counter()
         if prepared.chat is not None:
             for index, answer in answers.items():
                 cutters[index] = Cutter(context, request.stop)
@@ -303,4 +317,7 @@ class Completer:
             for _, cutter in sorted(cutters.items())
             if (text := cutter.result()) is not None
         ]
-        return [Suggestion(text.replace("\n", ctx.line_ending)) for text in rank(shown, context)]
+        ranked = [Suggestion(text.replace("\n", ctx.line_ending)) for text in rank(shown, context)]
+        prepared.timings["backend"] = (streamed - started) * 1000
+        prepared.timings["postprocess"] = (time.perf_counter() - streamed) * 1000
+        return ranked

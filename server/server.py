@@ -7,7 +7,9 @@ import gc
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,10 @@ from infill.context import InvalidEdit
 from infill.context.document import code_units
 from infill.context.engine import SOURCE_EXTENSIONS, ContextEngine, Tracked, uri_to_path
 from infill.context.ignore import IGNORE_FILES
-from infill.pipeline import Completer, NotConfigured, Prepared, Suggestion, explain, prepare
+from infill.metrics import Metrics, default_path
+from infill.pipeline import Completer, NotConfigured, Prepared, explain, prepare
 from infill.prompts.tokens import warm_up
+from infill.reuse import Flight, Flights, Hit, Result, SuggestionCache, TypingSpeed
 from infill.settings import (
     Settings,
     SettingsError,
@@ -42,6 +46,18 @@ STATUS = "infill/status"
 _WORD_BEFORE = re.compile(r"[\w$]*$")
 # An open document's definitions are re-read once the user pauses typing this long (seconds).
 DEFINITIONS_DELAY = 0.5
+ACCEPTED = "infill.accepted"  # the command an accepted inline item runs
+OFFERED_KEPT = 256  # items whose accept can still be reported
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Suggestions for a cursor (document line endings, best first) and where they came from."""
+
+    texts: tuple[str, ...]
+    source: str  # "backend", "cache", "typeahead", "inflight" or "prefetch"
+    prefix: str
+    suffix: str
 
 
 def _delegate_to_user(method: str) -> Callable[..., Generator[Any, Any, None]]:
@@ -112,7 +128,16 @@ class InfillServer(LanguageServer):
         # Settings layers, later ones winning; a layer is only stored once the whole
         # combination validates, so the last good settings stay in force.
         self.layers: dict[str, Mapping[str, Any]] = {"file": {}, "init": {}, "client": {}}
-        self._inflight: dict[str, asyncio.Task[Any]] = {}
+        self._waiting: dict[str, asyncio.Task[Any]] = {}  # the latest request per document
+        self.cache = SuggestionCache()
+        self.flights = Flights()
+        self.typing: dict[str, TypingSpeed] = {}
+        self.offered: OrderedDict[int, tuple[str, str, str, str]] = OrderedDict()
+        self._offer_id = 0
+        self._typed_counted: OrderedDict[int, int] = OrderedDict()  # per result: chars typed
+        self._prefetch_at: dict[str, tuple[str, str]] = {}
+        self.metrics = Metrics(None)
+        self.completer.on_backend_request = lambda: self.metrics.backend_request()
         self._told_not_configured = False
         self._refresh_timers: dict[str, asyncio.TimerHandle] = {}
         self._background: set[asyncio.Future[Any]] = set()  # referenced until done
@@ -187,7 +212,12 @@ class InfillServer(LanguageServer):
         changed = settings.backend != self.settings.backend
         if settings != self.settings:
             self._told_not_configured = False
+            # Answers made with other settings (another model, another prompt) are not these.
+            self.cache = SuggestionCache()
         self.settings = settings
+        if settings.metrics.enabled != self.metrics.enabled:
+            self.metrics.close()
+            self.metrics = Metrics(default_path() if settings.metrics.enabled else None)
         if changed and layer != "file":
             self.warm_backend()
 
@@ -306,6 +336,81 @@ class InfillServer(LanguageServer):
     # -- completion ------------------------------------------------------------------------
 
     def prepare(self, uri: str, position: lsp.Position) -> Prepared | None:
+        located = self.locate(uri, position)
+        return prepare(self.engine, uri, located[1], self.settings) if located else None
+
+    async def suggest(
+        self, uri: str, position: lsp.Position, candidates: int = 1, invoked: bool = False
+    ) -> Answer | None:
+        """The suggestions at `position`, best first (up to `candidates`): from what was
+        suggested before, from a request in flight that the user is typing along, or from
+        the model after the debounce."""
+        started = time.perf_counter()
+        # A newer request for the same document supersedes this one: its answer would arrive
+        # for a cursor the user has left. Only the waiting stops; a request to the model
+        # goes on while its answer can still serve (see `Flights`).
+        task = asyncio.current_task()
+        previous = self._waiting.get(uri)
+        if previous is not None and previous is not task and not previous.done():
+            previous.cancel()
+        if task is not None:
+            self._waiting[uri] = task
+        try:
+            return await self._suggest(uri, position, candidates, invoked, started)
+        except NotConfigured as exc:
+            if not self._told_not_configured:
+                self._told_not_configured = True
+                self.show(lsp.MessageType.Warning, str(exc))
+            return None
+        finally:
+            if self._waiting.get(uri) is task:
+                del self._waiting[uri]
+
+    async def _suggest(
+        self, uri: str, position: lsp.Position, candidates: int, invoked: bool, started: float
+    ) -> Answer | None:
+        located = self.locate(uri, position)
+        if located is None:
+            return None
+        tracked, offset = located
+        text = tracked.doc.text
+        prefix, suffix = text[:offset], text[offset:]
+        if candidates == 1:
+            hit = self.cache.lookup(uri, prefix, suffix)
+            if hit is not None:
+                self._typed_into(hit)
+                return self._answer(hit.texts, hit.source, prefix, suffix, {}, started)
+            flight = self.flights.get(uri)
+            typed = flight.serves(prefix, suffix) if flight is not None else None
+            if flight is not None and typed is not None:
+                texts = await self._answer_of(flight)
+                rest = tuple(t[len(typed) :] for t in texts if t.startswith(typed))
+                rest = tuple(r for r in rest if r.strip())
+                if rest:
+                    return self._answer(rest, "inflight", prefix, suffix, {}, started)
+        line_start = text.rfind("\n", 0, offset) + 1
+        if not invoked and text[line_start:offset].strip():
+            # While typing mid-line: wait about as long as the next key usually takes. At the
+            # start of a line (after Enter) there is no next key to wait for.
+            fixed = self.settings.completion.debounce_ms
+            wait = self.typing_speed(uri).debounce_ms() if fixed is None else fixed
+            if wait > 0:
+                await asyncio.sleep(wait / 1000)
+            located = self.locate(uri, position)
+            if located is None:
+                return None
+            tracked, offset = located
+            text = tracked.doc.text
+            prefix, suffix = text[:offset], text[offset:]
+        prepared = prepare(self.engine, uri, offset, self.settings)
+        if prepared is None:
+            return None
+        flight = self.fly(uri, prefix, suffix, prepared, candidates, "backend")
+        texts = await self._answer_of(flight)
+        return self._answer(texts, "backend", prefix, suffix, prepared.timings, started)
+
+    def locate(self, uri: str, position: lsp.Position) -> tuple[Tracked, int] | None:
+        """The document and the offset of `position`; None where no suggestion may be made."""
         tracked = self.tracked(uri)
         if tracked is None:
             return None
@@ -314,36 +419,112 @@ class InfillServer(LanguageServer):
         if tracked.private:
             log.info("no completion in %s: the file is ignored or looks secret", tracked.path)
             return None
-        offset = tracked.doc.offset_at(position.line, position.character)
-        return prepare(self.engine, uri, offset, self.settings)
+        return tracked, tracked.doc.offset_at(position.line, position.character)
 
-    async def suggest(
-        self, uri: str, position: lsp.Position, candidates: int = 1
-    ) -> tuple[list[Suggestion], Prepared] | None:
-        """The suggestions at `position`, best first (up to `candidates`), and what they were
-        made from (the document may change while the model answers)."""
-        prepared = self.prepare(uri, position)
-        if prepared is None:
-            return None
-        # A newer request for the same document supersedes the one in flight: its answer
-        # would arrive for a cursor the user has left. Cancelling it closes its HTTP stream.
-        task = asyncio.current_task()
-        previous = self._inflight.get(uri)
-        if previous is not None and previous is not task and not previous.done():
-            previous.cancel()
-        if task is not None:
-            self._inflight[uri] = task
+    def fly(
+        self,
+        uri: str,
+        prefix: str,
+        suffix: str,
+        prepared: Prepared,
+        candidates: int,
+        origin: str,
+    ) -> Flight:
+        """Ask the model; the answer is kept for typeahead and the cache when it comes."""
+
+        async def ask() -> tuple[str, ...]:
+            def streamed(text: str) -> None:
+                flight.streamed = text
+                # The user may have typed on while the model was silent: the text that comes
+                # now may show that the answer is no longer theirs.
+                tracked = self.tracked(uri)
+                if tracked is not None:
+                    self.flights.abort_diverged(uri, tracked.doc.text)
+
+            found = await self.completer.run(prepared, self.settings, candidates, streamed)
+            texts = tuple(s.text for s in found)
+            if texts:
+                self.cache.put(uri, Result(prefix, suffix, texts, origin))
+            return texts
+
+        flight = Flight(uri, prefix, suffix, asyncio.ensure_future(ask()), origin)
+        self.flights.start(flight)
+        return flight
+
+    def _answer(
+        self,
+        texts: tuple[str, ...],
+        source: str,
+        prefix: str,
+        suffix: str,
+        timings: Mapping[str, float],
+        started: float,
+    ) -> Answer:
+        total = (time.perf_counter() - started) * 1000
+        self.metrics.request(source, {**timings, "total": total}, len(texts[0]) if texts else 0)
+        return Answer(texts, source, prefix, suffix)
+
+    def _typed_into(self, hit: Hit) -> None:
+        """Typing what a suggestion shows is accepting it in part (an editor's word-by-word
+        accept looks the same): counted once per character."""
+        counted = self._typed_counted.get(id(hit.result), 0)
+        if hit.typed > counted:
+            self.metrics.accepted(hit.typed - counted, partial=True)
+            self._typed_counted[id(hit.result)] = hit.typed
+            while len(self._typed_counted) > OFFERED_KEPT:
+                self._typed_counted.popitem(last=False)
+
+    async def _answer_of(self, flight: Flight) -> tuple[str, ...]:
+        """The flight's answer; nothing if it was called off (the document left it) while
+        this request waited for it."""
         try:
-            suggestions = await self.completer.run(prepared, self.settings, candidates)
-        except NotConfigured as exc:
-            if not self._told_not_configured:
-                self._told_not_configured = True
-                self.show(lsp.MessageType.Warning, str(exc))
-            return None
-        finally:
-            if self._inflight.get(uri) is task:
-                del self._inflight[uri]
-        return (suggestions, prepared) if suggestions else None
+            return await asyncio.shield(flight.task)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if flight.task.cancelled() and task is not None and not task.cancelling():
+                return ()
+            raise
+
+    def offer(self, uri: str, answer: Answer) -> list[lsp.Command]:
+        """Commands for the answer's items: the editor runs one when its item is accepted."""
+        commands = []
+        for text in answer.texts:
+            self._offer_id += 1
+            self.offered[self._offer_id] = (uri, answer.prefix, answer.suffix, text)
+            command = lsp.Command("infill: accepted", ACCEPTED, arguments=[self._offer_id])
+            commands.append(command)
+        while len(self.offered) > OFFERED_KEPT:
+            self.offered.popitem(last=False)
+        return commands
+
+    def accepted(self, offer_id: Any) -> None:
+        """An item was accepted: count it, and have the next suggestion ready (the user is on
+        a streak) once the document shows the accepted text."""
+        offered = self.offered.get(offer_id) if isinstance(offer_id, int) else None
+        if offered is None:
+            return
+        uri, prefix, suffix, text = offered
+        self.metrics.accepted(len(text), partial=False)
+        self._prefetch_at[uri] = (prefix + text, suffix)
+        self.prefetch_when_ready(uri)
+
+    def prefetch_when_ready(self, uri: str) -> None:
+        pending = self._prefetch_at.get(uri)
+        tracked = self.tracked(uri)
+        if pending is None or tracked is None:
+            return
+        prefix, suffix = pending
+        if tracked.doc.text != prefix + suffix:
+            return  # the edit that accepted it has not arrived yet
+        del self._prefetch_at[uri]
+        if tracked.private:
+            return
+        prepared = prepare(self.engine, uri, len(prefix), self.settings)
+        if prepared is not None and self.settings.backend.base_url:
+            self.fly(uri, prefix, suffix, prepared, 1, "prefetch")
+
+    def typing_speed(self, uri: str) -> TypingSpeed:
+        return self.typing.setdefault(uri, TypingSpeed())
 
 
 def _workspace_root(params: lsp.InitializeParams) -> str | None:
@@ -409,7 +590,12 @@ def create_server() -> InfillServer:
             except (InvalidEdit, ValueError) as exc:
                 log.error("edit to %s refused, document left as it was: %s", uri, exc)
                 return
-        ls.engine.documents[uri].doc.version = params.text_document.version
+        tracked = ls.engine.documents[uri]
+        tracked.doc.version = params.text_document.version
+        ls.typing_speed(uri).edited()
+        ls.metrics.keystroke(uri)
+        ls.flights.abort_diverged(uri, tracked.doc.text)
+        ls.prefetch_when_ready(uri)
         ls.refresh_definitions_later(uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
@@ -418,7 +604,12 @@ def create_server() -> InfillServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: InfillServer, params: lsp.DidCloseTextDocumentParams) -> None:
-        ls.engine.close(params.text_document.uri)
+        uri = params.text_document.uri
+        ls.engine.close(uri)
+        ls.flights.cancel(uri)
+        ls.cache.forget(uri)
+        ls.typing.pop(uri, None)
+        ls._prefetch_at.pop(uri, None)
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def did_change_watched_files(ls: InfillServer, params: lsp.DidChangeWatchedFilesParams) -> None:
@@ -450,14 +641,21 @@ def create_server() -> InfillServer:
         # Asked for explicitly, the user can wait for a choice; while typing, one is faster.
         invoked = params.context.trigger_kind == lsp.InlineCompletionTriggerKind.Invoked
         candidates = ls.settings.completion.candidates if invoked else 1
-        found = await ls.suggest(params.text_document.uri, params.position, candidates)
-        if found is None:
+        uri = params.text_document.uri
+        answer = await ls.suggest(uri, params.position, candidates, invoked)
+        if answer is None or not answer.texts:
             return None
-        suggestions, _ = found
         cursor = lsp.Range(start=params.position, end=params.position)
         return lsp.InlineCompletionList(
-            items=[lsp.InlineCompletionItem(insert_text=s.text, range=cursor) for s in suggestions]
+            items=[
+                lsp.InlineCompletionItem(insert_text=text, range=cursor, command=command)
+                for text, command in zip(answer.texts, ls.offer(uri, answer), strict=True)
+            ]
         )
+
+    @server.command(ACCEPTED)
+    def accepted(ls: InfillServer, offer_id: int) -> None:
+        ls.accepted(offer_id)
 
     @server.feature(
         lsp.TEXT_DOCUMENT_COMPLETION,
@@ -466,28 +664,27 @@ def create_server() -> InfillServer:
     async def completion(
         ls: InfillServer, params: lsp.CompletionParams
     ) -> lsp.CompletionList | None:
-        found = await ls.suggest(params.text_document.uri, params.position)
-        if found is None:
+        answer = await ls.suggest(params.text_document.uri, params.position)
+        if answer is None or not answer.texts:
             return None
-        suggestions, prepared = found
-        suggestion = suggestions[0]  # one was asked for
-        ctx = prepared.ctx
+        suggestion = answer.texts[0]  # one was asked for
+        line_before = answer.prefix[answer.prefix.rfind("\n") + 1 :]
         # The item replaces the word being typed, so the client's filtering (which compares
         # the item with that word) keeps it; its text is the word plus the suggestion.
-        word = _WORD_BEFORE.search(ctx.line_before)
+        word = _WORD_BEFORE.search(line_before)
         typed = word.group() if word else ""
         start = lsp.Position(
             line=params.position.line,
             character=params.position.character - code_units(typed, ls.encoding),
         )
-        new_text = typed + suggestion.text
+        new_text = typed + suggestion
         label = new_text.strip().split("\n", 1)[0]
         item = lsp.CompletionItem(
             label=label if len(label) <= 80 else label[:79] + "…",
             kind=lsp.CompletionItemKind.Text,
             detail="infill",
             documentation=lsp.MarkupContent(kind=lsp.MarkupKind.PlainText, value=new_text)
-            if "\n" in suggestion.text
+            if "\n" in suggestion
             else None,
             filter_text=new_text,
             sort_text="0",
@@ -502,5 +699,6 @@ def create_server() -> InfillServer:
     @server.feature(lsp.SHUTDOWN)
     async def shutdown(ls: InfillServer, params: None) -> None:
         await ls.completer.aclose()
+        await asyncio.to_thread(ls.metrics.close)
 
     return server

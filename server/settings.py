@@ -41,6 +41,16 @@ class CompletionSettings:
     # Candidates asked for when the user invokes completion (the editor's shortcut), ranked;
     # completion while typing asks for one, for latency.
     candidates: int = 3
+    # Wait before asking the model while typing mid-line; None: adapt to the user's typing
+    # speed (about the time 3 of 4 of their keystrokes come within, 15 to 120 ms).
+    debounce_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    # Local counts and timings in a SQLite file under the user's state dir, for `infill stats`;
+    # nothing is sent anywhere.
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,7 @@ class Settings:
     prompt: PromptSettings = field(default_factory=PromptSettings)
     context: ContextSettings = field(default_factory=ContextSettings)
     completion: CompletionSettings = field(default_factory=CompletionSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
 
 def _integer(low: int, high: int) -> Callable[[Any], int]:
@@ -71,6 +82,14 @@ def _number(low: float, high: float) -> Callable[[Any], float]:
         return float(value)
 
     return check
+
+
+def _boolean(value: Any) -> bool:
+    # Strictly true/false: "false" (a string, as `--set metrics.enabled=False` would give) or 0
+    # must not be read as a truth value.
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
 
 
 def _string(value: Any) -> str:
@@ -140,6 +159,10 @@ VALIDATORS: dict[str, dict[str, Callable[[Any], Any]]] = {
     },
     "completion": {
         "candidates": _integer(1, 10),
+        "debounce_ms": _integer(0, 2000),
+    },
+    "metrics": {
+        "enabled": _boolean,
     },
 }
 

@@ -20,6 +20,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     config_home.mkdir()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("INFILL")}
     environment["XDG_CONFIG_HOME"] = str(config_home)
+    environment["XDG_STATE_HOME"] = str(tmp_path / "xdg-state")  # local metrics go there
     return environment
 
 

@@ -1,10 +1,14 @@
 """A fake LLM server: real HTTP/1.1 on 127.0.0.1, scripted answers in each API's own wire
 format, chosen by path: OpenAI completions and chat completions (SSE), llama.cpp /infill and
 /completion (SSE), Ollama /api/generate (NDJSON), Anthropic /v1/messages (SSE with event
-types), Mistral /v1/fim/completions (SSE).
+types), Mistral /v1/fim/completions (SSE); and a Tabby server for tabby-agent (`GET /v1/health`,
+`GET /v1beta/server_setting`, `POST /v1/completions` with `segments`, answered whole, not
+streamed, and `POST /v1/events`).
 
 It records every request and notices when a client drops a stream it had not finished, which
-is how the tests see that cancellation really closes the connection.
+is how the tests see that cancellation really closes the connection. Each request also records
+when it arrived and when each piece of the answer was sent (`time.perf_counter()`), so that a
+benchmark in the same process can tell the backend's time from the client's.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import zip_longest
@@ -26,11 +31,13 @@ class Reply:
     status: int = 200
     error_body: str = '{"error": {"message": "fake failure"}}'
     delay: float = 0.0  # seconds before each chunk
+    ttft: float | None = None  # seconds before the first chunk (time to first token); None: delay
     stall_before_headers: float = 0.0  # seconds of silence before the status line
     keep_open: bool = False  # after the chunks, neither [DONE] nor the end: wait for the client
     headers: dict[str, str] = field(default_factory=dict)  # extra headers (Retry-After)
     raw_events: list[str] = field(default_factory=list)  # sent as they are, before the chunks
     abort: bool = False  # after the chunks, drop the connection mid-body
+    hold: asyncio.Event | None = None  # after the headers, wait for the test to set it
     # Several candidates, as OpenAI streams `n` > 1 (its wires only): each one's text deltas,
     # by index, sent round-robin, one choice with its `index` per event; instead of `chunks`.
     choices: list[list[str]] = field(default_factory=list)
@@ -49,6 +56,12 @@ class Received:
     headers: dict[str, str]
     body: dict[str, Any]
     method: str = "POST"
+    # Timing, on time.perf_counter(): a benchmark in the same process compares it with its own.
+    arrived: float = 0.0  # when the whole request had been read
+    sent: list[float] = field(default_factory=list)  # when each piece of the answer was written
+    ended: float | None = None  # when the answer was finished, or the client seen gone
+    closed_early: bool = False  # the client went away before the end of the answer
+    reply: Reply | None = None  # what was answered
 
 
 class FakeLLM:
@@ -60,6 +73,7 @@ class FakeLLM:
         self.dropped_streams = 0  # streams the client closed before their end
         self.connections = 0  # TCP connections accepted
         self.gets: list[Received] = []  # GET requests (the client warming its connection)
+        self.events: list[Received] = []  # Tabby's POST /v1/events (usage events, not requests)
         self.models = ["fake"]  # what the model listings answer
         self._dropped = asyncio.Condition()
         self._received = asyncio.Condition()
@@ -112,11 +126,19 @@ class FakeLLM:
                     self.gets.append(request)
                     await self._respond_get(request.path, writer)
                     continue
+                if request.path.partition("?")[0] == "/v1/events":
+                    self.events.append(request)
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    await writer.drain()
+                    continue
                 reply = self._reply_for(request)
+                request.reply = reply
                 async with self._received:
                     self.requests.append(request)
                     self._received.notify_all()
-                finished = await self._respond(reply, request.path, reader, writer)
+                finished = await self._respond(reply, request.path, reader, writer, request)
+                request.ended = time.perf_counter()
+                request.closed_early = not finished
                 if not finished:
                     async with self._dropped:
                         self.dropped_streams += 1
@@ -143,7 +165,7 @@ class FakeLLM:
             name, _, value = line.decode("latin-1").partition(":")
             headers[name.strip().lower()] = value.strip()
         body = await reader.readexactly(int(headers.get("content-length", "0")))
-        return Received(path, headers, json.loads(body or b"{}"), method)
+        return Received(path, headers, json.loads(body or b"{}"), method, time.perf_counter())
 
     async def _respond_get(self, path: str, writer: asyncio.StreamWriter) -> None:
         """The GETs clients warm their connection with or list models by, as each API answers."""
@@ -151,6 +173,10 @@ class FakeLLM:
             body = json.dumps({"models": [{"name": name} for name in self.models]})
         elif path in ("/health", "/api/version"):
             body = json.dumps({"status": "ok", "version": "0.0.0"})
+        elif path == "/v1/health":
+            body = json.dumps(TABBY_HEALTH)
+        elif path == "/v1beta/server_setting":
+            body = json.dumps({"disable_client_side_telemetry": True})
         else:
             data = [{"id": name, "object": "model"} for name in self.models]
             body = json.dumps({"object": "list", "data": data})
@@ -166,8 +192,10 @@ class FakeLLM:
         path: str,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        received: Received | None = None,
     ) -> bool:
         """Send the reply; False if the client went away before its end."""
+        sent = received.sent if received is not None else []
         if reply.stall_before_headers:
             if await _client_gone_within(reader, reply.stall_before_headers):
                 return False
@@ -180,6 +208,8 @@ class FakeLLM:
             )
             await writer.drain()
             return True
+        if path == "/v1/completions" and received is not None and "segments" in received.body:
+            return await _respond_tabby(reply, reader, writer, sent)
         wire = WIRES[path]
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n%s"
@@ -187,11 +217,16 @@ class FakeLLM:
         )
         for raw in reply.raw_events:
             _write_chunk(writer, raw.encode())
-        for index, text in reply.deltas():
-            if reply.delay and await _client_gone_within(reader, reply.delay):
+        if reply.hold is not None:
+            await writer.drain()
+            await reply.hold.wait()
+        for number, (index, text) in enumerate(reply.deltas()):
+            wait = reply.ttft if number == 0 and reply.ttft is not None else reply.delay
+            if wait and await _client_gone_within(reader, wait):
                 return False
             _write_chunk(writer, wire.delta(text, index))
             await writer.drain()
+            sent.append(time.perf_counter())
         if reply.keep_open:
             # Wait for the client to hang up (or the test to end).
             await reader.read()
@@ -277,6 +312,47 @@ WIRES = {
     ),
     "/v1/messages": Wire(SSE, lambda t, _: _anthropic_delta(t), _anthropic_end),
 }
+
+
+# What a Tabby server answers to GET /v1/health; tabby-agent fetches its server settings only
+# from a server that names its model and device, at version 0.9 or later.
+TABBY_HEALTH = {
+    "model": "fake",
+    "device": "cpu",
+    "arch": "x86_64",
+    "cpu_info": "fake",
+    "cpu_count": 1,
+    "cuda_devices": [],
+    "version": {
+        "build_date": "2024-01-01",
+        "build_timestamp": "2024-01-01T00:00:00Z",
+        "git_sha": "0000000",
+        "git_describe": "v0.11.0",
+    },
+}
+
+
+async def _respond_tabby(
+    reply: Reply,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    sent: list[float],
+) -> bool:
+    """Tabby's POST /v1/completions is not streamed: after the time the model takes for all of
+    the chunks, the whole text goes as one JSON answer."""
+    for number in range(len(reply.chunks)):
+        wait = reply.ttft if number == 0 and reply.ttft is not None else reply.delay
+        if wait and await _client_gone_within(reader, wait):
+            return False
+    choice = {"index": 0, "text": "".join(reply.chunks)}
+    body = json.dumps({"id": "cmpl-fake", "choices": [choice]}).encode()
+    writer.write(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(body), body)
+    )
+    await writer.drain()
+    sent.append(time.perf_counter())
+    return True
 
 
 def _write_chunk(writer: asyncio.StreamWriter, data: bytes) -> None:

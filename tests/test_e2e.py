@@ -165,10 +165,11 @@ async def test_requests_reuse_one_keep_alive_connection(fake: FakeLLM, start_cli
     fake.default = Reply(chunks=["42"])  # ends with [DONE]: each stream is read to its end
     client = await start_client(initialization_options=settings(fake))
     client.open(URI, "value = \n")
-    for _ in range(3):
-        assert [item["insertText"] for item in await client.inline_completion(URI, (0, 8))] == [
-            "42"
-        ]
+    for line in range(3):
+        # A new line each time: the same place again would be answered from the cache.
+        client.type_text(URI, (line, 8), "\nvalue = ")
+        items = await client.inline_completion(URI, (line + 1, 8))
+        assert [item["insertText"] for item in items] == ["42"]
     assert len(fake.requests) == 3
     assert fake.connections == 1
 

@@ -240,6 +240,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     config_home = tmp_path_factory.mktemp("xdg-config")
     env = {k: v for k, v in os.environ.items() if not k.startswith("INFILL")}
     env["XDG_CONFIG_HOME"] = str(config_home)
+    env["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
     fake = await FakeLLM().start()
     client = await LspClient.start(env=env)
     try:

@@ -1,0 +1,188 @@
+"""Answers without waiting for the model: what was suggested before (typeahead, cache), requests
+still in flight, and how fast the user types (for the debounce).
+
+Everything here compares document text: `prefix` is the document up to the cursor and `suffix`
+the rest, with the document's own line endings; suggestion texts have them too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import statistics
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+# Windows of the document around the cursor that key the cache: what a model sees of it.
+CACHE_PREFIX_CHARS = 4096
+CACHE_SUFFIX_CHARS = 1024
+CACHE_SIZE = 256
+RECENT_PER_DOCUMENT = 8  # results a keystroke can type into
+_CRLF = re.compile(r"\r\n?")
+
+
+@dataclass(frozen=True)
+class Result:
+    """Suggestions made at a cursor; `origin` says how they were made (backend, prefetch)."""
+
+    prefix: str
+    suffix: str
+    texts: tuple[str, ...]  # best first
+    origin: str = "backend"
+
+
+@dataclass(frozen=True)
+class Hit:
+    texts: tuple[str, ...]
+    source: str  # "typeahead", "cache" or "prefetch"
+    typed: int  # characters the user typed into the result since it was made
+    result: Result
+
+
+class SuggestionCache:
+    """Suggestions by where they were made. A later cursor further along the same text gets
+    the rest of a suggestion the user is typing (typeahead); the same place again (after an
+    undo, a backspace) gets the same suggestions (an LRU keyed on the text around it)."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self._by_window: OrderedDict[tuple[str, str, str], Result] = OrderedDict()
+        self._recent: dict[str, deque[Result]] = {}
+        self._size = size
+
+    def put(self, uri: str, result: Result) -> None:
+        key = _window(uri, result.prefix, result.suffix)
+        self._by_window[key] = result
+        self._by_window.move_to_end(key)
+        while len(self._by_window) > self._size:
+            self._by_window.popitem(last=False)
+        self._recent.setdefault(uri, deque(maxlen=RECENT_PER_DOCUMENT)).appendleft(result)
+
+    def lookup(self, uri: str, prefix: str, suffix: str) -> Hit | None:
+        for result in self._recent.get(uri, ()):
+            if suffix != result.suffix or not prefix.startswith(result.prefix):
+                continue
+            typed = prefix[len(result.prefix) :]
+            rest = tuple(t[len(typed) :] for t in result.texts if t.startswith(typed))
+            rest = tuple(r for r in rest if r.strip())
+            if rest:
+                source = "prefetch" if result.origin == "prefetch" else "cache"
+                return Hit(rest, "typeahead" if typed else source, len(typed), result)
+        found = self._by_window.get(_window(uri, prefix, suffix))
+        if found is None:
+            return None
+        self._by_window.move_to_end(_window(uri, prefix, suffix))
+        return Hit(found.texts, "prefetch" if found.origin == "prefetch" else "cache", 0, found)
+
+    def forget(self, uri: str) -> None:
+        self._recent.pop(uri, None)
+        for key in [key for key in self._by_window if key[0] == uri]:
+            del self._by_window[key]
+
+
+def _window(uri: str, prefix: str, suffix: str) -> tuple[str, str, str]:
+    return uri, prefix[-CACHE_PREFIX_CHARS:], suffix[:CACHE_SUFFIX_CHARS]
+
+
+@dataclass
+class Flight:
+    """A backend request under way for a document: where it was made and what the model has
+    streamed so far (its first candidate, "\\n" line endings, before post-processing)."""
+
+    uri: str
+    prefix: str
+    suffix: str
+    task: asyncio.Task[tuple[str, ...]]
+    origin: str = "backend"
+    streamed: str = ""
+
+    def serves(self, prefix: str, suffix: str) -> str | None:
+        """What the user typed since the request was made, if its answer can still be the
+        rest of what they are typing; None once the document has left it."""
+        if suffix != self.suffix or not prefix.startswith(self.prefix):
+            return None
+        typed = prefix[len(self.prefix) :]
+        return typed if agrees(typed, self.streamed) else None
+
+
+def agrees(typed: str, streamed: str) -> bool:
+    """Whether typed text and a model's text so far can be the same text: one starts the
+    other (the model's leading blank, which the join would drop, aside)."""
+    typed = _CRLF.sub("\n", typed)
+    for text in (streamed, streamed.lstrip(" \t")):
+        if text.startswith(typed) or typed.startswith(text):
+            return True
+    return False
+
+
+class Flights:
+    """At most one backend request per document: a newer cursor either rides along with it
+    (the user is typing what it will answer) or cancels it (closing its HTTP stream)."""
+
+    def __init__(self) -> None:
+        self._by_uri: dict[str, Flight] = {}
+
+    def get(self, uri: str) -> Flight | None:
+        flight = self._by_uri.get(uri)
+        return flight if flight is not None and not flight.task.done() else None
+
+    def start(self, flight: Flight) -> None:
+        previous = self._by_uri.get(flight.uri)
+        if previous is not None and previous is not flight:
+            previous.task.cancel()
+        self._by_uri[flight.uri] = flight
+        flight.task.add_done_callback(lambda _: self._drop(flight))
+
+    def _drop(self, flight: Flight) -> None:
+        if self._by_uri.get(flight.uri) is flight:
+            del self._by_uri[flight.uri]
+
+    def abort_diverged(self, uri: str, text: str) -> None:
+        """After an edit: cancel the request if the document no longer continues from where
+        it was made with text the model may be writing (the cursor is taken to follow the
+        typing)."""
+        flight = self.get(uri)
+        if flight is None:
+            return
+        if not text.startswith(flight.prefix) or not text.endswith(flight.suffix):
+            flight.task.cancel()
+            return
+        typed = text[len(flight.prefix) : len(text) - len(flight.suffix)]
+        if len(text) < len(flight.prefix) + len(flight.suffix) or not agrees(
+            typed, flight.streamed
+        ):
+            flight.task.cancel()
+
+    def cancel(self, uri: str) -> None:
+        flight = self._by_uri.pop(uri, None)
+        if flight is not None:
+            flight.task.cancel()
+
+
+@dataclass
+class TypingSpeed:
+    """Intervals between a document's edits: the debounce waits about as long as this user
+    usually takes for the next key, so a burst of typing costs one request, not one a key."""
+
+    intervals: deque[float] = field(default_factory=lambda: deque(maxlen=20))
+    last: float | None = None
+
+    # Bounds of the adaptive wait: below it a burst is not caught; above it the pause shows.
+    LOW_MS = 15.0
+    HIGH_MS = 120.0
+    BURST_S = 1.0  # a longer gap is a pause, not the typing speed
+
+    def edited(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        if self.last is not None and now - self.last < self.BURST_S:
+            self.intervals.append(now - self.last)
+        self.last = now
+
+    def debounce_ms(self, now: float | None = None) -> float:
+        """How much longer to wait before asking the model, from now."""
+        if len(self.intervals) < 3 or self.last is None:
+            return self.LOW_MS
+        now = time.monotonic() if now is None else now
+        usual = statistics.quantiles(self.intervals, n=4)[2] * 1000  # 3 of 4 keys come sooner
+        wait = min(max(usual, self.LOW_MS), self.HIGH_MS)
+        return max(0.0, wait - (now - self.last) * 1000)
