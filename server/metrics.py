@@ -190,7 +190,7 @@ def _open_for_writing(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = _connect(path)
     try:
-        connection.execute("PRAGMA journal_mode=WAL")
+        _use_wal(connection)
         # Metrics can lose the last second at a power cut; they need not wait for the disk.
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("BEGIN IMMEDIATE")
@@ -213,6 +213,18 @@ def _open_for_writing(path: Path) -> sqlite3.Connection:
         connection.close()
         raise
     return connection
+
+
+def _use_wal(connection: sqlite3.Connection) -> None:
+    """Switch the file to WAL (it stays so). The switch needs the file to itself and SQLite
+    may refuse it at once, without its busy wait, while another writer is at work: retried,
+    and left to that writer (who switched it already) if it keeps failing."""
+    for attempt in range(20):
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _rollback(connection: sqlite3.Connection) -> None:
