@@ -133,27 +133,37 @@ class SyntaxTree:
 
     def __init__(self, language: tree_sitter.Language, text: str) -> None:
         self._parser = tree_sitter.Parser(language)
-        self.tree: tree_sitter.Tree = self._parser.parse(encode(text))
+        self._tree: tree_sitter.Tree = self._parser.parse(encode(text))
+        self._unparsed: str | None = None  # the text edited in since the last parse
+
+    @property
+    def tree(self) -> tree_sitter.Tree:
+        """The tree of the current text, reparsed on first use after edits: a keystroke only
+        records its edit, so that the request that follows it is not kept waiting."""
+        if self._unparsed is not None:
+            self._tree = self._parser.parse(encode(self._unparsed), self._tree)
+            self._unparsed = None
+        return self._tree
 
     def apply_edit(self, old_text: str, start: int, old_end: int, new_text: str) -> None:
         """Follow one edit: old_text[start:old_end] was replaced, giving `new_text`.
 
-        The document is encoded once (tree-sitter needs its bytes); the rest is proportional to
-        the edited text, except for counting line feeds before it and, in a document that is
-        not all ASCII, encoding the shorter side of the text around it.
+        The work is proportional to the edited text, except for counting line feeds before it
+        and, in a document that is not all ASCII, encoding the shorter side of the text around
+        it; the reparse waits for the next use of the tree.
         """
         new_end = old_end + len(new_text) - len(old_text)
-        new_bytes = encode(new_text)
         removed = encode(old_text[start:old_end])
         inserted = encode(new_text[start:new_end])
-        if len(new_bytes) == len(new_text):  # all ASCII: bytes are code points
+        if new_text.isascii():  # bytes are code points
             start_byte = start
         elif start <= len(new_text) - new_end:
             start_byte = len(encode(new_text[:start]))
         else:
-            start_byte = len(new_bytes) - len(encode(new_text[new_end:])) - len(inserted)
+            tail = len(encode(new_text[new_end:]))
+            start_byte = len(encode(new_text)) - tail - len(inserted)
         start_point = _point(new_text, start, start_byte)
-        self.tree.edit(
+        self._tree.edit(
             start_byte=start_byte,
             old_end_byte=start_byte + len(removed),
             new_end_byte=start_byte + len(inserted),
@@ -161,7 +171,7 @@ class SyntaxTree:
             old_end_point=_end_point(start_point, removed),
             new_end_point=_end_point(start_point, inserted),
         )
-        self.tree = self._parser.parse(new_bytes, self.tree)
+        self._unparsed = new_text
 
     def root(self) -> tree_sitter.Node:
         return self.tree.root_node

@@ -161,16 +161,23 @@ class Flights:
 
 @dataclass
 class TypingSpeed:
-    """Intervals between a document's edits: the debounce waits about as long as this user
-    usually takes for the next key, so a burst of typing costs one request, not one a key."""
+    """Intervals between a document's edits, and the document's recent requests to the model.
+
+    A request goes to the model at once: most keys are answered by typeahead or ride along
+    with a request in flight, and a wait is paid in full at every pause. Only when typing
+    outruns the model — several requests started within a second, each cancelled by the next
+    key — does a request wait about as long as this user usually takes for the next key, so
+    that the burst costs one request, not one a key."""
 
     intervals: deque[float] = field(default_factory=lambda: deque(maxlen=20))
     last: float | None = None
+    requests: deque[float] = field(default_factory=lambda: deque(maxlen=8))
 
     # Bounds of the adaptive wait: below it a burst is not caught; above it the pause shows.
     LOW_MS = 15.0
     HIGH_MS = 120.0
     BURST_S = 1.0  # a longer gap is a pause, not the typing speed
+    BUSY_REQUESTS = 3  # requests to the model within BURST_S that make the next one wait
 
     def edited(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -178,11 +185,17 @@ class TypingSpeed:
             self.intervals.append(now - self.last)
         self.last = now
 
+    def requested(self, now: float | None = None) -> None:
+        self.requests.append(time.monotonic() if now is None else now)
+
     def debounce_ms(self, now: float | None = None) -> float:
         """How much longer to wait before asking the model, from now."""
+        now = time.monotonic() if now is None else now
+        recent = sum(1 for t in self.requests if now - t < self.BURST_S)
+        if recent < self.BUSY_REQUESTS:
+            return 0.0
         if len(self.intervals) < 3 or self.last is None:
             return self.LOW_MS
-        now = time.monotonic() if now is None else now
         usual = statistics.quantiles(self.intervals, n=4)[2] * 1000  # 3 of 4 keys come sooner
         wait = min(max(usual, self.LOW_MS), self.HIGH_MS)
         return max(0.0, wait - (now - self.last) * 1000)

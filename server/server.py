@@ -390,8 +390,9 @@ class InfillServer(LanguageServer):
                     return self._answer(rest, "inflight", prefix, suffix, {}, started)
         line_start = text.rfind("\n", 0, offset) + 1
         if not invoked and text[line_start:offset].strip():
-            # While typing mid-line: wait about as long as the next key usually takes. At the
-            # start of a line (after Enter) there is no next key to wait for.
+            # While typing mid-line, faster than the model answers: wait about as long as the
+            # next key usually takes. At the start of a line (after Enter) there is no next
+            # key to wait for.
             fixed = self.settings.completion.debounce_ms
             wait = self.typing_speed(uri).debounce_ms() if fixed is None else fixed
             if wait > 0:
@@ -405,6 +406,7 @@ class InfillServer(LanguageServer):
         prepared = prepare(self.engine, uri, offset, self.settings)
         if prepared is None:
             return None
+        self.typing_speed(uri).requested()
         flight = self.fly(uri, prefix, suffix, prepared, candidates, "backend")
         texts = await self._answer_of(flight)
         return self._answer(texts, "backend", prefix, suffix, prepared.timings, started)

@@ -94,16 +94,27 @@ async def test_a_new_flight_replaces_the_old_one():
     assert new.cancelled()
 
 
-def test_the_debounce_follows_the_typing_speed():
+def test_no_wait_while_the_model_keeps_up():
     speed = TypingSpeed()
-    assert speed.debounce_ms(now=0) == TypingSpeed.LOW_MS  # nothing known yet
     for t in (0.0, 0.08, 0.16, 0.24, 0.32):
         speed.edited(now=t)
+    speed.requested(now=0.1)
+    speed.requested(now=0.3)
+    assert speed.debounce_ms(now=0.32) == 0
+
+
+def test_typing_that_outruns_the_model_waits_for_the_next_key():
+    speed = TypingSpeed()
+    for t in (0.0, 0.08, 0.16, 0.24, 0.32):
+        speed.edited(now=t)
+        speed.requested(now=t)
     assert speed.debounce_ms(now=0.32) == pytest.approx(80, abs=1)
     assert speed.debounce_ms(now=0.35) == pytest.approx(50, abs=1)  # part already waited
+    assert speed.debounce_ms(now=2.0) == 0  # a second later the burst is over
     speed.edited(now=5.0)  # after a pause: not a typing interval
     assert len(speed.intervals) == 4
     slow = TypingSpeed()
-    for t in (0.0, 0.5, 1.0, 1.5):
+    for t in (0.0, 0.5, 0.9, 1.2):
         slow.edited(now=t)
-    assert slow.debounce_ms(now=1.5) == TypingSpeed.HIGH_MS
+        slow.requested(now=t)
+    assert slow.debounce_ms(now=1.2) == TypingSpeed.HIGH_MS
