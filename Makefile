@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXAMPLE := bench/example_workspace/inventory.py:24:20
 
-.PHONY: run test lint bench-context bench-postprocess clean
+.PHONY: run test lint bench bench-context bench-postprocess clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "infill needs Python 3.11 or newer"'
@@ -17,6 +17,10 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
 	PYTHONWARNINGS=ignore $(PY) -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-bench: pyproject.toml | $(PY)
+	PYTHONWARNINGS=ignore $(PY) -m pip install --quiet -e '.[bench]'
 	touch $@ $(VENV)/.installed
 
 # Completes a position in the bundled example. Until the built-in offline engine lands it needs
@@ -32,6 +36,12 @@ lint: $(VENV)/.installed-test
 
 test: $(VENV)/.installed-test lint
 	$(PY) -m pytest
+
+# Latency: real typing replayed against infill and against tabby-agent 1.5.0 (installed from npm
+# on first use), both on a fake model of 150 ms to first token and 60 tokens/s (~5 minutes);
+# writes results.json and latency_cdf.png to bench/results/latency-<timestamp>/.
+bench: $(VENV)/.installed-bench
+	$(PY) bench/latency.py --peer tabby-agent
 
 # Context engine: cross-file definition recall on installed packages, and latency per request
 # on a ~3,000-line file with 20 open documents and the standard library indexed (~1 minute).

@@ -190,9 +190,11 @@ def _statement_of(node: tree_sitter.Node, text: bytes, end: int) -> tree_sitter.
 def _first_definition(root: tree_sitter.Node, start: int) -> tree_sitter.Node | None:
     """At column 0 outside any definition: the definition the completion starts with, if it
     does (the model writing a function, then the next one)."""
-    first = root.first_named_child_for_byte(start)
-    while first is not None and "comment" in first.type:
-        first = first.next_named_sibling
+    # Not Node.first_named_child_for_byte: with no such child, py-tree-sitter wraps a null
+    # node and the process crashes (the cursor at the end of the document).
+    first = next(
+        (c for c in root.named_children if c.end_byte > start and "comment" not in c.type), None
+    )
     if first is None or not any(word in first.type for word in _DEFINITIONS):
         return None
     return first

@@ -626,3 +626,10 @@ def test_cutter_upgrades_a_first_line_that_opens_a_block():
 def test_cutter_stops_at_a_stop_sequence():
     cutter = Cutter(CompletionContext(MULTI, "", "", None), stop=("<|endoftext|>",))
     assert feed_all(cutter, "a = 1<|endoftext|>junk") == ("a = 1", True)
+
+
+@pytest.mark.parametrize("completion", ["", "\n", "   ", "\n\n"])
+def test_nothing_at_the_end_of_the_document_at_column_0(completion: str):
+    # Once a crash: tree-sitter's first child "for the byte" past the last one.
+    context = CompletionContext(MULTI, "x = 1\n", "", "python")
+    assert truncate_at_block_end(completion, context) == completion
