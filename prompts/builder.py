@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 from infill.prompts.budget import keep_head_lines, keep_tail_lines
@@ -34,7 +35,15 @@ class Prompt:
     prefix: str  # the part of the prefix that made it into the prompt
     suffix: str
     snippets: list[SnippetLike] = field(default_factory=list)  # those that fit, best first
-    tokens: dict[str, int] = field(default_factory=dict)  # per section, and "total"
+    total_tokens: int = 0
+    # The total per section, for infill/explain: counted only when asked for, or each
+    # keystroke would count most of the prompt three more times.
+    breakdown: Callable[[], dict[str, int]] = field(default=dict, repr=False, compare=False)
+
+    @cached_property
+    def tokens(self) -> dict[str, int]:
+        """Tokens per section, and "total"."""
+        return {**self.breakdown(), "total": self.total_tokens}
 
 
 def prompt_budget(max_tokens: int, context_tokens: int, generate_tokens: int) -> int:
@@ -161,11 +170,11 @@ def build_prompt(
         prefix=kept_prefix,
         suffix=kept_suffix,
         snippets=chosen,
-        tokens={
+        total_tokens=total,
+        breakdown=lambda: {
             "template": frame,
             "prefix": count(kept_prefix),
             "suffix": count(kept_suffix),
             "snippets": count("".join(pieces)) + files_frame if pieces else 0,
-            "total": total,
         },
     )
