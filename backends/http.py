@@ -72,7 +72,11 @@ class HttpBackend:
         seconds = config.timeout_ms / 1000
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(seconds),
-            limits=httpx.Limits(max_connections=4, max_keepalive_connections=1),
+            # No cap on connections: a response whose close is cut short by cancellation
+            # (seen with httpcore 1.0.9 when typing cancels requests in quick succession) can
+            # leave its connection marked in use, and a capped pool then makes every later
+            # request wait until it times out. One connection is kept alive for reuse.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=1),
         )
         self._warming: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Future[None]] = set()  # responses nobody wants, closing
@@ -109,7 +113,7 @@ class HttpBackend:
         try:
             yield response
         finally:
-            await response.aclose()
+            await self._close(response)
 
     async def _open(self, path: str, body: dict[str, Any]) -> httpx.Response:
         """Retries happen only here, before any token: on connection errors and on 429/503,
@@ -166,9 +170,18 @@ class HttpBackend:
     def _close_unwanted(self, sending: asyncio.Future[httpx.Response]) -> None:
         if sending.cancelled() or sending.exception() is not None:
             return
-        closing = asyncio.ensure_future(sending.result().aclose())
+        self._closing_task(sending.result())
+
+    def _closing_task(self, response: httpx.Response) -> asyncio.Future[None]:
+        closing = asyncio.ensure_future(response.aclose())
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
+        return closing
+
+    async def _close(self, response: httpx.Response) -> None:
+        """Close a response, even if the request is cancelled again meanwhile: a close cut
+        short leaves the pooled connection marked in use."""
+        await asyncio.shield(self._closing_task(response))
 
     async def lines(self, response: httpx.Response) -> AsyncIterator[str]:
         """The body's lines, as they arrive; a line beyond MAX_LINE_BYTES is an error."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from dataclasses import replace
 from typing import Any
 
@@ -54,11 +53,12 @@ class OpenAICompatible(HttpBackend):
         return body
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
-        """Closing this generator early (cancellation, an early stop) leaves the `async with`
-        before the body is read, which closes the connection."""
+        """Closing this generator early (cancellation, an early stop) closes the response
+        before its body is read, which closes the connection."""
         path = "/chat/completions" if self.config.uses_chat else "/completions"
         candidates: set[int] = set()  # the indexes answered
-        async with aclosing(await self._post(path, request)) as response:
+        response = await self._post(path, request)
+        try:
             url = str(response.url)
             done = False
             # After [DONE] the body still ends with its last chunk: reading on to the end
@@ -72,6 +72,8 @@ class OpenAICompatible(HttpBackend):
                 for event in openai_events(parse_json(data, url), url):
                     candidates.add(event.index)
                     yield event
+        finally:
+            await self._close(response)
         if request.n > 1 and self.takes_n and candidates == {0}:
             # A server that ignores `n` answers one candidate, and the caller, waiting for the
             # others, read it to its end: ask for one from now on, and stop early again.

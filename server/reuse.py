@@ -129,7 +129,7 @@ class Flights:
     def start(self, flight: Flight) -> None:
         previous = self._by_uri.get(flight.uri)
         if previous is not None and previous is not flight:
-            previous.task.cancel()
+            _call_off(previous)
         self._by_uri[flight.uri] = flight
         flight.task.add_done_callback(lambda _: self._drop(flight))
 
@@ -145,18 +145,25 @@ class Flights:
         if flight is None:
             return
         if not text.startswith(flight.prefix) or not text.endswith(flight.suffix):
-            flight.task.cancel()
+            _call_off(flight)
             return
         typed = text[len(flight.prefix) : len(text) - len(flight.suffix)]
         if len(text) < len(flight.prefix) + len(flight.suffix) or not agrees(
             typed, flight.streamed
         ):
-            flight.task.cancel()
+            _call_off(flight)
 
     def cancel(self, uri: str) -> None:
         flight = self._by_uri.pop(uri, None)
         if flight is not None:
-            flight.task.cancel()
+            _call_off(flight)
+
+
+def _call_off(flight: Flight) -> None:
+    """Cancel once: a second cancel would cut short the first one's cleanup (closing the
+    HTTP response)."""
+    if not flight.task.done() and not flight.task.cancelling():
+        flight.task.cancel()
 
 
 @dataclass
