@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from functools import lru_cache
 
 import tree_sitter
@@ -66,29 +67,28 @@ def tree_with(
 
 def error_count(tree: tree_sitter.Tree) -> int:
     """ERROR and MISSING nodes in the tree."""
-    count = 0
-    stack = [tree.root_node]
-    while stack:
-        node = stack.pop()
-        if node.is_error or node.is_missing:
-            count += 1
-        elif node.has_error:
-            stack.extend(node.children)
-    return count
+    return sum(1 for _ in _errors(tree.root_node))
 
 
 def _has_error_in(node: tree_sitter.Node, start: int, end: int) -> bool:
     """Whether an ERROR or MISSING node overlaps the bytes [start, end)."""
+    return next(_errors(node, start, end), None) is not None
+
+
+def _errors(
+    node: tree_sitter.Node, start: int = -1, end: int | float = float("inf")
+) -> Iterator[tree_sitter.Node]:
+    """ERROR and MISSING nodes overlapping the bytes [start, end), only descending where
+    tree-sitter says an error is."""
     stack = [node]
     while stack:
         node = stack.pop()
         if node.end_byte <= start or node.start_byte >= end:
             continue
         if node.is_error or node.is_missing:
-            return True
-        if node.has_error:
+            yield node
+        elif node.has_error:
             stack.extend(node.children)
-    return False
 
 
 def _only_comments(root: tree_sitter.Node, start: int, end: int) -> bool:

@@ -369,12 +369,10 @@ class InfillServer(LanguageServer):
     async def _suggest(
         self, uri: str, position: lsp.Position, candidates: int, invoked: bool, started: float
     ) -> Answer | None:
-        located = self.locate(uri, position)
-        if located is None:
+        cursor = self._cursor(uri, position)
+        if cursor is None:
             return None
-        tracked, offset = located
-        text = tracked.doc.text
-        prefix, suffix = text[:offset], text[offset:]
+        offset, prefix, suffix = cursor
         if candidates == 1:
             hit = self.cache.lookup(uri, prefix, suffix)
             if hit is not None:
@@ -388,8 +386,7 @@ class InfillServer(LanguageServer):
                 rest = tuple(r for r in rest if r.strip())
                 if rest:
                     return self._answer(rest, "inflight", prefix, suffix, {}, started)
-        line_start = text.rfind("\n", 0, offset) + 1
-        if not invoked and text[line_start:offset].strip():
+        if not invoked and prefix[prefix.rfind("\n") + 1 :].strip():
             # While typing mid-line, faster than the model answers: wait about as long as the
             # next key usually takes. At the start of a line (after Enter) there is no next
             # key to wait for.
@@ -397,12 +394,10 @@ class InfillServer(LanguageServer):
             wait = self.typing_speed(uri).debounce_ms() if fixed is None else fixed
             if wait > 0:
                 await asyncio.sleep(wait / 1000)
-            located = self.locate(uri, position)
-            if located is None:
+            cursor = self._cursor(uri, position)  # the document as it is after the wait
+            if cursor is None:
                 return None
-            tracked, offset = located
-            text = tracked.doc.text
-            prefix, suffix = text[:offset], text[offset:]
+            offset, prefix, suffix = cursor
         prepared = prepare(self.engine, uri, offset, self.settings)
         if prepared is None:
             return None
@@ -410,6 +405,15 @@ class InfillServer(LanguageServer):
         flight = self.fly(uri, prefix, suffix, prepared, candidates, "backend")
         texts = await self._answer_of(flight)
         return self._answer(texts, "backend", prefix, suffix, prepared.timings, started)
+
+    def _cursor(self, uri: str, position: lsp.Position) -> tuple[int, str, str] | None:
+        """The offset of `position`, and the document before and after it."""
+        located = self.locate(uri, position)
+        if located is None:
+            return None
+        tracked, offset = located
+        text = tracked.doc.text
+        return offset, text[:offset], text[offset:]
 
     def locate(self, uri: str, position: lsp.Position) -> tuple[Tracked, int] | None:
         """The document and the offset of `position`; None where no suggestion may be made."""
