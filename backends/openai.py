@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-import httpx
+import aiohttp
 
 from infill.backends.base import BackendError, CompletionRequest, StreamEvent
 from infill.backends.http import ERROR_BODY_CHARS, HttpBackend, parse_json
@@ -73,14 +73,14 @@ class OpenAICompatible(HttpBackend):
                     candidates.add(event.index)
                     yield event
         finally:
-            await self._close(response)
+            response.release()  # see post_stream
         if request.n > 1 and self.takes_n and candidates == {0}:
             # A server that ignores `n` answers one candidate, and the caller, waiting for the
             # others, read it to its end: ask for one from now on, and stop early again.
             self.takes_n = False
             log.info("%s answered 1 of %d candidates; asking for one from now on", url, request.n)
 
-    async def _post(self, path: str, request: CompletionRequest) -> httpx.Response:
+    async def _post(self, path: str, request: CompletionRequest) -> aiohttp.ClientResponse:
         """The streaming response. A server that refuses `n` > 1 is asked for one candidate,
         now and from then on."""
         try:

@@ -45,7 +45,7 @@ def _setup_logging(level: str) -> None:
         format="infill %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.root.level))
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
 
 
 def _host_port(text: str) -> tuple[str, int]:

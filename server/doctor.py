@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-import httpx
+import aiohttp
 
 from infill.backends import BackendConfig, BackendError, CompletionRequest, make_backend
 from infill.prompts import TEMPLATES, build_prompt
@@ -60,36 +60,41 @@ async def diagnose(settings: Settings) -> list[Check]:
             Check("api key", False, f"the environment variable {config.api_key_env} is empty")
         )
 
-    timeout = httpx.Timeout(config.timeout_ms / 1000)
-    async with httpx.AsyncClient(timeout=timeout) as client:
-        path = MODEL_LISTS.get(config.kind)
-        if path is not None:
-            headers = {"Authorization": f"Bearer {config.api_key()}"} if config.api_key() else {}
-            try:
-                response = await client.get(config.base_url + path, headers=headers)
-            except httpx.ConnectError:
-                hint = START_HINTS.get(config.kind, "check backend.url")
+    seconds = config.timeout_ms / 1000
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+    path = MODEL_LISTS.get(config.kind)
+    if path is not None:
+        headers = {"Authorization": f"Bearer {config.api_key()}"} if config.api_key() else {}
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout, trust_env=True) as session,
+                session.get(config.base_url + path, headers=headers) as response,
+            ):
+                status = response.status
+                listing = await response.json(content_type=None) if status == 200 else None
+        except aiohttp.ClientConnectorError:
+            hint = START_HINTS.get(config.kind, "check backend.url")
+            checks.append(
+                Check("reachable", False, f"nothing is listening at {config.base_url}: {hint}")
+            )
+            return checks
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            checks.append(
+                Check("reachable", False, f"{config.base_url}: {type(exc).__name__}: {exc}")
+            )
+            return checks
+        checks.append(Check("reachable", True, f"HTTP {status} from {path}"))
+        if status in (401, 403):
+            checks.append(Check("api key", False, "the server refused the API key"))
+        elif isinstance(listing, dict) and config.model:
+            names = _model_names(config.kind, listing)
+            if names and config.model not in names:
+                shown = ", ".join(names[:8])
                 checks.append(
-                    Check("reachable", False, f"nothing is listening at {config.base_url}: {hint}")
+                    Check("model", False, f"{config.model!r} is not served here: {shown}")
                 )
-                return checks
-            except httpx.HTTPError as exc:
-                checks.append(
-                    Check("reachable", False, f"{config.base_url}: {type(exc).__name__}: {exc}")
-                )
-                return checks
-            checks.append(Check("reachable", True, f"HTTP {response.status_code} from {path}"))
-            if response.status_code in (401, 403):
-                checks.append(Check("api key", False, "the server refused the API key"))
-            elif response.status_code == 200 and config.model:
-                names = _model_names(config.kind, response.json())
-                if names and config.model not in names:
-                    shown = ", ".join(names[:8])
-                    checks.append(
-                        Check("model", False, f"{config.model!r} is not served here: {shown}")
-                    )
-                elif names:
-                    checks.append(Check("model", True, f"{config.model!r} is served"))
+            elif names:
+                checks.append(Check("model", True, f"{config.model!r} is served"))
 
     checks.append(await _probe(config, settings))
     return checks

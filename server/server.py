@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import re
+import stat
+import sys
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.io_ import StdoutWriter, run_async
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
@@ -48,6 +53,7 @@ _WORD_BEFORE = re.compile(r"[\w$]*$")
 DEFINITIONS_DELAY = 0.5
 ACCEPTED = "infill.accepted"  # the command an accepted inline item runs
 OFFERED_KEPT = 256  # items whose accept can still be reported
+HEADER_LINE_LIMIT = 64 * 1024  # bytes; a longer header line is skipped
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,38 @@ class InfillProtocol(LanguageServerProtocol):
         return result
 
 
+class PipeReader:
+    """stdin read by the event loop itself. pygls reads it in a worker thread, a thread hop
+    for every header line and body: on two busy cores that was most of a keystroke's round
+    trip."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self._stream = stream
+
+    async def readline(self) -> bytes:
+        try:
+            return await self._stream.readline()
+        except ValueError:
+            # A header line longer than the limit (the stream has dropped it): a junk line,
+            # skipped like any other line that is not Content-Length.
+            return b"?\r\n"
+
+    async def readexactly(self, n: int) -> bytes:
+        try:
+            return await self._stream.readexactly(n)
+        except asyncio.IncompleteReadError:
+            return b""  # the client went away mid-message
+
+
+def _readable_by_event_loop(stream: BinaryIO) -> bool:
+    """Pipes, sockets and terminals can be watched by the event loop; regular files cannot."""
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+
+
 class InfillServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("infill", __version__, protocol_cls=InfillProtocol)
@@ -141,6 +179,36 @@ class InfillServer(LanguageServer):
         self._told_not_configured = False
         self._refresh_timers: dict[str, asyncio.TimerHandle] = {}
         self._background: set[asyncio.Future[Any]] = set()  # referenced until done
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        stdin = stdin or sys.stdin.buffer
+        if not _readable_by_event_loop(stdin):
+            super().start_io(stdin, stdout)
+            return
+        self._stop_event = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+
+        async def serve() -> None:
+            loop = asyncio.get_running_loop()
+            stream = asyncio.StreamReader(limit=HEADER_LINE_LIMIT)
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stream), stdin)
+            assert self._stop_event is not None
+            await run_async(
+                stop_event=self._stop_event,
+                reader=PipeReader(stream),
+                protocol=self.protocol,
+                logger=log,
+                error_handler=self.report_server_error,
+            )
+
+        try:
+            asyncio.run(serve())
+        except BrokenPipeError:
+            log.error("the client's pipe is closed; shutting down")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
 
     @property
     def encoding(self) -> str:

@@ -158,7 +158,7 @@ async def test_backend_unreachable_gives_no_suggestion(start_client: StartClient
     )
     client.open(URI, "value = \n")
     assert await client.inline_completion(URI, (0, 8)) == []
-    assert any("ConnectError" in line for line in client.stderr_lines)
+    assert any("ClientConnectorError" in line for line in client.stderr_lines)
 
 
 async def test_requests_reuse_one_keep_alive_connection(fake: FakeLLM, start_client: StartClient):

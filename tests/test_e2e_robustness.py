@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+
 import pytest
 
-from infill.harness import LspError
+from infill.harness import LspError, serve_command
 from tests.conftest import StartClient
 from tests.fake_llm import FakeLLM, Reply
 
@@ -76,3 +80,34 @@ async def test_malformed_explain_is_an_error_response(client, fake: FakeLLM):
         await client.request("infill/explain", {"textDocument": {"uri": URI}})
     assert error.value.code == -32602
     assert (await client.explain(URI, (0, 9)))["mode"] == "single-line"
+
+
+async def test_an_endless_header_line_is_skipped(client, fake: FakeLLM):
+    assert client._out is not None
+    client._out.write(b"X-Junk: " + b"j" * 200_000 + b"\r\n")
+    await still_serving(client, fake)
+
+
+def test_stdin_from_a_regular_file_is_read_too(tmp_path, env: dict[str, str]):
+    """Pipes are read by the event loop; a file (`infill serve < requests`) the other way."""
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}},
+        {"jsonrpc": "2.0", "id": 2, "method": "shutdown"},
+        {"jsonrpc": "2.0", "method": "exit"},
+    ]
+    requests = tmp_path / "requests"
+    requests.write_bytes(
+        b"".join(
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            for body in (json.dumps(m).encode() for m in messages)
+        )
+    )
+    with requests.open("rb") as stdin:
+        done = subprocess.run(
+            serve_command(), stdin=stdin, capture_output=True, env=env, timeout=60
+        )
+    assert done.returncode == 0, done.stderr.decode()
+    bodies = re.split(rb"Content-Length: \d+\r\n(?:[^\r\n]+\r\n)*\r\n", done.stdout)[1:]
+    answers = [json.loads(body) for body in bodies]
+    assert [a["id"] for a in answers] == [1, 2]
+    assert "capabilities" in answers[0]["result"]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 
+import pytest
+
+from infill.backends.http import MAX_LINE_BYTES, OversizedLine, body_lines
 from infill.backends.sse import sse_data
 
 
@@ -80,3 +83,22 @@ async def test_events_are_yielded_as_they_arrive():
     queue.put_nowait("data: late")
     queue.put_nowait(None)
     assert [data async for data in stream] == ["late"]
+
+
+async def _in_chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def test_body_lines_end_at_crlf_lf_or_cr_wherever_the_chunks_are_cut():
+    data = b"data: a\r\n\r\ndata: b\n\ndata: c\r\rdata: \xc3\xa9\r\nlast"
+    expected = [b"data: a", b"", b"data: b", b"", b"data: c", b"", b"data: \xc3\xa9", b"last"]
+    for size in range(1, len(data) + 1):
+        assert [line async for line in body_lines(_in_chunks(data, size))] == expected, size
+
+
+async def test_a_line_without_end_beyond_the_limit_is_refused():
+    data = b"data: " + b"x" * (MAX_LINE_BYTES + 1)
+    with pytest.raises(OversizedLine):
+        async for _ in body_lines(_in_chunks(data, 65536)):
+            pass
