@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+import yarl
 
 from infill.backends.base import BackendConfig, BackendError
 
@@ -80,13 +81,15 @@ class HttpBackend:
         keystroke that reaches the model."""
         if self._session is None:
             seconds = self.config.timeout_ms / 1000
+            proxy, proxy_auth = env_proxy(self.config.base_url)
             self._session = aiohttp.ClientSession(
                 # A read timeout per read: it catches a stall before the headers and mid-stream.
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds),
                 # No cap on connections, so a response still closing never makes the next
                 # request wait; one idle connection is kept for reuse.
                 connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
-                trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as other HTTP clients do
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             )
         return self._session
 
@@ -235,6 +238,16 @@ async def body_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             raise OversizedLine
     if pending.rstrip(b"\r"):  # a last line without its line end
         yield pending.rstrip(b"\r")
+
+
+def env_proxy(url: str) -> tuple[yarl.URL | None, aiohttp.BasicAuth | None]:
+    """The proxy that HTTP(S)_PROXY and NO_PROXY name for `url`, as other HTTP clients read
+    them; looked up once, since aiohttp's `trust_env` does it (and reads ~/.netrc) on every
+    request, about a millisecond each."""
+    try:
+        return aiohttp.helpers.get_env_proxy_for_url(yarl.URL(url))
+    except LookupError:
+        return None, None
 
 
 def _describe(exc: BaseException) -> str:

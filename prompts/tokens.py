@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from functools import lru_cache
@@ -28,9 +29,34 @@ def warm_up() -> None:
     _encoding()
 
 
-# Prompts are cut line by line and most lines are the same from one keystroke to the next.
-@lru_cache(maxsize=1 << 16)
+# cl100k's pre-tokenizer always splits right after a line feed that is followed by a line with
+# something on it (its `\s*[\r\n]` ends there, and no other rule takes a line feed), and BPE
+# merges only within those pieces: the tokens of a text are the tokens of its lines, so a long
+# text is counted line by line and only the lines not seen before are encoded.
+_LINE_BOUNDARY = re.compile(r"(?<=\n)(?=[ \t]*\S)")
+WHOLE_BELOW = 256  # characters: a shorter text is counted (and remembered) whole
+REMEMBERED_UP_TO = 4096  # characters
+
+
 def count_tokens(text: str) -> int:
+    if len(text) < WHOLE_BELOW:
+        return _count_line(text)
+    return sum(_count_piece(piece) for piece in _LINE_BOUNDARY.split(text))
+
+
+def _count_piece(text: str) -> int:
+    # A huge line (minified code, data) is counted but not remembered: the cache would keep
+    # megabytes of it alive.
+    return _count_line(text) if len(text) <= REMEMBERED_UP_TO else _encoded_length(text)
+
+
+# Most lines are the same from one keystroke to the next.
+@lru_cache(maxsize=1 << 16)
+def _count_line(text: str) -> int:
+    return _encoded_length(text)
+
+
+def _encoded_length(text: str) -> int:
     # User text may contain strings that look like special tokens ("<|endoftext|>"); they are
     # counted as the ordinary text they are, never rejected.
     return len(_encoding().encode(text, disallowed_special=()))

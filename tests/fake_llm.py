@@ -56,6 +56,7 @@ class Received:
     headers: dict[str, str]
     body: dict[str, Any]
     method: str = "POST"
+    target: str = ""  # the request line's target: the path, or the whole URL via a proxy
     # Timing, on time.perf_counter(): a benchmark in the same process compares it with its own.
     arrived: float = 0.0  # when the whole request had been read
     sent: list[float] = field(default_factory=list)  # when each piece of the answer was written
@@ -160,12 +161,17 @@ class FakeLLM:
         if not request_line:
             return None
         method, path, _ = request_line.decode("latin-1").split(" ", 2)
+        target = path
+        if "://" in path:  # absolute form: the client takes this server for its proxy
+            path = "/" + path.split("://", 1)[1].partition("/")[2]
         headers: dict[str, str] = {}
         while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
             name, _, value = line.decode("latin-1").partition(":")
             headers[name.strip().lower()] = value.strip()
         body = await reader.readexactly(int(headers.get("content-length", "0")))
-        return Received(path, headers, json.loads(body or b"{}"), method, time.perf_counter())
+        return Received(
+            path, headers, json.loads(body or b"{}"), method, target, time.perf_counter()
+        )
 
     async def _respond_get(self, path: str, writer: asyncio.StreamWriter) -> None:
         """The GETs clients warm their connection with or list models by, as each API answers."""

@@ -174,6 +174,19 @@ async def test_requests_reuse_one_keep_alive_connection(fake: FakeLLM, start_cli
     assert fake.connections == 1
 
 
+async def test_the_proxy_the_environment_names_is_used(
+    fake: FakeLLM, start_client: StartClient, env: dict[str, str]
+):
+    fake.default = Reply(chunks=["42"])
+    env["HTTP_PROXY"] = fake.root  # the fake answers as the proxy would, for the far server
+    client = await start_client(
+        initialization_options={"backend": {"url": "http://completions.invalid/v1"}}
+    )
+    client.open(URI, "value = \n")
+    assert [item["insertText"] for item in await client.inline_completion(URI, (0, 8))] == ["42"]
+    assert [r.target for r in fake.requests] == ["http://completions.invalid/v1/completions"]
+
+
 async def test_a_first_line_that_opens_a_block_gets_its_body(
     fake: FakeLLM, start_client: StartClient
 ):

@@ -10,10 +10,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from infill.prompts import TEMPLATES, build_prompt, count_tokens, template_for
 from infill.prompts.budget import keep_head_lines, keep_tail_lines
 from infill.prompts.templates import QWEN
+from infill.prompts.tokens import WHOLE_BELOW, _encoding
 
 # -- tokens --------------------------------------------------------------------------------------
 
@@ -221,3 +224,20 @@ def test_unknown_model_falls_back_to_qwen_with_a_warning(
     assert repr(model) in message
     assert "backend.template" in message
     assert "qwen" in message
+
+
+# Characters that stress cl100k's pre-tokenizer at line boundaries: line ends of every kind,
+# blanks that are whitespace to Python but not to the tokenizer's regex (\x1c) and the other way
+# round, contractions, digits, letters of other scripts, punctuation.
+_TRICKY = st.text(
+    alphabet=st.sampled_from(list("\n\n\n\r  \t\x0b\x0c\x1c\x85\u2028\u3000'sdtlvreA9é中:(){}#\"")),
+    min_size=WHOLE_BELOW,  # long enough to be counted line by line
+    max_size=800,
+)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_TRICKY)
+def test_counting_line_by_line_is_counting_the_whole_text(text: str):
+    whole = len(_encoding().encode(text, disallowed_special=()))
+    assert count_tokens(text) == whole
