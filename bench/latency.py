@@ -1,16 +1,20 @@
 """Latency benchmark: real typing replayed against `infill serve`, and against tabby-agent.
 
     python bench/latency.py [--peer tabby-agent] [--ttft-ms 150] [--tps 60] [--wrong 0.5]
-                            [--lines 3] [--answer-lines 2] [--seed 1] [--out DIR]
+                            [--lines 3] [--probes 3] [--answer-lines 2] [--seed 1] [--out DIR]
                             [--set KEY=VALUE ...] [--only NAME ...]
 
 The session: six real source files (the example workspace's and the standard library's),
 each opened cut just before a function or a block, whose next `--lines` lines are then typed
 character by character as an editor sends them: Enter inserts the line end and the next line's
 indentation (auto-indent); intervals between keys are lognormal around 110 ms, with pauses of
-0.5-1.5 s at line ends, after punctuation and now and then (`TypingModel`). The seed fixes the
-files' order, the intervals and the pauses, so every system replays the same session (465 keys
-and 47 pauses by default, about 90 s a system).
+0.5-1.5 s at line ends, after punctuation and now and then (`TypingModel`). Then `--probes`
+probes per file: the user goes elsewhere in the file and starts a value, the document cut after
+an assignment's `=`, one space typed, a pause; places seen nowhere else, so the model must
+answer (typing along answers is mostly served from the cache, which leaves few answers to
+measure the server's own time on). The seed fixes the files' order, the intervals, the pauses
+and the probes, so every system replays the same session (480 keys and 62 pauses by default,
+about 2 minutes a system).
 
 After each key the client sends `textDocument/didChange` and asks for a suggestion at the
 cursor, as VS Code does while typing (infill: `textDocument/inlineCompletion`, automatic;
@@ -76,7 +80,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -197,13 +201,39 @@ def make_segment(
     )
 
 
-def make_session(lines: int, seed: int, model: TypingModel | None = None) -> list[Segment]:
-    """Every anchor's segment, in an order and with intervals fixed by `seed`."""
+# A probe's line: an assignment whose value the model is asked for after the " = ".
+_PROBE_LINE = re.compile(r"^[ \t]+[\w.\[\]]+ = \S.*$", re.MULTILINE)
+
+
+def make_probes(
+    segment: Segment, count: int, rng: random.Random, model: TypingModel
+) -> list[Segment]:
+    """`count` probes in the segment's file (fewer if it has fewer places for them): the user
+    goes to another line and starts a value. The document is the file up to an assignment's
+    `=`, one key (the space) is typed, then a pause. Places seen nowhere else in the session,
+    so the suggestion must come from the model: what the server adds to the model's time is
+    measured on many more answers than typing alone gives."""
+    source = segment.source
+    typed = range(segment.start, segment.start + len(segment.typed))
+    places = [m.start() for m in _PROBE_LINE.finditer(source) if m.start() not in typed]
+    probes = []
+    for line_start in sorted(rng.sample(places, min(count, len(places)))):
+        start = source.index(" = ", line_start) + 2  # the "=" is there, the space is typed
+        key = Key(" ", rng.uniform(*model.line_pause))
+        probes.append(Segment(segment.name, segment.origin, source, start, (key,)))
+    return probes
+
+
+def make_session(
+    lines: int, seed: int, model: TypingModel | None = None, probes: int = 0
+) -> list[Segment]:
+    """Every anchor's segment, in an order and with intervals fixed by `seed`; then `probes`
+    probes per anchor's file."""
     rng = random.Random(seed)
     model = model or TypingModel()
     anchors = list(ANCHORS)
     rng.shuffle(anchors)
-    return [
+    session = [
         make_segment(
             f"{number:02d}_{Path(relative).name}",
             anchor_file(root, relative),
@@ -214,6 +244,11 @@ def make_session(lines: int, seed: int, model: TypingModel | None = None) -> lis
         )
         for number, (root, relative, anchor) in enumerate(anchors, 1)
     ]
+    for segment in list(session):
+        for number, probe in enumerate(make_probes(segment, probes, rng, model), 1):
+            name = f"{len(session) + 1:02d}_probe{number}_{Path(segment.origin).name}"
+            session.append(replace(probe, name=name))
+    return session
 
 
 # -- the fake model ----------------------------------------------------------------------------
@@ -1083,6 +1118,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="share of answers with a wrong word in their first line (0: always right)",
     )
     parser.add_argument("--lines", type=int, default=3, help="lines typed per file")
+    parser.add_argument(
+        "--probes", type=int, default=3, help="probes per file: a value asked for elsewhere"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--only", action="append", default=[], metavar="NAME", help="run only this system"
@@ -1102,7 +1140,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    session = make_session(args.lines, args.seed)
+    session = make_session(args.lines, args.seed, probes=args.probes)
     keys = sum(len(s.keys) for s in session)
     overrides: dict[str, Any] = {}
     for assignment in args.settings:
@@ -1160,6 +1198,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "answer_lines": args.answer_lines,
             "wrong": args.wrong,
             "lines": args.lines,
+            "probes": args.probes,
             "seed": args.seed,
             "settings": overrides,
             "pause_s": PAUSE_S,

@@ -47,6 +47,13 @@ def _fit_lines(text: str, budget: int, from_end: bool, count: Counter) -> tuple[
     return "".join(kept), used
 
 
+def count_each_line(text: str, count: Counter, max_lines: int) -> None:
+    """Count the lines of `text` (at most `max_lines`) as the budget will, so that the first
+    request in a document just opened finds their counts remembered."""
+    for line in _lines_with_ends(text)[:max_lines]:
+        count(line)
+
+
 def keep_tail_lines(text: str, budget: int, count: Counter = count_tokens) -> tuple[str, int]:
     """Whole lines from the end of `text` (the prefix) within `budget` tokens."""
     return _fit_lines(text, budget, True, count)

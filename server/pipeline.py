@@ -23,6 +23,7 @@ from infill.backends import (
     make_backend,
 )
 from infill.context import CursorContext, cursor_context
+from infill.context.cursor import normalize_newlines
 from infill.context.engine import ContextEngine, Gathered
 from infill.postprocess import CompletionContext, Cutter, Mode, completion_mode, is_prose, rank
 from infill.postprocess.syntax import original_tree
@@ -40,6 +41,7 @@ from infill.prompts import (
     template_for,
     widest_window,
 )
+from infill.prompts.budget import count_each_line
 from infill.prompts.chat import build_chat_prompt, extract_completion
 from infill.prompts.templates import DEFAULT_TEMPLATE, commented
 from infill.settings import Settings
@@ -72,6 +74,7 @@ class Prepared:
 
 
 _failed_tokenizers: set[str] = set()
+WARM_LINES = 4000  # of a document just opened; a prompt rarely holds more than a few hundred
 
 
 def _counter(tokenizer_file: str) -> Counter:
@@ -83,6 +86,12 @@ def _counter(tokenizer_file: str) -> Counter:
             _failed_tokenizers.add(tokenizer_file)
             log.warning("cannot load tokenizer %s (%s); counting with cl100k", tokenizer_file, exc)
         return count_tokens
+
+
+def count_document_lines(text: str, settings: Settings) -> None:
+    """Count a document's lines ahead of its first request (in a worker thread: tiktoken
+    releases the GIL). Most of what the first prompt's budget costs is counting them."""
+    count_each_line(normalize_newlines(text), _counter(settings.backend.tokenizer), WARM_LINES)
 
 
 def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) -> Prepared | None:

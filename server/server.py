@@ -31,7 +31,14 @@ from infill.context.document import code_units
 from infill.context.engine import SOURCE_EXTENSIONS, ContextEngine, Tracked, uri_to_path
 from infill.context.ignore import IGNORE_FILES
 from infill.metrics import Metrics, default_path
-from infill.pipeline import Completer, NotConfigured, Prepared, explain, prepare
+from infill.pipeline import (
+    Completer,
+    NotConfigured,
+    Prepared,
+    count_document_lines,
+    explain,
+    prepare,
+)
 from infill.prompts.tokens import warm_up
 from infill.reuse import Flight, Flights, Hit, Result, SuggestionCache, TypingSpeed
 from infill.settings import (
@@ -646,8 +653,11 @@ def create_server() -> InfillServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: InfillServer, params: lsp.DidOpenTextDocumentParams) -> None:
         item = params.text_document
-        ls.engine.open(item.uri, item.text, item.language_id, item.version, ls.encoding)
+        tracked = ls.engine.open(item.uri, item.text, item.language_id, item.version, ls.encoding)
         ls.refresh_definitions_later(item.uri, delay=0)
+        if not tracked.private:
+            loop = asyncio.get_running_loop()
+            ls.keep(loop.run_in_executor(None, count_document_lines, item.text, ls.settings))
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: InfillServer, params: lsp.DidChangeTextDocumentParams) -> None:

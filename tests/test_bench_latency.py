@@ -58,6 +58,24 @@ def test_the_session_is_fixed_by_its_seed_and_types_the_files_text():
     assert sorted(gaps)[len(gaps) // 2] < 0.2  # most keys come at typing speed
 
 
+def test_probes_ask_for_a_value_where_nothing_was_typed():
+    session = latency.make_session(3, seed=7, probes=2)
+    typed, probes = session[: len(latency.ANCHORS)], session[len(latency.ANCHORS) :]
+    assert session == latency.make_session(3, seed=7, probes=2)
+    assert typed == latency.make_session(3, seed=7)  # the typing is the same with probes
+    assert len(probes) >= 2 * (len(latency.ANCHORS) - 1)  # a file may have too few places
+    places = {(p.origin, p.start) for p in probes}
+    assert len(places) == len(probes)  # never the same place twice: no answer from a cache
+    for probe in probes:
+        assert probe.source[: probe.start].endswith(" =") and probe.typed == " "
+        line_start = probe.source.rfind("\n", 0, probe.start) + 1
+        assert latency.single_line_position(probe.source[line_start : probe.start + 1])
+        assert probe.keys[0].gap_after >= latency.PAUSE_S
+        for segment in typed:
+            if segment.origin == probe.origin:
+                assert not segment.start <= probe.start < segment.start + len(segment.typed)
+
+
 # -- the fake model ------------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infill.prompts import TEMPLATES, build_prompt, count_tokens, template_for
-from infill.prompts.budget import keep_head_lines, keep_tail_lines
+from infill.prompts.budget import count_each_line, keep_head_lines, keep_tail_lines
 from infill.prompts.templates import QWEN
 from infill.prompts.tokens import WHOLE_BELOW, _encoding
 
@@ -241,3 +241,16 @@ _TRICKY = st.text(
 def test_counting_line_by_line_is_counting_the_whole_text(text: str):
     whole = len(_encoding().encode(text, disallowed_special=()))
     assert count_tokens(text) == whole
+
+
+def test_lines_counted_ahead_are_the_pieces_the_budget_counts():
+    text = "import os\n\ndef f(x):\n    return x\n\n\nclass A:\n    pass"
+    ahead: list[str] = []
+    count_each_line(text, lambda piece: ahead.append(piece) or 1, max_lines=100)
+    by_budget: list[str] = []
+    keep_tail_lines(text, 10**6, lambda piece: by_budget.append(piece) or 1)
+    keep_head_lines(text, 10**6, lambda piece: by_budget.append(piece) or 1)
+    assert set(by_budget) == set(ahead)
+    limited: list[str] = []
+    count_each_line(text, lambda piece: limited.append(piece) or 1, max_lines=3)
+    assert limited == ahead[:3]
