@@ -38,7 +38,7 @@ test: $(VENV)/.installed-test lint
 	$(PY) -m pytest
 
 # Latency: real typing replayed against infill and against tabby-agent 1.5.0 (installed from npm
-# on first use), both on a fake model of 150 ms to first token and 60 tokens/s (~5 minutes);
+# on first use), both on a fake model of 150 ms to first token and 60 tokens/s (~6 minutes);
 # writes results.json and latency_cdf.png to bench/results/latency-<timestamp>/.
 bench: $(VENV)/.installed-bench
 	$(PY) bench/latency.py --peer tabby-agent
