@@ -6,9 +6,7 @@ it needs Chromium, Node 24 and a ~3-minute native build of code-server.)"""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -17,32 +15,14 @@ import pytest
 from infill.backends import BACKEND_KINDS
 from infill.prompts import TEMPLATES
 from infill.settings import VALIDATORS
-
-EXTENSION = Path(__file__).resolve().parent.parent / "editors" / "vscode"
+from tests.vscode_build import EXTENSION, compile_extension, npm, package_vsix
 
 pytestmark = pytest.mark.timeout(900)  # the first `npm ci` on a machine downloads ~260 packages
 
 
-def npm(*args: str, offline: bool = False) -> str:
-    # Offline: in a network namespace of its own, with no interface but a loopback that is down.
-    isolation = ["unshare", "--net"] if offline else []
-    done = subprocess.run(
-        [*isolation, "npm", *args],
-        cwd=EXTENSION,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "npm_config_update_notifier": "false"},
-        timeout=800,
-    )
-    assert done.returncode == 0, f"npm {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
 @pytest.fixture(scope="module")
 def compiled() -> Path:
-    npm("ci", "--no-audit", "--no-fund")
-    npm("run", "compile")
-    return EXTENSION
+    return compile_extension()
 
 
 def test_unit_tests_pass(compiled: Path):
@@ -54,10 +34,7 @@ def test_unit_tests_pass(compiled: Path):
 
 
 def test_vsix_is_packaged_offline(compiled: Path):
-    vsix = compiled / "infill.vsix"
-    vsix.unlink(missing_ok=True)
-
-    npm("run", "package", offline=True)
+    vsix = package_vsix()
 
     with zipfile.ZipFile(vsix) as archive:
         names = set(archive.namelist())

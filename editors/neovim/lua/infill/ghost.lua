@@ -28,12 +28,15 @@ local states = {}
 -- Client methods take `self` from 0.11 on (`client:request`); 0.10 has plain functions.
 local methods_take_self = vim.fn.has('nvim-0.11') == 1
 
-local function call(client, method, ...)
+--- `client:method(...)` on every supported Neovim.
+function M.call(client, method, ...)
   if methods_take_self then
     return client[method](client, ...)
   end
   return client[method](...)
 end
+
+local call = M.call
 
 local function state_of(bufnr)
   states[bufnr] = states[bufnr] or { items = {}, index = 1, row = 0, col = 0 }

@@ -181,11 +181,7 @@ function M.explain()
       scratch('infill-explain', report.explanation(result), 'infill-explain')
     end
   end
-  if vim.fn.has('nvim-0.11') == 1 then
-    client:request('infill/explain', params, handler, bufnr)
-  else
-    client.request('infill/explain', params, handler, bufnr)
-  end
+  ghost.call(client, 'request', 'infill/explain', params, handler, bufnr)
 end
 
 --- The command for `infill stats`: the server's command with `stats` for its last `serve`.

@@ -1,0 +1,74 @@
+// Drives VS Code (code-server) in headless Chromium as a user would: open a file, type, wait for
+// infill's ghost text, take a screenshot, accept it with Tab, save. Prints one JSON line: what
+// the ghost text read and the page's console (where the extension host's log shows), or the
+// error. Called by tests/vscode_e2e.py with one JSON argument:
+//   {playwright, url, file, type, screenshot}
+import { createRequire } from "node:module";
+
+const options = JSON.parse(process.argv[2]);
+const { chromium } = createRequire(import.meta.url)(options.playwright);
+const GHOST = ".monaco-editor .ghost-text-decoration";
+const LIMIT = 60_000; // only a hang guard
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+const page = await browser.newPage({ viewport: { width: 1200, height: 640 } });
+const console_ = [];
+let extensionReady;
+const ready = new Promise((resolve) => (extensionReady = resolve));
+page.on("console", (message) => {
+  const text = message.text();
+  console_.push(text);
+  if (text.includes("infill: ready")) {
+    extensionReady();
+  }
+});
+
+function within(promise, what) {
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => setTimeout(() => reject(new Error(`no ${what}`)), LIMIT)),
+  ]);
+}
+
+let exitCode = 0;
+try {
+  await page.goto(options.url);
+  await page.waitForSelector(".monaco-workbench", { timeout: LIMIT });
+  await page.keyboard.press("Control+P");
+  await page.waitForSelector(".quick-input-widget input", { timeout: LIMIT });
+  await page.keyboard.type(options.file);
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(`.tab.active[aria-label*="${options.file}"]`, { timeout: LIMIT });
+  // Text typed before the extension's provider is registered would never be asked about.
+  await within(ready, "'infill: ready' from the extension");
+  await page.click(".editor-instance .monaco-editor .view-lines");
+  await page.keyboard.press("Control+End");
+  await page.keyboard.type(options.type, { delay: 40 });
+  await page.waitForSelector(GHOST, { timeout: LIMIT });
+  const ghost = await page.$$eval(GHOST, (nodes) => nodes.map((node) => node.textContent));
+  const lines = await page.$eval(".editor-instance .view-lines", (node) => node.innerText);
+  await page.screenshot({ path: options.screenshot });
+  await page.keyboard.press("Tab");
+  await page.waitForSelector(GHOST, { state: "detached", timeout: LIMIT });
+  await page.keyboard.press("Control+S");
+  await page.waitForSelector(".tab.active.dirty", { state: "detached", timeout: LIMIT });
+  console.log(JSON.stringify({ ghost, lines, console: console_ }));
+} catch (error) {
+  await page.screenshot({ path: options.screenshot.replace(/\.png$/, "-failed.png") }).catch(() => {});
+  console.log(JSON.stringify({ error: String(error), console: console_ }));
+  exitCode = 1;
+} finally {
+  await browser.close();
+}
+process.exit(exitCode);
