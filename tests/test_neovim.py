@@ -121,6 +121,16 @@ def ghost_text(nvim: Nvim, namespace: str) -> str | None:
     )
 
 
+def marks(nvim: Nvim, namespace: str) -> list[tuple[int, int, str]]:
+    """(row, column, virt_text_pos) of each extmark of `namespace`, from 0."""
+    found = nvim.lua(
+        "return vim.api.nvim_buf_get_extmarks(0, vim.api.nvim_create_namespace(...), 0, -1,"
+        " { details = true })",
+        namespace,
+    )
+    return [(row, col, details["virt_text_pos"]) for _, row, col, details in found]
+
+
 def buffer_text(nvim: Nvim) -> str:
     return "\n".join(nvim.lines()) + "\n"
 
@@ -134,7 +144,10 @@ def accepted_whole(state_home: str) -> int:
 def test_tab_accepts_the_ghost_text(
     mode: str, nvim: Nvim, fake_llm: FakeLLM, env: dict[str, str], tmp_path: Path
 ):
-    fake_llm.default = Reply(chunks=["name", ")", "\n", "    return"])
+    # One suggestion; the requests after the accept (the server's prefetch, the next change)
+    # get nothing, so the ghost text that goes is the accepted one.
+    fake_llm.replies = [Reply(chunks=["name", ")", "\n", "    return"])]
+    fake_llm.default = Reply(chunks=["\n"])
     start_plugin(nvim, fake_llm, mode)
     edit(nvim, tmp_path / "greet.py", "def greet(name):\n    print()\n    return name\n")
     nvim.set_cursor(2, 10)
@@ -142,6 +155,8 @@ def test_tab_accepts_the_ghost_text(
     nvim.input("i")
     namespace = NATIVE_NAMESPACE if mode == "native" else EXTMARK_NAMESPACE
     assert wait_for("ghost text", lambda: ghost_text(nvim, namespace)) == "name"
+    # Inline, in front of the `)`: an overlay would hide it while the suggestion is shown.
+    assert marks(nvim, namespace) == [(1, 10, "inline")]
     nvim.input("<Tab>")
 
     wait_for("the accepted text", lambda: "print(name)" in buffer_text(nvim))
@@ -174,14 +189,7 @@ def test_extmark_ghost_text_spans_lines_and_is_dismissed(
     nvim.input("a")
     suggestion = "if a > b:\n        return a\n    return b"
     assert wait_for("ghost text", lambda: ghost_text(nvim, EXTMARK_NAMESPACE)) == suggestion
-    marks = nvim.lua(
-        "return vim.api.nvim_buf_get_extmarks(0, vim.api.nvim_create_namespace(...), 0, -1,"
-        " { details = true })",
-        EXTMARK_NAMESPACE,
-    )
-    assert [(row, col, marks[0][3]["virt_text_pos"]) for _, row, col, _ in marks] == [
-        (1, 4, "inline")
-    ]
+    assert marks(nvim, EXTMARK_NAMESPACE) == [(1, 4, "inline")]
 
     nvim.input("<C-]>")
     wait_for("the ghost text to go", lambda: ghost_text(nvim, EXTMARK_NAMESPACE) is None)

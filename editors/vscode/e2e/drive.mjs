@@ -48,6 +48,7 @@ try {
   await page.keyboard.press("Control+P");
   await page.waitForSelector(".quick-input-widget input", { timeout: LIMIT });
   await page.keyboard.type(options.file);
+  await page.waitForSelector(".quick-input-list .monaco-list-row", { timeout: LIMIT });
   await page.keyboard.press("Enter");
   await page.waitForSelector(`.tab.active[aria-label*="${options.file}"]`, { timeout: LIMIT });
   // Text typed before the extension's provider is registered would never be asked about.
@@ -61,9 +62,11 @@ try {
   await page.screenshot({ path: options.screenshot });
   await page.keyboard.press("Tab");
   await page.waitForSelector(GHOST, { state: "detached", timeout: LIMIT });
+  const accepted = await page.$eval(".editor-instance .view-lines", (node) => node.innerText);
   await page.keyboard.press("Control+S");
   await page.waitForSelector(".tab.active.dirty", { state: "detached", timeout: LIMIT });
-  console.log(JSON.stringify({ ghost, lines, console: console_ }));
+  await page.screenshot({ path: options.screenshot.replace(/\.png$/, "-saved.png") });
+  console.log(JSON.stringify({ ghost, lines, accepted, console: console_ }));
 } catch (error) {
   await page.screenshot({ path: options.screenshot.replace(/\.png$/, "-failed.png") }).catch(() => {});
   console.log(JSON.stringify({ error: String(error), console: console_ }));

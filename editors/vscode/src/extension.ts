@@ -11,7 +11,6 @@ import {
   type LanguageClientOptions,
   type ServerOptions,
   State,
-  TransportKind,
 } from "vscode-languageclient/node";
 import { type Explanation, formatExplanation } from "./report";
 import { serverExecutable } from "./server";
@@ -52,11 +51,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     platform: process.platform,
     isFile: (file) => fs.statSync(file, { throwIfNoEntry: false })?.isFile() ?? false,
   });
-  const serverOptions: ServerOptions = {
-    command: executable,
-    args: ["serve"],
-    transport: TransportKind.stdio,
-  };
+  // No `transport`: TransportKind.stdio would append `--stdio`; `infill serve` is stdio already.
+  const serverOptions: ServerOptions = { command: executable, args: ["serve"] };
   const languages = config().get<string[]>("languages", []);
   const clientOptions: LanguageClientOptions = {
     documentSelector: languages.flatMap((language) => [

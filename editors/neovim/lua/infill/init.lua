@@ -226,19 +226,54 @@ local function map_keys(bufnr)
       return M.dismiss(bufnr)
     end,
   }
+  -- With nothing to act on, Tab is a Tab and <C-]> expands abbreviations as ever; the
+  -- candidate keys do nothing (an unmapped Alt key would leave insert mode).
+  local passes_through = { accept = true, dismiss = true }
   for name, action in pairs(actions) do
     local lhs = M.config.keys[name]
     if lhs then
       vim.keymap.set('i', lhs, function()
-        -- The key keeps its own meaning (a Tab is a Tab) when there is nothing to act on.
-        return action() and '' or lhs
+        return (action() or not passes_through[name]) and '' or lhs
       end, { buffer = bufnr, expr = true, desc = 'infill: ' .. name })
     end
   end
 end
 
-local function on_attach(_, bufnr)
+local function at(position, range)
+  return range.start.line == position.line and range.start.character == position.character
+    and range['end'].line == position.line and range['end'].character == position.character
+end
+
+-- Neovim 0.12 draws an item that has a range as an overlay, which hides the text right of the
+-- cursor (the `)` of `print(|)`) while the suggestion is shown. infill's ranges are always
+-- empty at the cursor, which is what an item without a range means: drop them, and it draws
+-- the suggestion inline.
+local function without_empty_ranges(client)
+  if client._infill_wrapped then
+    return
+  end
+  client._infill_wrapped = true
+  local request = client.request
+  client.request = function(self, method, params, handler, ...)
+    if method == 'textDocument/inlineCompletion' and handler then
+      local handle = handler
+      handler = function(err, result, ...)
+        local items = type(result) == 'table' and (result.items or result) or {}
+        for _, item in ipairs(items) do
+          if item.range and at(params.position, item.range) then
+            item.range = nil
+          end
+        end
+        return handle(err, result, ...)
+      end
+    end
+    return request(self, method, params, handler, ...)
+  end
+end
+
+local function on_attach(client, bufnr)
   if M.mode() == 'native' then
+    without_empty_ranges(client)
     vim.lsp.inline_completion.enable(M.enabled, { bufnr = bufnr })
   else
     ghost.attach(bufnr, function()
