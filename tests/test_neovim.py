@@ -211,6 +211,9 @@ def test_native_ghost_text_is_dismissed(nvim: Nvim, fake_llm: FakeLLM, tmp_path:
 
     wait_for("the ghost text to go", lambda: ghost_text(nvim, NATIVE_NAMESPACE) is None)
     assert nvim.lua("return require('infill').accept()") is False
+    assert nvim.lua("return vim.lsp.inline_completion.is_enabled({ bufnr = 0 })") is True
+    nvim.command("InfillToggle")
+    assert nvim.lua("return vim.lsp.inline_completion.is_enabled({ bufnr = 0 })") is False
 
 
 def test_extmark_ghost_text_follows_typing_and_cycles_candidates(
@@ -275,3 +278,22 @@ def test_help_file_has_its_tags(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     tags = {line.split("\t")[0] for line in (doc / "tags").read_text().splitlines()}
     assert {"infill", "infill-setup", ":InfillExplain", ":InfillStats", ":InfillToggle"} <= tags
+
+
+def test_status_follows_the_server_and_toggle(nvim: Nvim, fake_llm: FakeLLM, tmp_path: Path):
+    fake_llm.default = Reply(status=500)
+    start_plugin(nvim, fake_llm, "extmark")
+    edit(nvim, tmp_path / "count.py", "x = \n")
+    status = "return require('infill').status()"
+    assert nvim.lua(status) == "infill: ready"
+    nvim.set_cursor(1, 4)
+    nvim.input("a")
+
+    def typed_until_the_breaker_opens() -> bool:
+        nvim.input("1")  # each change asks again, and the backend fails again
+        return bool(nvim.lua(status) == "infill: backend-error")
+
+    # After three failures in a row the server pauses and sends infill/status.
+    wait_for("the backend-error status", typed_until_the_breaker_opens)
+    nvim.command("InfillToggle")
+    assert nvim.lua(status) == "infill: off"

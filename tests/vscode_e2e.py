@@ -5,7 +5,8 @@ code-server (VS Code for the browser) runs offline with the extension's .vsix in
 playwright-core (editors/vscode/e2e/drive.mjs), opens a Python file and types; the ghost text
 comes from the real `infill serve` and the fake backend over HTTP. Tab accepts it, the file is
 saved, and the file on disk and the server's local metrics (the item's `infill.accepted`
-command ran) are checked.
+command ran) are checked; so are the reports of "infill: Explain this suggestion" and "infill:
+Show stats".
 
 Heavy, hence a target of its own: the first run installs Debian's chromium, Node 24 and
 code-server (a ~3-minute native build) into ~/.cache/infill/vscode-e2e/ (editors/vscode/e2e/
@@ -17,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -143,6 +145,7 @@ def user_settings(fake: FakeLLM) -> dict[str, object]:
         "telemetry.telemetryLevel": "off",
         "update.mode": "none",
         "editor.inlineSuggest.logFetch": True,
+        "workbench.secondarySideBar.defaultVisibility": "hidden",
     }
 
 
@@ -205,6 +208,11 @@ async def test_ghost_text_is_shown_and_tab_accepts_it(
 
     # What the page showed as ghost text (Monaco renders its blanks as no-break spaces).
     assert "".join(result["ghost"]).replace("\xa0", " ") == SUGGESTION
+    # The commands' reports, beside the editor: infill/explain at the empty line, then the
+    # output of `infill stats` run by the extension.
+    assert result["explanation"].startswith("template: qwen    mode: multi-line\n")
+    assert "<|fim_prefix|>def greet(name):" in result["explanation"]
+    assert re.search(r"^keystrokes\s+\d+", result["stats"], re.MULTILINE), result["stats"]
     assert source.read_text() == expected
     # The item's `infill.accepted` command reached the server, which counted the accept.
     assert accepted(state) == 1

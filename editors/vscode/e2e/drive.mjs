@@ -1,7 +1,7 @@
-// Drives VS Code (code-server) in headless Chromium as a user would: open a file, type, wait for
-// infill's ghost text, take a screenshot, accept it with Tab, save. Prints one JSON line: what
-// the ghost text read and the page's console (where the extension host's log shows), or the
-// error. Called by tests/vscode_e2e.py with one JSON argument:
+// Drives VS Code (code-server) in headless Chromium as a user would: open a file, run "infill:
+// Explain this suggestion", type, wait for infill's ghost text, take a screenshot, accept it
+// with Tab, save, run "infill: Show stats". Prints one JSON line: what the ghost text, the
+// reports and the page's console (where the extension host's log shows) read, or the error. Called by tests/vscode_e2e.py with one JSON argument:
 //   {playwright, url, file, type, screenshot}
 import { createRequire } from "node:module";
 
@@ -41,6 +41,32 @@ function within(promise, what) {
   ]);
 }
 
+async function runCommand(title) {
+  await page.keyboard.press("F1");
+  await page.waitForSelector(".quick-input-widget input", { timeout: LIMIT });
+  await page.keyboard.type(title);
+  await page.waitForSelector(".quick-input-list .monaco-list-row", { timeout: LIMIT });
+  await page.keyboard.press("Enter");
+}
+
+/** The visible text of the editor showing the document `name` (in whichever group). */
+async function documentText(name) {
+  const text = await page.waitForFunction(
+    (name) => {
+      for (const group of document.querySelectorAll(".editor-group-container")) {
+        const tab = group.querySelector(".tab.active");
+        if (tab && (tab.getAttribute("aria-label") ?? "").includes(name)) {
+          return group.querySelector(".view-lines")?.innerText || null;
+        }
+      }
+      return null;
+    },
+    name,
+    { timeout: LIMIT },
+  );
+  return (await text.jsonValue()).replaceAll("\u00a0", " ");
+}
+
 let exitCode = 0;
 try {
   await page.goto(options.url);
@@ -55,6 +81,9 @@ try {
   await within(ready, "'infill: ready' from the extension");
   await page.click(".editor-instance .monaco-editor .view-lines");
   await page.keyboard.press("Control+End");
+  // Why a suggestion here: the report opens beside the editor, which keeps the focus.
+  await runCommand("infill: Explain this suggestion");
+  const explanation = await documentText("explain.txt");
   await page.keyboard.type(options.type, { delay: 40 });
   await page.waitForSelector(GHOST, { timeout: LIMIT });
   const ghost = await page.$$eval(GHOST, (nodes) => nodes.map((node) => node.textContent));
@@ -65,8 +94,10 @@ try {
   const accepted = await page.$eval(".editor-instance .view-lines", (node) => node.innerText);
   await page.keyboard.press("Control+S");
   await page.waitForSelector(".tab.active.dirty", { state: "detached", timeout: LIMIT });
+  await runCommand("infill: Show stats");
+  const stats = await documentText("stats.txt");
   await page.screenshot({ path: options.screenshot.replace(/\.png$/, "-saved.png") });
-  console.log(JSON.stringify({ ghost, lines, accepted, console: console_ }));
+  console.log(JSON.stringify({ ghost, lines, accepted, explanation, stats, console: console_ }));
 } catch (error) {
   await page.screenshot({ path: options.screenshot.replace(/\.png$/, "-failed.png") }).catch(() => {});
   console.log(JSON.stringify({ error: String(error), console: console_ }));
