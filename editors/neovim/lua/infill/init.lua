@@ -11,7 +11,7 @@ local report = require('infill.report')
 M.defaults = {
   -- The server; its last word `serve` is replaced by `stats` for :InfillStats.
   cmd = { 'infill', 'serve' },
-  cmd_env = nil,
+  cmd_env = nil, -- extra environment variables for the server
   -- infill's settings (see its README): sent as initializationOptions and as the `infill`
   -- section of workspace/configuration.
   settings = {},
@@ -23,7 +23,7 @@ M.defaults = {
   -- 'auto': vim.lsp.inline_completion where Neovim has it (0.12), else the plugin's extmarks;
   -- 'native' or 'extmark' to choose.
   ghost_text = 'auto',
-  -- Insert-mode keys; each falls back to the key's own meaning when no suggestion is shown.
+  -- Insert-mode keys; with no suggestion shown, Tab and <C-]> do what they do without infill.
   -- false leaves a key unmapped (use require('infill').accept() and the others yourself).
   keys = { accept = '<Tab>', next = '<M-]>', prev = '<M-[>', dismiss = '<C-]>' },
 }
