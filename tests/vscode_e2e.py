@@ -3,10 +3,10 @@
 code-server (VS Code for the browser) runs offline with the extension's .vsix installed and
 `infill.server.path` pointing at this checkout's `infill`; headless Chromium, driven by
 playwright-core (editors/vscode/e2e/drive.mjs), opens a Python file and types; the ghost text
-comes from the real `infill serve` and the fake backend over HTTP. Tab accepts it, the file is
-saved, and the file on disk and the server's local metrics (the item's `infill.accepted`
-command ran) are checked; so are the reports of "infill: Explain this suggestion" and "infill:
-Show stats".
+comes from the real `infill serve` and the fake backend over HTTP. A word of it is accepted
+with Ctrl+Right and the rest with Tab, the file is saved, and the file on disk and the server's
+local metrics (the partial accept, and the item's `infill.accepted` command) are checked; so
+are the reports of "infill: Explain this suggestion" and "infill: Show stats".
 
 Heavy, hence a target of its own: the first run installs Debian's chromium, Node 24 and
 code-server (a ~3-minute native build) into ~/.cache/infill/vscode-e2e/ (editors/vscode/e2e/
@@ -206,16 +206,22 @@ async def test_ghost_text_is_shown_and_tab_accepts_it(
                 break
             await asyncio.sleep(0.1)
 
-    # What the page showed as ghost text (Monaco renders its blanks as no-break spaces).
+    # What the page showed as ghost text (Monaco renders its blanks as no-break spaces), and
+    # after a word of it was accepted.
     assert "".join(result["ghost"]).replace("\xa0", " ") == SUGGESTION
+    rest = "".join(result["ghostAfterWord"]).replace("\xa0", " ")
+    assert rest and SUGGESTION.endswith(rest) and rest != SUGGESTION
     # The commands' reports, beside the editor: infill/explain at the empty line, then the
     # output of `infill stats` run by the extension.
     assert result["explanation"].startswith("template: qwen    mode: multi-line\n")
     assert "<|fim_prefix|>def greet(name):" in result["explanation"]
     assert re.search(r"^keystrokes\s+\d+", result["stats"], re.MULTILINE), result["stats"]
     assert source.read_text() == expected
-    # The item's `infill.accepted` command reached the server, which counted the accept.
-    assert accepted(state) == 1
+    # The word was counted as typed along what was shown; the rest's item ran its
+    # `infill.accepted` command, and the server counted that accept.
+    numbers = report(state)
+    assert (numbers["accepted_partly"], numbers["accepted_whole"]) == (1, 1)
+    assert numbers["chars_accepted"] == len(SUGGESTION)
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(screenshot, SCREENSHOT)
 

@@ -1,6 +1,6 @@
 // Drives VS Code (code-server) in headless Chromium as a user would: open a file, run "infill:
-// Explain this suggestion", type, wait for infill's ghost text, take a screenshot, accept it
-// with Tab, save, run "infill: Show stats". Prints one JSON line: what the ghost text, the
+// Explain this suggestion", type, wait for infill's ghost text, take a screenshot, accept a
+// word of it (Ctrl+Right) and the rest with Tab, save, run "infill: Show stats". Prints one JSON line: what the ghost text, the
 // reports and the page's console (where the extension host's log shows) read, or the error. Called by tests/vscode_e2e.py with one JSON argument:
 //   {playwright, url, file, type, screenshot}
 import { createRequire } from "node:module";
@@ -26,13 +26,25 @@ const page = await browser.newPage({ viewport: { width: 1200, height: 640 } });
 const console_ = [];
 let extensionReady;
 const ready = new Promise((resolve) => (extensionReady = resolve));
+// Provider round trips answered with an item, as `editor.inlineSuggest.logFetch` logs them.
+let answeredFetches = 0;
 page.on("console", (message) => {
   const text = message.text();
   console_.push(text);
   if (text.includes("infill: ready")) {
     extensionReady();
   }
+  if (text.includes("InlineCompletions.fetch") && text.includes('"kind":"end"') &&
+      text.includes('"insertText"')) {
+    answeredFetches += 1;
+  }
 });
+
+async function answeredFetchAfter(count) {
+  while (answeredFetches <= count) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 function within(promise, what) {
   return Promise.race([
@@ -89,6 +101,12 @@ try {
   const ghost = await page.$$eval(GHOST, (nodes) => nodes.map((node) => node.textContent));
   const lines = await page.$eval(".editor-instance .view-lines", (node) => node.innerText);
   await page.screenshot({ path: options.screenshot });
+  // A word first; once VS Code has asked again (the server answers the rest from what it
+  // showed, counting the word as typed along it), the rest with Tab.
+  const fetches = answeredFetches;
+  await page.keyboard.press("Control+ArrowRight");
+  await within(answeredFetchAfter(fetches), "new answer after the word was accepted");
+  const ghostAfterWord = await page.$$eval(GHOST, (nodes) => nodes.map((node) => node.textContent));
   await page.keyboard.press("Tab");
   await page.waitForSelector(GHOST, { state: "detached", timeout: LIMIT });
   const accepted = await page.$eval(".editor-instance .view-lines", (node) => node.innerText);
@@ -97,7 +115,9 @@ try {
   await runCommand("infill: Show stats");
   const stats = await documentText("stats.txt");
   await page.screenshot({ path: options.screenshot.replace(/\.png$/, "-saved.png") });
-  console.log(JSON.stringify({ ghost, lines, accepted, explanation, stats, console: console_ }));
+  console.log(
+    JSON.stringify({ ghost, ghostAfterWord, lines, accepted, explanation, stats, console: console_ }),
+  );
 } catch (error) {
   await page.screenshot({ path: options.screenshot.replace(/\.png$/, "-failed.png") }).catch(() => {});
   console.log(JSON.stringify({ error: String(error), console: console_ }));
