@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXAMPLE := bench/example_workspace/inventory.py:24:20
 
-.PHONY: run test lint bench bench-context bench-postprocess clean
+.PHONY: run test test-vscode lint bench bench-context bench-postprocess clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "infill needs Python 3.11 or newer"'
@@ -36,6 +36,12 @@ lint: $(VENV)/.installed-test
 
 test: $(VENV)/.installed-test lint
 	$(PY) -m pytest
+
+# The extension in a real VS Code: code-server driven in headless Chromium (tests/vscode_e2e.py).
+# The first run installs Debian's chromium, Node 24 and code-server (a native build of about 3
+# minutes) into ~/.cache/infill/vscode-e2e/; then about a minute. Needs ~1.3 GB of memory.
+test-vscode: $(VENV)/.installed-test
+	$(PY) -m pytest tests/vscode_e2e.py
 
 # Latency: real typing replayed against infill and against tabby-agent 1.5.0 (installed from npm
 # on first use), both on a fake model of 150 ms to first token and 60 tokens/s (~6 minutes);

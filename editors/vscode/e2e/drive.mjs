@@ -1,0 +1,128 @@
+// Drives VS Code (code-server) in headless Chromium as a user would: open a file, run "infill:
+// Explain this suggestion", type, wait for infill's ghost text, take a screenshot, accept a
+// word of it (Ctrl+Right) and the rest with Tab, save, run "infill: Show stats". Prints one JSON line: what the ghost text, the
+// reports and the page's console (where the extension host's log shows) read, or the error. Called by tests/vscode_e2e.py with one JSON argument:
+//   {playwright, url, file, type, screenshot}
+import { createRequire } from "node:module";
+
+const options = JSON.parse(process.argv[2]);
+const { chromium } = createRequire(import.meta.url)(options.playwright);
+const GHOST = ".monaco-editor .ghost-text-decoration";
+const LIMIT = 60_000; // only a hang guard
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+const page = await browser.newPage({ viewport: { width: 1200, height: 640 } });
+const console_ = [];
+let extensionReady;
+const ready = new Promise((resolve) => (extensionReady = resolve));
+// Provider round trips answered with an item, as `editor.inlineSuggest.logFetch` logs them.
+let answeredFetches = 0;
+page.on("console", (message) => {
+  const text = message.text();
+  console_.push(text);
+  if (text.includes("infill: ready")) {
+    extensionReady();
+  }
+  if (text.includes("InlineCompletions.fetch") && text.includes('"kind":"end"') &&
+      text.includes('"insertText"')) {
+    answeredFetches += 1;
+  }
+});
+
+async function answeredFetchAfter(count) {
+  while (answeredFetches <= count) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function within(promise, what) {
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => setTimeout(() => reject(new Error(`no ${what}`)), LIMIT)),
+  ]);
+}
+
+async function runCommand(title) {
+  await page.keyboard.press("F1");
+  await page.waitForSelector(".quick-input-widget input", { timeout: LIMIT });
+  await page.keyboard.type(title);
+  await page.waitForSelector(".quick-input-list .monaco-list-row", { timeout: LIMIT });
+  await page.keyboard.press("Enter");
+}
+
+/** The visible text of the editor showing the document `name` (in whichever group). */
+async function documentText(name) {
+  const text = await page.waitForFunction(
+    (name) => {
+      for (const group of document.querySelectorAll(".editor-group-container")) {
+        const tab = group.querySelector(".tab.active");
+        if (tab && (tab.getAttribute("aria-label") ?? "").includes(name)) {
+          return group.querySelector(".view-lines")?.innerText || null;
+        }
+      }
+      return null;
+    },
+    name,
+    { timeout: LIMIT },
+  );
+  return (await text.jsonValue()).replaceAll("\u00a0", " ");
+}
+
+let exitCode = 0;
+try {
+  await page.goto(options.url);
+  await page.waitForSelector(".monaco-workbench", { timeout: LIMIT });
+  await page.keyboard.press("Control+P");
+  await page.waitForSelector(".quick-input-widget input", { timeout: LIMIT });
+  await page.keyboard.type(options.file);
+  await page.waitForSelector(".quick-input-list .monaco-list-row", { timeout: LIMIT });
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(`.tab.active[aria-label*="${options.file}"]`, { timeout: LIMIT });
+  // Text typed before the extension's provider is registered would never be asked about.
+  await within(ready, "'infill: ready' from the extension");
+  await page.click(".editor-instance .monaco-editor .view-lines");
+  await page.keyboard.press("Control+End");
+  // Why a suggestion here: the report opens beside the editor, which keeps the focus.
+  await runCommand("infill: Explain this suggestion");
+  const explanation = await documentText("explain.txt");
+  await page.keyboard.type(options.type, { delay: 40 });
+  await page.waitForSelector(GHOST, { timeout: LIMIT });
+  const ghost = await page.$$eval(GHOST, (nodes) => nodes.map((node) => node.textContent));
+  const lines = await page.$eval(".editor-instance .view-lines", (node) => node.innerText);
+  await page.screenshot({ path: options.screenshot });
+  // A word first; once VS Code has asked again (the server answers the rest from what it
+  // showed, counting the word as typed along it), the rest with Tab.
+  const fetches = answeredFetches;
+  await page.keyboard.press("Control+ArrowRight");
+  await within(answeredFetchAfter(fetches), "new answer after the word was accepted");
+  const ghostAfterWord = await page.$$eval(GHOST, (nodes) => nodes.map((node) => node.textContent));
+  await page.keyboard.press("Tab");
+  await page.waitForSelector(GHOST, { state: "detached", timeout: LIMIT });
+  const accepted = await page.$eval(".editor-instance .view-lines", (node) => node.innerText);
+  await page.keyboard.press("Control+S");
+  await page.waitForSelector(".tab.active.dirty", { state: "detached", timeout: LIMIT });
+  await runCommand("infill: Show stats");
+  const stats = await documentText("stats.txt");
+  await page.screenshot({ path: options.screenshot.replace(/\.png$/, "-saved.png") });
+  console.log(
+    JSON.stringify({ ghost, ghostAfterWord, lines, accepted, explanation, stats, console: console_ }),
+  );
+} catch (error) {
+  await page.screenshot({ path: options.screenshot.replace(/\.png$/, "-failed.png") }).catch(() => {});
+  console.log(JSON.stringify({ error: String(error), console: console_ }));
+  exitCode = 1;
+} finally {
+  await browser.close();
+}
+process.exit(exitCode);

@@ -1,0 +1,193 @@
+// The VS Code side of infill: starts `infill serve`, hands it the `infill.*` settings, and
+// adds a status bar item and the commands Toggle, Explain this suggestion and Show stats.
+// Ghost text itself is vscode-languageclient's inline completion provider (on by default
+// from version 10.0.1); VS Code runs an item's `infill.accepted` command when it is accepted.
+
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as vscode from "vscode";
+import {
+  LanguageClient,
+  type LanguageClientOptions,
+  type ServerOptions,
+  State,
+} from "vscode-languageclient/node";
+import { type Explanation, formatExplanation } from "./report";
+import { serverExecutable } from "./server";
+import { serverKeys, serverSettings } from "./settings";
+import { Status } from "./status";
+
+const SECTION = "infill";
+const SCHEME = "infill";
+
+let client: LanguageClient | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const status = new Status();
+  const item = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
+  item.command = "infill.toggle";
+  const render = (): void => {
+    const view = status.view();
+    item.text = view.text;
+    item.tooltip = view.tooltip;
+    item.backgroundColor = view.error
+      ? new vscode.ThemeColor("statusBarItem.errorBackground")
+      : undefined;
+  };
+  const config = (): vscode.WorkspaceConfiguration => vscode.workspace.getConfiguration(SECTION);
+  status.enabled = config().get<boolean>("enable", true);
+  render();
+  item.show();
+
+  const contributed = context.extension.packageJSON.contributes.configuration.properties;
+  const keys = serverKeys(contributed);
+  const settings = (): Record<string, unknown> => serverSettings(keys, (key) => config().inspect(key));
+
+  const documents = new Documents();
+  const executable = serverExecutable({
+    configuredPath: config().get<string>("server.path", ""),
+    interpreterPath: vscode.workspace.getConfiguration("python").get<string>("defaultInterpreterPath"),
+    workspaceFolders: (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
+    platform: process.platform,
+    isFile: (file) => fs.statSync(file, { throwIfNoEntry: false })?.isFile() ?? false,
+  });
+  // No `transport`: TransportKind.stdio would append `--stdio`; `infill serve` is stdio already.
+  const serverOptions: ServerOptions = { command: executable, args: ["serve"] };
+  const languages = config().get<string[]>("languages", []);
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: languages.flatMap((language) => [
+      { scheme: "file", language },
+      { scheme: "untitled", language },
+    ]),
+    initializationOptions: settings(),
+    middleware: {
+      provideInlineCompletionItems: async (document, position, context, token, next) => {
+        if (!status.enabled) {
+          return undefined;
+        }
+        status.pending += 1;
+        render();
+        try {
+          return await next(document, position, context, token);
+        } finally {
+          status.pending -= 1;
+          render();
+        }
+      },
+      workspace: {
+        // The server pulls its section: it gets the same object as initializationOptions.
+        configuration: async (params, token, next) => {
+          const answers = await next(params, token);
+          if (!Array.isArray(answers)) {
+            return answers;
+          }
+          return params.items.map((asked, i) => (asked.section === SECTION ? settings() : answers[i]));
+        },
+      },
+    },
+  };
+  client = new LanguageClient("infill", "infill", serverOptions, clientOptions);
+  context.subscriptions.push(
+    item,
+    vscode.workspace.registerTextDocumentContentProvider(SCHEME, documents),
+    client.onNotification("infill/status", (params) => {
+      status.notified(params);
+      render();
+    }),
+    client.onDidChangeState((change) => {
+      if (change.newState === State.Stopped) {
+        status.server = "stopped";
+        render();
+      }
+    }),
+    vscode.workspace.onDidChangeConfiguration((change) => {
+      if (!change.affectsConfiguration(SECTION)) {
+        return;
+      }
+      status.enabled = config().get<boolean>("enable", true);
+      render();
+      if (client?.isRunning()) {
+        void client.sendNotification("workspace/didChangeConfiguration", {
+          settings: { [SECTION]: settings() },
+        });
+      }
+    }),
+    vscode.commands.registerCommand("infill.toggle", async () => {
+      await config().update("enable", !status.enabled, vscode.ConfigurationTarget.Global);
+    }),
+    vscode.commands.registerCommand("infill.explain", () => explain(documents)),
+    vscode.commands.registerCommand("infill.stats", () => stats(executable, documents)),
+  );
+
+  try {
+    await client.start();
+  } catch (error) {
+    status.server = "stopped";
+    status.message = `cannot start ${executable} serve: ${String(error)}`;
+    render();
+    void vscode.window.showErrorMessage(
+      `infill: ${status.message}. Set infill.server.path to the infill executable.`,
+    );
+    return;
+  }
+  if (status.server === "starting") {
+    status.server = "ready";
+  }
+  render();
+  // Tests (and anyone reading the extension host log) wait for this line.
+  console.log("infill: ready");
+}
+
+export async function deactivate(): Promise<void> {
+  await client?.stop();
+  client = undefined;
+}
+
+/** Read-only text documents for the reports, opened beside the editor. */
+class Documents implements vscode.TextDocumentContentProvider {
+  private readonly texts = new Map<string, string>();
+  private opened = 0;
+
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    return this.texts.get(uri.toString()) ?? "";
+  }
+
+  async show(name: string, text: string): Promise<void> {
+    this.opened += 1;
+    const uri = vscode.Uri.from({ scheme: SCHEME, path: `/${name}`, query: String(this.opened) });
+    this.texts.set(uri.toString(), text);
+    const document = await vscode.workspace.openTextDocument(uri);
+    await vscode.window.showTextDocument(document, {
+      viewColumn: vscode.ViewColumn.Beside,
+      preview: true,
+      preserveFocus: true,
+    });
+  }
+}
+
+async function explain(documents: Documents): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (!client?.isRunning() || !editor) {
+    void vscode.window.showInformationMessage("infill: open a file infill completes in first");
+    return;
+  }
+  const params = client.code2ProtocolConverter.asTextDocumentPositionParams(
+    editor.document,
+    editor.selection.active,
+  );
+  const report = await client.sendRequest<Explanation | null>("infill/explain", params);
+  if (!report) {
+    void vscode.window.showInformationMessage("infill: no suggestion is made at this position");
+    return;
+  }
+  await documents.show("explain.txt", formatExplanation(report));
+}
+
+function stats(executable: string, documents: Documents): Promise<void> {
+  return new Promise((resolve) => {
+    execFile(executable, ["stats"], (error, stdout, stderr) => {
+      const text = error ? `${executable} stats failed: ${stderr || error.message}` : stdout;
+      void documents.show("stats.txt", text).then(resolve, resolve);
+    });
+  });
+}

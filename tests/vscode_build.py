@@ -1,0 +1,40 @@
+"""Building the VS Code extension in editors/vscode with npm, for its tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+EXTENSION = Path(__file__).resolve().parent.parent / "editors" / "vscode"
+
+
+def npm(*args: str, offline: bool = False) -> str:
+    """Run npm in the extension's folder; its output, or an AssertionError with all of it."""
+    # Offline: in a network namespace of its own, with no interface but a loopback that is down.
+    isolation = ["unshare", "--net"] if offline else []
+    done = subprocess.run(
+        [*isolation, "npm", *args],
+        cwd=EXTENSION,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "npm_config_update_notifier": "false"},
+        timeout=800,
+    )
+    assert done.returncode == 0, f"npm {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def compile_extension() -> Path:
+    """`npm ci` from the committed package-lock.json, then `tsc`."""
+    npm("ci", "--no-audit", "--no-fund")
+    npm("run", "compile")
+    return EXTENSION
+
+
+def package_vsix() -> Path:
+    """The compiled extension as a .vsix, built with the network cut off."""
+    vsix = EXTENSION / "infill.vsix"
+    vsix.unlink(missing_ok=True)
+    npm("run", "package", offline=True)
+    return vsix
