@@ -11,8 +11,9 @@ EXTENSION = Path(__file__).resolve().parent.parent / "editors" / "vscode"
 
 def npm(*args: str, offline: bool = False) -> str:
     """Run npm in the extension's folder; its output, or an AssertionError with all of it."""
-    # Offline: in a network namespace of its own, with no interface but a loopback that is down.
-    isolation = ["unshare", "--net"] if offline else []
+    # Offline: in a network namespace of its own, with no interface but a loopback that is down
+    # (in a user namespace of its own too when not run as root, which may not make one).
+    isolation = ["unshare", "--net", "--map-root-user"] if offline else []
     done = subprocess.run(
         [*isolation, "npm", *args],
         cwd=EXTENSION,
