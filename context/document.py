@@ -8,6 +8,7 @@ Offsets here are indexes into the Python string, i.e. code points.
 
 from __future__ import annotations
 
+import copy
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -86,6 +87,16 @@ def well_formed(text: str) -> str:
     if text.isascii() or _LONE_SURROGATE.search(text) is None:
         return text
     return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def check_changes(
+    doc: Document, changes: list[tuple[str, tuple[tuple[int, int], tuple[int, int]] | None]]
+) -> None:
+    """Raise InvalidEdit if one of `changes` (a didChange's, in order) would not apply, so that
+    a refused notification leaves the document as it was, not half edited."""
+    trial = copy.copy(doc)  # apply_change replaces text and line_starts, never mutates them
+    for new_text, change_range in changes:
+        trial.apply_change(new_text, change_range)
 
 
 def _line_starts(text: str) -> list[int]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
 import re
+import signal
 import stat
 import sys
 import threading
@@ -20,16 +22,17 @@ from typing import Any, BinaryIO
 import attrs
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
-from pygls.io_ import StdoutWriter, run_async
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from infill import __version__
 from infill.context import InvalidEdit
-from infill.context.document import code_units
+from infill.context.document import check_changes, code_units
 from infill.context.engine import SOURCE_EXTENSIONS, ContextEngine, Tracked, uri_to_path
 from infill.context.ignore import IGNORE_FILES
+from infill.framing import serve_messages
 from infill.metrics import Metrics, default_path
 from infill.pipeline import Completer, NotConfigured, Prepared, explain, prepare
 from infill.prompts.tokens import warm_up
@@ -54,6 +57,11 @@ DEFINITIONS_DELAY = 0.5
 ACCEPTED = "infill.accepted"  # the command an accepted inline item runs
 OFFERED_KEPT = 256  # items whose accept can still be reported
 HEADER_LINE_LIMIT = 64 * 1024  # bytes; a longer header line is skipped
+# Signals that stop the server as cleanly as `exit` does (an editor ending its servers, a
+# terminal closing, Ctrl-C).
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, name)
+)
 
 
 @dataclass(frozen=True)
@@ -192,23 +200,36 @@ class InfillServer(LanguageServer):
             loop = asyncio.get_running_loop()
             stream = asyncio.StreamReader(limit=HEADER_LINE_LIMIT)
             await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stream), stdin)
-            assert self._stop_event is not None
-            await run_async(
-                stop_event=self._stop_event,
-                reader=PipeReader(stream),
-                protocol=self.protocol,
-                logger=log,
-                error_handler=self.report_server_error,
+            reading = asyncio.ensure_future(
+                serve_messages(PipeReader(stream), self.protocol, self.report_server_error)
             )
+            for signum in STOP_SIGNALS:
+                with contextlib.suppress(NotImplementedError, ValueError):  # not on Windows
+                    loop.add_signal_handler(signum, reading.cancel)
+            try:
+                await reading
+            except asyncio.CancelledError:
+                if not reading.cancelled():
+                    raise
+                log.info("stopping: asked to by a signal")
+            finally:
+                # The client is gone (stdin ended), said exit, or a signal came: let go of the
+                # backend's connections and write the metrics still queued.
+                await self.close()
 
         try:
             asyncio.run(serve())
         except BrokenPipeError:
             log.error("the client's pipe is closed; shutting down")
-        except (KeyboardInterrupt, SystemExit):
+        except KeyboardInterrupt:
             pass
         finally:
             self.shutdown()
+
+    async def close(self) -> None:
+        """Close the backend's connections and write the queued metrics; more calls do nothing."""
+        await self.completer.aclose()
+        await asyncio.to_thread(self.metrics.close)
 
     @property
     def encoding(self) -> str:
@@ -601,6 +622,16 @@ class InfillServer(LanguageServer):
         return self.typing.setdefault(uri, TypingSpeed())
 
 
+def _span(
+    change: lsp.TextDocumentContentChangeEvent,
+) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """A content change's range as (line, character) pairs; None for the whole document."""
+    if not isinstance(change, lsp.TextDocumentContentChangePartial):
+        return None
+    r = change.range
+    return (r.start.line, r.start.character), (r.end.line, r.end.character)
+
+
 def _workspace_root(params: lsp.InitializeParams) -> str | None:
     folders = params.workspace_folders or []
     uri = folders[0].uri if folders else params.root_uri
@@ -654,17 +685,16 @@ def create_server() -> InfillServer:
         uri = params.text_document.uri
         if ls.tracked(uri) is None:
             return
-        for change in params.content_changes:
-            span = None
-            if isinstance(change, lsp.TextDocumentContentChangePartial):
-                r = change.range
-                span = ((r.start.line, r.start.character), (r.end.line, r.end.character))
-            try:
-                ls.engine.apply(uri, change.text, span)
-            except (InvalidEdit, ValueError) as exc:
-                log.error("edit to %s refused, document left as it was: %s", uri, exc)
-                return
+        changes = [(change.text, _span(change)) for change in params.content_changes]
         tracked = ls.engine.documents[uri]
+        try:
+            if len(changes) > 1:
+                check_changes(tracked.doc, changes)
+            for text, span in changes:
+                ls.engine.apply(uri, text, span)
+        except (InvalidEdit, ValueError) as exc:
+            log.error("edit to %s refused, document left as it was: %s", uri, exc)
+            return
         tracked.doc.version = params.text_document.version
         ls.typing_speed(uri).edited()
         ls.metrics.keystroke(uri)
@@ -770,9 +800,11 @@ def create_server() -> InfillServer:
         # Incomplete: the suggestion depends on every keystroke, so the client asks again.
         return lsp.CompletionList(is_incomplete=True, items=[item])
 
-    @server.feature(lsp.SHUTDOWN)
-    async def shutdown(ls: InfillServer, params: None) -> None:
-        await ls.completer.aclose()
-        await asyncio.to_thread(ls.metrics.close)
+    @server.feature(lsp.EXIT)
+    async def exit(ls: InfillServer, params: None) -> None:
+        # The closing is done here rather than at shutdown: a client may send exit right behind
+        # shutdown, and an answer to shutdown that waited for the closing would then be lost
+        # with the process. pygls ends the process once this returns.
+        await ls.close()
 
     return server

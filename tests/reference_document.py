@@ -61,19 +61,21 @@ def reference_text(text: str) -> str:
     return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
 
 
-def reference_splice(text: str, change_range: Range | None, new_text: str, encoding: str) -> str:
-    """The text after one content change; unchanged when the range ends before it starts or
-    has a negative number (an edit no correct client sends)."""
+def reference_change(
+    text: str, change_range: Range | None, new_text: str, encoding: str
+) -> str | None:
+    """The text after one content change; None for a change no correct client sends (a range
+    ending before it starts, a negative number): it is refused."""
     new_text = reference_text(new_text)
     if change_range is None:
         return new_text
     (start_line, start_char), (end_line, end_char) = change_range
     if min(start_line, start_char, end_line, end_char) < 0:
-        return text
+        return None
     start = reference_offset(text, start_line, start_char, encoding)
     end = reference_offset(text, end_line, end_char, encoding)
     if end < start:
-        return text
+        return None
     return text[:start] + new_text + text[end:]
 
 
