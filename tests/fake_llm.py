@@ -73,6 +73,7 @@ class FakeLLM:
         self.on_request: Callable[[Received], Reply | None] | None = None
         self.dropped_streams = 0  # streams the client closed before their end
         self.connections = 0  # TCP connections accepted
+        self.open_connections = 0  # of those, the ones the client has not closed yet
         self.gets: list[Received] = []  # GET requests (the client warming its connection)
         self.events: list[Received] = []  # Tabby's POST /v1/events (usage events, not requests)
         self.models = ["fake"]  # what the model listings answer
@@ -118,6 +119,7 @@ class FakeLLM:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.open_connections += 1
         try:
             while True:
                 request = await self._read_request(reader)
@@ -148,6 +150,7 @@ class FakeLLM:
         except (ConnectionError, asyncio.IncompleteReadError):
             return
         finally:
+            self.open_connections -= 1
             writer.close()
 
     def _reply_for(self, request: Received) -> Reply:
