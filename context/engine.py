@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from infill.context.credentials import redact_credentials
 from infill.context.definitions import Definition, extract_definitions, identifiers_near_cursor
 from infill.context.document import Document, Edit
 from infill.context.edits import RecentEdits, shown_lines
@@ -394,7 +395,7 @@ def _path_distance(a: tuple[str, ...], b: tuple[str, ...]) -> int:
 
 def fuse(ranked: list[list[Snippet]]) -> list[Snippet]:
     """Reciprocal-rank fusion across sources; a snippet overlapping a better one of the same
-    file is dropped. The fused score replaces each snippet's own."""
+    file is dropped. The fused score replaces each snippet's own; credentials are redacted."""
     scores: dict[tuple[str, str, int, int], float] = {}
     by_key: dict[tuple[str, str, int, int], Snippet] = {}
     for snippets in ranked:
@@ -419,7 +420,8 @@ def fuse(ranked: list[list[Snippet]]) -> list[Snippet]:
                 snippet.path,
                 snippet.start_line,
                 snippet.end_line,
-                snippet.text,
+                # Every snippet leaves the engine through here, on its way to a backend.
+                redact_credentials(snippet.text),
                 round(scores[key], 4),
             )
         )

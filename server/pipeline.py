@@ -23,6 +23,7 @@ from infill.backends import (
     make_backend,
 )
 from infill.context import CursorContext, cursor_context
+from infill.context.credentials import redact_credentials, typing_credential
 from infill.context.engine import ContextEngine, Gathered
 from infill.postprocess import CompletionContext, Cutter, Mode, completion_mode, is_prose, rank
 from infill.postprocess.syntax import original_tree
@@ -94,8 +95,8 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
     doc = tracked.doc
     ctx = cursor_context(doc, offset)
     mode = completion_mode(ctx.line_before, ctx.line_after, is_prose(ctx.language_id))
-    if mode is None:
-        return None
+    if mode is None or typing_credential(ctx.line_before):
+        return None  # (a secret half typed would be sent, and not recognized as one)
     config = settings.backend
     # Chat APIs get the chat prompt; the FIM prompt built alongside (for explain) needs a
     # template, not a warning about a chat model's name.
@@ -111,9 +112,11 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
     deadline = time.monotonic() + settings.context.budget_ms / 1000
     gathered = engine.gather(uri, offset, exclude, deadline)
     gathered_done = time.perf_counter()
+    # What may be sent, and no more, is searched for credentials.
+    prefix, suffix = redact_credentials(widest_prefix), redact_credentials(widest_suffix)
     prompt = build_prompt(
-        ctx.prefix,
-        ctx.suffix,
+        prefix,
+        suffix,
         template,
         budget,
         gathered.snippets,
@@ -125,8 +128,8 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
     chat = None
     if config.uses_chat:
         chat = build_chat_prompt(
-            ctx.prefix,
-            ctx.suffix,
+            prefix,
+            suffix,
             budget,
             gathered.snippets,
             path=tracked.path,

@@ -28,6 +28,7 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from infill import __version__
+from infill.backends import without_secrets
 from infill.context import InvalidEdit
 from infill.context.document import check_changes, code_units
 from infill.context.engine import SOURCE_EXTENSIONS, ContextEngine, Tracked, uri_to_path
@@ -248,6 +249,7 @@ class InfillServer(LanguageServer):
         super().report_server_error(error, source)
 
     def show(self, kind: lsp.MessageType, message: str) -> None:
+        message = without_secrets(message)
         levels = {lsp.MessageType.Error: logging.ERROR, lsp.MessageType.Warning: logging.WARNING}
         log.log(levels.get(kind, logging.INFO), message)
         self.window_show_message(lsp.ShowMessageParams(type=kind, message=f"infill: {message}"))
@@ -259,9 +261,8 @@ class InfillServer(LanguageServer):
             self.show(lsp.MessageType.Info, "the backend answers again")
         else:
             self.show(lsp.MessageType.Warning, f"backend unavailable, pausing requests: {reason}")
-        self.protocol.notify(
-            STATUS, {"state": "ready" if healthy else "backend-error", "message": reason}
-        )
+        state = "ready" if healthy else "backend-error"
+        self.protocol.notify(STATUS, {"state": state, "message": without_secrets(reason)})
 
     def warm_backend(self) -> None:
         """Open the backend's connection before the first keystroke needs it."""

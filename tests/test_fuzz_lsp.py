@@ -165,7 +165,7 @@ def replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
 @st.composite
 def messages(draw: st.DrawFn) -> tuple[str, Any, bool]:
     """(method, params, is a request): a valid message with one part replaced by any JSON."""
-    method = draw(st.sampled_from(REQUESTS + NOTIFICATIONS))
+    method = draw(st.sampled_from([*REQUESTS, *NOTIFICATIONS]))
     params = VALID_PARAMS.get(method, {})
     if draw(st.booleans()):
         params = replaced(params, draw(st.sampled_from(paths(params))), draw(json_values))
