@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from infill.harness import LspClient
-from tests.conftest import StartClient
+from tests.conftest import StartClient, write_files
 from tests.fake_llm import FakeLLM, Reply
 
 AWS_KEY = "AKIAPLANTEDSECRET0001"[:20]
@@ -79,16 +79,14 @@ API_KEY = "sk-live-the-users-own-key-0123456789"
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "shop"
-    (root / "app").mkdir(parents=True)
-    (root / "app" / "__init__.py").write_text("")
-    (root / "app" / "settings.py").write_text(SETTINGS)
-    (root / "app" / "service.py").write_text(SERVICE)
-    (root / ".gitignore").write_text("local_settings.py\nprivate/\n")
-    for name, text in PLANTED_FILES.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    return root
+    files = {
+        "app/__init__.py": "",
+        "app/settings.py": SETTINGS,
+        "app/service.py": SERVICE,
+        ".gitignore": "local_settings.py\nprivate/\n",
+        **PLANTED_FILES,
+    }
+    return write_files(tmp_path / "shop", files)
 
 
 def everything_sent(fake: FakeLLM) -> str:
