@@ -48,6 +48,11 @@ from infill.settings import Settings
 log = logging.getLogger(__name__)
 
 
+# More characters than a token ever has (runs of blanks aside): an answer longer than
+# max_tokens of these comes from a server that does not stop, and is not read to its end.
+MAX_CHARS_PER_TOKEN = 64
+
+
 class NotConfigured(Exception):
     """No backend to ask: the message says which setting to set."""
 
@@ -270,6 +275,7 @@ class Completer:
         cutters: dict[int, Cutter] = {}
         finished: set[int] = set()
         answers: dict[int, str] = {}
+        received, most = 0, config.max_tokens * MAX_CHARS_PER_TOKEN * request.n
         started = time.perf_counter()
         if self.on_backend_request is not None:
             self.on_backend_request()
@@ -277,6 +283,12 @@ class Completer:
             async with asyncio.timeout(config.timeout_ms / 1000):
                 async with aclosing(backend.stream(request)) as events:
                     async for event in events:
+                        received += len(event.text)
+                        if received > most:
+                            raise BackendError(
+                                f"{config.base_url} sent more than {config.max_tokens} tokens "
+                                "can be: it ignores max_tokens"
+                            )
                         if not parsing.done():
                             await parsing
                         index = event.index

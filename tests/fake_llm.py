@@ -92,8 +92,9 @@ class FakeLLM:
         """The server's root, as llama.cpp, Ollama and Anthropic clients take it."""
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> FakeLLM:
-        self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+    async def start(self, port: int = 0) -> FakeLLM:
+        """Listen on `port` (0: any free one)."""
+        self._server = await asyncio.start_server(self._connection, "127.0.0.1", port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
