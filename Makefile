@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXAMPLE := bench/example_workspace/inventory.py:24:20
 
-.PHONY: run test lint bench bench-context bench-postprocess clean
+.PHONY: run test lint fuzz soak bench bench-context bench-postprocess clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "infill needs Python 3.11 or newer"'
@@ -36,6 +36,17 @@ lint: $(VENV)/.installed-test
 
 test: $(VENV)/.installed-test lint
 	$(PY) -m pytest
+
+# The fuzz tests with 20 times the cases `make test` runs (malformed frames, params and edits
+# against the real server, the framing, the document store, credentials; ~15 minutes).
+fuzz: $(VENV)/.installed-test
+	INFILL_FUZZ_SCALE=20 $(PY) -m pytest tests/test_fuzz_lsp.py tests/test_framing.py \
+	  tests/test_document.py tests/test_credentials.py
+
+# A typing session of 10,000 requests against the real server (`make test` runs 2,000): memory,
+# tasks, file handles and sockets after the warm-up and at the end (~1 minute).
+soak: $(VENV)/.installed-test
+	INFILL_SOAK_REQUESTS=10000 $(PY) -m pytest -s tests/test_soak.py
 
 # Latency: real typing replayed against infill and against tabby-agent 1.5.0 (installed from npm
 # on first use), both on a fake model of 150 ms to first token and 60 tokens/s (~5 minutes);

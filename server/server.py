@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -123,6 +124,19 @@ class InfillProtocol(LanguageServerProtocol):
                 self._send_response(data["id"], error=exc.to_response_error())
             raise MalformedMessage(f"malformed {data.get('method', 'message')!r}") from exc
 
+    def _handle_notification(self, method_name: str, params: Any) -> None:
+        # pygls files the handling of each notification under a made-up id and never takes it
+        # out again: a future (and, for an async handler, its task) kept per keystroke. Each
+        # one goes when its handling is done.
+        before = set(self._request_futures)
+        super()._handle_notification(method_name, params)
+        for made_up in set(self._request_futures) - before:
+            forget = functools.partial(self._forget_future, made_up)
+            self._request_futures[made_up].add_done_callback(forget)
+
+    def _forget_future(self, msg_id: int | str, future: Any) -> None:
+        self._request_futures.pop(msg_id, None)
+
     @lsp_method(lsp.INITIALIZE)
     def lsp_initialize(self, params: lsp.InitializeParams) -> Generator[Any, Any, Any]:
         result = yield from super().lsp_initialize(params)
@@ -204,9 +218,10 @@ class InfillServer(LanguageServer):
             reading = asyncio.ensure_future(
                 serve_messages(PipeReader(stream), self.protocol, self.report_server_error)
             )
-            for signum in STOP_SIGNALS:
-                with contextlib.suppress(NotImplementedError, ValueError):  # not on Windows
+            with contextlib.suppress(NotImplementedError, ValueError):  # not on Windows
+                for signum in STOP_SIGNALS:
                     loop.add_signal_handler(signum, reading.cancel)
+                loop.add_signal_handler(signal.SIGUSR1, self.log_state)
             try:
                 await reading
             except asyncio.CancelledError:
@@ -226,6 +241,13 @@ class InfillServer(LanguageServer):
             pass
         finally:
             self.shutdown()
+
+    def log_state(self) -> None:
+        """On SIGUSR1: what the server holds, for whoever looks for a leak (`make soak`)."""
+        tasks, documents = len(asyncio.all_tasks()), len(self.engine.documents)
+        gc.collect()
+        objects = len(gc.get_objects())
+        log.info("state: %d tasks, %d Python objects, %d open documents", tasks, objects, documents)
 
     async def close(self) -> None:
         """Close the backend's connections and write the queued metrics; more calls do nothing."""
