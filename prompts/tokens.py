@@ -36,9 +36,6 @@ def warm_up() -> None:
 _LINE_BOUNDARY = re.compile(r"(?<=\n)(?=[ \t]*\S)")
 WHOLE_BELOW = 256  # characters: a shorter text is counted (and remembered) whole
 REMEMBERED_UP_TO = 4096  # characters
-# Lines whose counts are remembered: several prompts' windows and snippets. (65,536 took the
-# server's memory up by a fifth over a long session of typing, before the cache was full.)
-REMEMBERED_LINES = 1 << 14
 
 
 def count_tokens(text: str) -> int:
@@ -53,9 +50,8 @@ def _count_piece(text: str) -> int:
     return _count_line(text) if len(text) <= REMEMBERED_UP_TO else _encoded_length(text)
 
 
-# Most lines are the same from one keystroke to the next; the line being typed is new at each
-# one, so the cache fills up over a session: its size bounds the memory it takes (a few MiB).
-@lru_cache(maxsize=REMEMBERED_LINES)
+# Most lines are the same from one keystroke to the next.
+@lru_cache(maxsize=1 << 16)
 def _count_line(text: str) -> int:
     return _encoded_length(text)
 
@@ -76,7 +72,7 @@ def counter_for(tokenizer_file: str) -> Counter:
 
     tokenizer = Tokenizer.from_file(tokenizer_file)
 
-    @lru_cache(maxsize=REMEMBERED_LINES)
+    @lru_cache(maxsize=1 << 16)
     def count(text: str) -> int:
         return len(tokenizer.encode(text, add_special_tokens=False).ids)
 

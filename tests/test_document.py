@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from infill.context.document import (
@@ -17,6 +17,7 @@ from infill.context.document import (
     index_for_units,
     well_formed,
 )
+from tests.fuzzing import fuzz_settings
 from tests.reference_document import (
     line_starts,
     reference_change,
@@ -326,7 +327,7 @@ edits = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@fuzz_settings(300)
 @given(initial=texts, changes=edits)
 def test_incremental_edits_match_a_reference_splice(initial: str, changes):
     doc = Document("file:///x", initial)
