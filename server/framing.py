@@ -120,6 +120,10 @@ async def serve_messages(
             log.warning("not a JSON-RPC message: %r", body[:80])
             _answer_error(protocol, _request_id(message), INVALID_REQUEST, "Invalid Request")
             continue
+        if protocol._shutdown and hasattr(message, "method") and hasattr(message, "id"):
+            # pygls drops requests after shutdown without an answer; LSP wants an error.
+            _answer_error(protocol, message.id, INVALID_REQUEST, "the server is shutting down")
+            continue
         try:
             protocol.handle_message(message)
         except BrokenPipeError:

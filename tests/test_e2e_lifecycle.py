@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from infill.harness import LspClient
+from infill.harness import LspClient, LspError
 from infill.metrics import report
 from tests.fake_llm import FakeLLM, Reply
 
@@ -57,6 +57,9 @@ def metrics_of(env: dict[str, str]) -> dict[str, int]:
 
 async def shutdown_and_exit(client: LspClient) -> None:
     assert await client.request("shutdown", None) is None
+    with pytest.raises(LspError) as error:  # LSP: requests after shutdown are errors
+        await client.inline_completion(URI, (1, 8))
+    assert error.value.code == -32600
     client.notify("exit", None)
 
 
@@ -105,10 +108,13 @@ async def test_a_signal_in_the_middle_of_a_request(env: dict[str, str], fake: Fa
     client = await session(env, fake)
     fake.default = Reply(chunks=["4"], keep_open=True)  # a stream that never ends
     client.type_text(URI, (1, 8), "x + ")
-    client.start_inline_completion(URI, (1, 12))
-    await fake.wait_for_requests(2)
+    asked = len(fake.requests) + 1
+    _, answer = client.start_inline_completion(URI, (1, 12))
+    await fake.wait_for_requests(asked)  # the stream is open
     client.process.send_signal(signal.SIGTERM)
     assert await gone(client) == 0
+    with pytest.raises(ConnectionError):  # no answer, rather than half of one
+        await answer
     await connections_closed(fake)
     assert metrics_of(env)["keystrokes"] == 6
 
