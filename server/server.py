@@ -250,7 +250,13 @@ class InfillServer(LanguageServer):
         log.info("state: %d tasks, %d Python objects, %d open documents", tasks, objects, documents)
 
     async def close(self) -> None:
-        """Close the backend's connections and write the queued metrics; more calls do nothing."""
+        """Call off the requests to the model (their editor requests get no suggestion rather
+        than an error from a closed connection), close the backend's connections and write
+        the queued metrics; more calls do nothing."""
+        flying = [f.task for uri in self.engine.documents if (f := self.flights.get(uri))]
+        for uri in list(self.engine.documents):
+            self.flights.cancel(uri)
+        await asyncio.gather(*flying, return_exceptions=True)
         await self.completer.aclose()
         await asyncio.to_thread(self.metrics.close)
 

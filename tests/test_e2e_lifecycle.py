@@ -113,8 +113,11 @@ async def test_a_signal_in_the_middle_of_a_request(env: dict[str, str], fake: Fa
     await fake.wait_for_requests(asked)  # the stream is open
     client.process.send_signal(signal.SIGTERM)
     assert await gone(client) == 0
-    with pytest.raises(ConnectionError):  # no answer, rather than half of one
-        await answer
+    try:
+        result = await answer
+    except ConnectionError:  # the process went before its answer
+        result = None
+    assert result is None  # no suggestion, and no error
     await connections_closed(fake)
     assert metrics_of(env)["keystrokes"] == 6
 
