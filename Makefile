@@ -38,13 +38,13 @@ test: $(VENV)/.installed-test lint
 	$(PY) -m pytest
 
 # The fuzz tests with 20 times the cases `make test` runs (malformed frames, params and edits
-# against the real server, the framing, the document store, credentials; ~15 minutes).
+# against the real server, the framing, the document store, credentials; ~5 minutes).
 fuzz: $(VENV)/.installed-test
 	INFILL_FUZZ_SCALE=20 $(PY) -m pytest tests/test_fuzz_lsp.py tests/test_framing.py \
 	  tests/test_document.py tests/test_credentials.py
 
 # A typing session of 10,000 requests against the real server (`make test` runs 2,000): memory,
-# tasks, file handles and sockets after the warm-up and at the end (~1 minute).
+# Python objects, tasks, file handles and sockets after the warm-up and at the end (~20 s).
 soak: $(VENV)/.installed-test
 	INFILL_SOAK_REQUESTS=10000 $(PY) -m pytest -s tests/test_soak.py
 
