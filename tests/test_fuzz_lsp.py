@@ -182,7 +182,7 @@ async def test_params_of_any_shape_get_an_answer_and_break_nothing(
         try:
             await client.request(method, params, timeout=20)
         except LspError as error:
-            assert error.code in (-32600, -32601, -32602, -32603)
+            assert error.code in (-32600, -32601, -32602), error.message
     else:
         client.notify(method, params)
     await assert_alive(client)
