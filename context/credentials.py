@@ -36,6 +36,9 @@ _ASSIGNED = re.compile(
 # Dockerfile or a shell script; the value is group 1.
 _ENV_ASSIGNED = re.compile(rf"{_NAME}[ \t]*[=:][ \t]*([^\s\"'$]{{4,}})")
 
+_BASE64_LINE = r"[ \t]*[A-Za-z0-9+/]{40,}={0,2}"
+_KEY_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+
 # (pattern, group): the text of `group` (0: the whole match) is replaced by REDACTED.
 _PATTERNS: tuple[tuple[re.Pattern[str], int], ...] = (
     # A private key block; cut off (a snippet ending inside it), to the end of the text.
@@ -47,6 +50,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], int], ...] = (
         ),
         0,
     ),
+    # Lines of base64 (a key's body, with neither of its ends in a snippet): from the second
+    # line break on, so that the pattern starts with a literal.
+    (re.compile(rf"\n{_BASE64_LINE}\r?\n{_BASE64_LINE}(?:\r?\n{_BASE64_LINE})*(?=\r?\n|\Z)"), 0),
     # Keys and tokens by their provider's shape; one pattern each, so that each starts with a
     # literal (an alternation is tried at every position, a literal is searched for).
     *(
@@ -76,6 +82,10 @@ def redact_credentials(text: str) -> str:
     """`text` with each credential replaced by REDACTED."""
     for pattern, group in _PATTERNS:
         text = pattern.sub(functools.partial(_redacted, group=group), text)
+    # Whole blocks are gone by now: an end left is that of a block whose start was cut off (a
+    # window of the document starting inside it), redacted from the start of the text.
+    if (cut := _KEY_END.search(text)) is not None:
+        text = REDACTED + text[cut.end() :]
     return _redact_assigned(text)
 
 

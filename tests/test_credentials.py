@@ -34,6 +34,9 @@ PLANTED = [
         "MIIEowIBAAKCAQEA7",
     ),
     ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n", "b3BlbnNzaC1rZXktdjEA"),
+    # A window of the document that starts, or lies entirely, inside a key.
+    ("b3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\nx = 1\n", "b3BlbnNzaC1rZXkt"),
+    ("x = 1\n" + f"{'MIIEowIBAAKCAQEA7' * 4}\n" * 3 + "y = 2\n", "MIIEowIBAAKCAQEA7"),
     (
         "jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n'\n",
         "dozjgNryP4J3jVmNHl0w5N_XgL0n",
