@@ -202,6 +202,7 @@ class InfillServer(LanguageServer):
         self._told_not_configured = False
         self._refresh_timers: dict[str, asyncio.TimerHandle] = {}
         self._background: set[asyncio.Future[Any]] = set()  # referenced until done
+        self._closing: asyncio.Future[None] | None = None
 
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
         stdin = stdin or sys.stdin.buffer
@@ -231,7 +232,7 @@ class InfillServer(LanguageServer):
             finally:
                 # The client is gone (stdin ended), said exit, or a signal came: let go of the
                 # backend's connections and write the metrics still queued.
-                await self.close()
+                await self.closing()
 
         try:
             asyncio.run(serve())
@@ -249,10 +250,16 @@ class InfillServer(LanguageServer):
         objects = len(gc.get_objects())
         log.info("state: %d tasks, %d Python objects, %d open documents", tasks, objects, documents)
 
+    def closing(self) -> asyncio.Future[None]:
+        """`close`, started once (at shutdown, exit, the end of stdin or a signal)."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self.close())
+        return self._closing
+
     async def close(self) -> None:
         """Call off the requests to the model (their editor requests get no suggestion rather
         than an error from a closed connection), close the backend's connections and write
-        the queued metrics; more calls do nothing."""
+        the queued metrics."""
         flying = [f.task for uri in self.engine.documents if (f := self.flights.get(uri))]
         for uri in list(self.engine.documents):
             self.flights.cancel(uri)
@@ -829,11 +836,14 @@ def create_server() -> InfillServer:
         # Incomplete: the suggestion depends on every keystroke, so the client asks again.
         return lsp.CompletionList(is_incomplete=True, items=[item])
 
+    @server.feature(lsp.SHUTDOWN)
+    def shutdown(ls: InfillServer, params: None) -> None:
+        # Not awaited here: a client may send exit right behind shutdown, and an answer to
+        # shutdown that waited for the closing would be lost with the process.
+        ls.closing()
+
     @server.feature(lsp.EXIT)
     async def exit(ls: InfillServer, params: None) -> None:
-        # The closing is done here rather than at shutdown: a client may send exit right behind
-        # shutdown, and an answer to shutdown that waited for the closing would then be lost
-        # with the process. pygls ends the process once this returns.
-        await ls.close()
+        await ls.closing()  # pygls ends the process once this returns
 
     return server
