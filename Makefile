@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXAMPLE := bench/example_workspace/inventory.py:24:20
 
-.PHONY: run test test-vscode lint bench bench-context bench-postprocess clean
+.PHONY: run test test-vscode lint fuzz soak bench bench-context bench-postprocess clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "infill needs Python 3.11 or newer"'
@@ -42,6 +42,17 @@ test: $(VENV)/.installed-test lint
 # minutes) into ~/.cache/infill/vscode-e2e/; then about a minute. Needs ~1.3 GB of memory.
 test-vscode: $(VENV)/.installed-test
 	$(PY) -m pytest tests/vscode_e2e.py
+
+# The fuzz tests with 20 times the cases `make test` runs (malformed frames, params and edits
+# against the real server, the framing, the document store, credentials; ~5 minutes).
+fuzz: $(VENV)/.installed-test
+	INFILL_FUZZ_SCALE=20 $(PY) -m pytest tests/test_fuzz_lsp.py tests/test_framing.py \
+	  tests/test_document.py tests/test_credentials.py
+
+# A typing session of 10,000 requests against the real server (`make test` runs 2,000): memory,
+# Python objects, tasks, file handles and sockets after the warm-up and at the end (~20 s).
+soak: $(VENV)/.installed-test
+	INFILL_SOAK_REQUESTS=10000 $(PY) -m pytest -s tests/test_soak.py
 
 # Latency: real typing replayed against infill and against tabby-agent 1.5.0 (installed from npm
 # on first use), both on a fake model of 150 ms to first token and 60 tokens/s (~6 minutes);

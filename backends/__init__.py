@@ -9,6 +9,7 @@ from infill.backends.base import (
     BackendError,
     CompletionRequest,
     StreamEvent,
+    without_secrets,
 )
 from infill.backends.breaker import CircuitBreaker
 from infill.backends.llamacpp import LlamaCpp
@@ -42,4 +43,5 @@ __all__ = [
     "CompletionRequest",
     "StreamEvent",
     "make_backend",
+    "without_secrets",
 ]

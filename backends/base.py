@@ -6,6 +6,13 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+REDACTED = "[REDACTED]"
+# The API keys and URL passwords in use: taken out of every log line and message (a server's
+# error may echo the key it was sent). Values are only ever added: a key replaced is still
+# one not to show.
+_SECRETS: set[str] = set()
 
 BACKEND_KINDS = ("openai", "llamacpp", "ollama", "anthropic", "mistral")
 
@@ -45,9 +52,25 @@ class BackendConfig:
 
     def api_key(self) -> str | None:
         """Read at request time, so a key exported after start-up is used; never logged."""
-        if self.api_key_env and os.environ.get(self.api_key_env):
-            return os.environ[self.api_key_env]
-        return self.api_key_from_file or None
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        key = key or self.api_key_from_file or None
+        keep_out_of_messages(key)
+        keep_out_of_messages(urlsplit(self.base_url).password)
+        return key
+
+
+def keep_out_of_messages(secret: str | None) -> None:
+    """From now on, `without_secrets` takes `secret` out of any text."""
+    if secret:
+        _SECRETS.add(secret)
+
+
+def without_secrets(text: str) -> str:
+    """`text` (a log line, an error message) with every known secret replaced by REDACTED."""
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 @dataclass(frozen=True)

@@ -153,14 +153,17 @@ class HttpBackend:
                     f"timed out after {self.config.timeout_ms} ms waiting for {url}"
                 ) from None
             except (aiohttp.ClientError, ValueError) as exc:
-                # Refused connections and failed lookups may pass; a TLS failure will not.
-                retry = isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
-                    exc, aiohttp.ClientSSLError
-                )
+                # Refused connections and failed lookups may pass; a TLS failure will not. A
+                # kept-alive connection the server closed just as it was reused ends before
+                # any answer: the request was not read, so it is sent again.
+                retry = isinstance(
+                    exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError
+                ) and not isinstance(exc, aiohttp.ClientSSLError)
                 if attempt == MAX_ATTEMPTS or not retry:
                     raise BackendError(f"{_describe(exc)} talking to {url}") from None
-                await asyncio.sleep(delay)
-                delay *= 2
+                if not isinstance(exc, aiohttp.ServerDisconnectedError):  # that one: at once
+                    await asyncio.sleep(delay)
+                    delay *= 2
                 continue
             if response.status == 200:
                 return response

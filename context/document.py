@@ -8,6 +8,7 @@ Offsets here are indexes into the Python string, i.e. code points.
 
 from __future__ import annotations
 
+import copy
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -18,6 +19,10 @@ UTF32 = "utf-32"
 ENCODINGS = (UTF8, UTF16, UTF32)
 
 _EOL = re.compile(r"\r\n|\r|\n")
+# JSON can carry half of a surrogate pair ("\\ud800"); no UTF-8 consumer (a parser, a tokenizer,
+# a backend) can take it. U+FFFD, what editors show for it, keeps every position: it is one
+# UTF-16 unit, three UTF-8 bytes (as a lone surrogate is counted) and one code point.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,23 @@ def index_for_units(line: str, units: int, encoding: str) -> int:
     return len(line)
 
 
+def well_formed(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD."""
+    if text.isascii() or _LONE_SURROGATE.search(text) is None:
+        return text
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def check_changes(
+    doc: Document, changes: list[tuple[str, tuple[tuple[int, int], tuple[int, int]] | None]]
+) -> None:
+    """Raise InvalidEdit if one of `changes` (a didChange's, in order) would not apply, so that
+    a refused notification leaves the document as it was, not half edited."""
+    trial = copy.copy(doc)  # apply_change replaces text and line_starts, never mutates them
+    for new_text, change_range in changes:
+        trial.apply_change(new_text, change_range)
+
+
 def _line_starts(text: str) -> list[int]:
     return [0, *(m.end() for m in _EOL.finditer(text))]
 
@@ -95,6 +117,7 @@ class Document:
     def __post_init__(self) -> None:
         if self.encoding not in ENCODINGS:
             raise ValueError(f"unknown position encoding {self.encoding!r}")
+        self.text = well_formed(self.text)
         self.line_starts = _line_starts(self.text)
 
     @property
@@ -161,6 +184,7 @@ class Document:
     ) -> Edit:
         """Apply one `didChange` content change: a full replacement when `change_range` is None."""
         old_text = self.text
+        new_text = well_formed(new_text)
         old_last_line = len(self.line_starts) - 1
         if change_range is None:
             self.text = new_text

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from infill.context.credentials import redact_credentials
 from infill.context.definitions import Definition, extract_definitions, identifiers_near_cursor
 from infill.context.document import Document, Edit
 from infill.context.edits import RecentEdits, shown_lines
 from infill.context.identifiers import identifier_words
 from infill.context.ignore import (
+    MAX_FILE_BYTES,
     IgnoreRules,
     is_secret_name,
     iter_workspace_files,
@@ -65,6 +67,7 @@ class Tracked:
     words: LineWords
     tree: SyntaxTree | None
     definitions_stale: bool = True
+    large: bool = False  # over MAX_FILE_BYTES when opened: no tree, words or definitions
 
 
 @dataclass(frozen=True)
@@ -148,14 +151,19 @@ class ContextEngine:
         name = language_name(language_id, path)
         grammar = get_language(name) if name else None
         private = self.is_private_path(path)
+        # A document too large to index (a log, generated code) is followed, not analysed:
+        # parsing it, and reading its definitions at every pause, would take seconds each.
+        large = len(text) > MAX_FILE_BYTES
+        analysed = not private and not large
         tracked = Tracked(
             doc=doc,
             path=self.display_path(path, uri),
             language=name,
             family=language_family(name),
             private=private,
-            words=LineWords([] if private else doc.lines_text(0, doc.line_count - 1).split("\n")),
-            tree=SyntaxTree(grammar, text) if grammar is not None and not private else None,
+            words=LineWords(doc.lines_text(0, doc.line_count - 1).split("\n") if analysed else []),
+            tree=SyntaxTree(grammar, text) if grammar is not None and analysed else None,
+            large=large,
         )
         self.documents[uri] = tracked
         self.closed.pop(uri, None)
@@ -181,6 +189,9 @@ class ContextEngine:
 
     def _follow(self, tracked: Tracked, edit: Edit) -> None:
         doc = tracked.doc
+        if tracked.large:
+            self.edits.record(doc.uri, edit.start_line, edit.old_end_line, edit.new_end_line)
+            return
         # One line of margin each side: an edit can join or split a "\r\n" next to it.
         first = max(edit.start_line - 1, 0)
         old_last = min(edit.old_end_line + 1, tracked.words.line_count - 1)
@@ -227,7 +238,7 @@ class ContextEngine:
     def refresh_definitions(self, uri: str) -> None:
         """Re-read the definitions of an open document (after the user paused typing)."""
         tracked = self.documents.get(uri)
-        if tracked is None or tracked.private or not tracked.definitions_stale:
+        if tracked is None or tracked.private or tracked.large or not tracked.definitions_stale:
             return
         tracked.definitions_stale = False
         if tracked.language is None:
@@ -394,7 +405,7 @@ def _path_distance(a: tuple[str, ...], b: tuple[str, ...]) -> int:
 
 def fuse(ranked: list[list[Snippet]]) -> list[Snippet]:
     """Reciprocal-rank fusion across sources; a snippet overlapping a better one of the same
-    file is dropped. The fused score replaces each snippet's own."""
+    file is dropped. The fused score replaces each snippet's own; credentials are redacted."""
     scores: dict[tuple[str, str, int, int], float] = {}
     by_key: dict[tuple[str, str, int, int], Snippet] = {}
     for snippets in ranked:
@@ -419,7 +430,8 @@ def fuse(ranked: list[list[Snippet]]) -> list[Snippet]:
                 snippet.path,
                 snippet.start_line,
                 snippet.end_line,
-                snippet.text,
+                # Every snippet leaves the engine through here, on its way to a backend.
+                redact_credentials(snippet.text),
                 round(scores[key], 4),
             )
         )

@@ -37,13 +37,21 @@ LANGUAGE_IDS = {
 }
 
 
+class _SecretsOut(logging.Formatter):
+    """Every line, tracebacks included, without the API keys in use (a server's error may echo
+    the key it was sent, an exception may carry it)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from infill.backends import without_secrets
+
+        return without_secrets(super().format(record))
+
+
 def _setup_logging(level: str) -> None:
     # stdout carries the protocol: logs go to stderr, which editors show as the server's log.
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        stream=sys.stderr,
-        format="infill %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_SecretsOut("infill %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
     logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.root.level))
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
 

@@ -9,7 +9,13 @@ from typing import Any
 
 import aiohttp
 
-from infill.backends import BackendConfig, BackendError, CompletionRequest, make_backend
+from infill.backends import (
+    BackendConfig,
+    BackendError,
+    CompletionRequest,
+    make_backend,
+    without_secrets,
+)
 from infill.prompts import TEMPLATES, build_prompt
 from infill.prompts.chat import build_chat_prompt
 from infill.prompts.templates import DEFAULT_TEMPLATE, detect_family
@@ -149,4 +155,7 @@ async def _probe(config: BackendConfig, settings: Settings) -> Check:
 
 
 def report(checks: list[Check]) -> str:
-    return "\n".join(f"{'ok  ' if c.ok else 'FAIL'}  {c.name:<10} {c.detail}" for c in checks)
+    """The checks, one a line; an API key a server echoed in an error is not printed."""
+    return without_secrets(
+        "\n".join(f"{'ok  ' if c.ok else 'FAIL'}  {c.name:<10} {c.detail}" for c in checks)
+    )

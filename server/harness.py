@@ -30,7 +30,9 @@ class LspError(Exception):
 
 
 def serve_command() -> list[str]:
-    return [sys.executable, "-m", "infill", "serve"]
+    # -P: the directory the server starts in (often a workspace) is not put on sys.path, so an
+    # `infill` folder in a cloned repository is not imported in place of infill.
+    return [sys.executable, "-P", "-m", "infill", "serve"]
 
 
 class LspClient:

@@ -35,7 +35,6 @@ import collections
 import json
 import logging
 import math
-import os
 import secrets
 import sqlite3
 import threading
@@ -43,6 +42,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from infill.xdg import xdg_base
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +90,7 @@ class MetricsError(Exception):
 
 def state_dir() -> Path:
     """$XDG_STATE_HOME/infill, else ~/.local/state/infill."""
-    base = os.environ.get("XDG_STATE_HOME", "")
-    # The XDG spec: a relative path in the variable is invalid and to be ignored.
-    if not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "infill"
+    return xdg_base("XDG_STATE_HOME", ".local", "state") / "infill"
 
 
 def default_path() -> Path:

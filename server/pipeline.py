@@ -23,6 +23,7 @@ from infill.backends import (
     make_backend,
 )
 from infill.context import CursorContext, cursor_context
+from infill.context.credentials import redact_credentials, typing_credential
 from infill.context.cursor import normalize_newlines
 from infill.context.engine import ContextEngine, Gathered
 from infill.postprocess import CompletionContext, Cutter, Mode, completion_mode, is_prose, rank
@@ -47,6 +48,11 @@ from infill.prompts.templates import DEFAULT_TEMPLATE, commented
 from infill.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+# More characters than a token ever has (runs of blanks aside): an answer longer than
+# max_tokens of these comes from a server that does not stop, and is not read to its end.
+MAX_CHARS_PER_TOKEN = 64
 
 
 class NotConfigured(Exception):
@@ -103,8 +109,8 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
     doc = tracked.doc
     ctx = cursor_context(doc, offset)
     mode = completion_mode(ctx.line_before, ctx.line_after, is_prose(ctx.language_id))
-    if mode is None:
-        return None
+    if mode is None or typing_credential(ctx.line_before):
+        return None  # (a secret half typed would be sent, and not recognized as one)
     config = settings.backend
     # Chat APIs get the chat prompt; the FIM prompt built alongside (for explain) needs a
     # template, not a warning about a chat model's name.
@@ -120,9 +126,11 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
     deadline = time.monotonic() + settings.context.budget_ms / 1000
     gathered = engine.gather(uri, offset, exclude, deadline)
     gathered_done = time.perf_counter()
+    # What may be sent, and no more, is searched for credentials.
+    prefix, suffix = redact_credentials(widest_prefix), redact_credentials(widest_suffix)
     prompt = build_prompt(
-        ctx.prefix,
-        ctx.suffix,
+        prefix,
+        suffix,
         template,
         budget,
         gathered.snippets,
@@ -134,8 +142,8 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
     chat = None
     if config.uses_chat:
         chat = build_chat_prompt(
-            ctx.prefix,
-            ctx.suffix,
+            prefix,
+            suffix,
             budget,
             gathered.snippets,
             path=tracked.path,
@@ -276,6 +284,7 @@ class Completer:
         cutters: dict[int, Cutter] = {}
         finished: set[int] = set()
         answers: dict[int, str] = {}
+        received, most = 0, config.max_tokens * MAX_CHARS_PER_TOKEN * request.n
         started = time.perf_counter()
         if self.on_backend_request is not None:
             self.on_backend_request()
@@ -283,6 +292,12 @@ class Completer:
             async with asyncio.timeout(config.timeout_ms / 1000):
                 async with aclosing(backend.stream(request)) as events:
                     async for event in events:
+                        received += len(event.text)
+                        if received > most:
+                            raise BackendError(
+                                f"{config.base_url} sent more than {config.max_tokens} tokens "
+                                "can be: it ignores max_tokens"
+                            )
                         if not parsing.done():
                             await parsing
                         index = event.index

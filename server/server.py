@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import gc
 import logging
 import os
 import re
+import signal
 import stat
 import sys
 import threading
@@ -20,16 +23,18 @@ from typing import Any, BinaryIO
 import attrs
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
-from pygls.io_ import StdoutWriter, run_async
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from infill import __version__
+from infill.backends import without_secrets
 from infill.context import InvalidEdit
-from infill.context.document import code_units
+from infill.context.document import check_changes, code_units
 from infill.context.engine import SOURCE_EXTENSIONS, ContextEngine, Tracked, uri_to_path
 from infill.context.ignore import IGNORE_FILES
+from infill.framing import serve_messages
 from infill.metrics import Metrics, default_path
 from infill.pipeline import (
     Completer,
@@ -61,6 +66,11 @@ DEFINITIONS_DELAY = 0.5
 ACCEPTED = "infill.accepted"  # the command an accepted inline item runs
 OFFERED_KEPT = 256  # items whose accept can still be reported
 HEADER_LINE_LIMIT = 64 * 1024  # bytes; a longer header line is skipped
+# Signals that stop the server as cleanly as `exit` does (an editor ending its servers, a
+# terminal closing, Ctrl-C).
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, name)
+)
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,19 @@ class InfillProtocol(LanguageServerProtocol):
             if "method" in data and isinstance(data.get("id"), int | str):
                 self._send_response(data["id"], error=exc.to_response_error())
             raise MalformedMessage(f"malformed {data.get('method', 'message')!r}") from exc
+
+    def _handle_notification(self, method_name: str, params: Any) -> None:
+        # pygls files the handling of each notification under a made-up id and never takes it
+        # out again: a future (and, for an async handler, its task) kept per keystroke. Each
+        # one goes when its handling is done.
+        before = set(self._request_futures)
+        super()._handle_notification(method_name, params)
+        for made_up in set(self._request_futures) - before:
+            forget = functools.partial(self._forget_future, made_up)
+            self._request_futures[made_up].add_done_callback(forget)
+
+    def _forget_future(self, msg_id: int | str, future: Any) -> None:
+        self._request_futures.pop(msg_id, None)
 
     @lsp_method(lsp.INITIALIZE)
     def lsp_initialize(self, params: lsp.InitializeParams) -> Generator[Any, Any, Any]:
@@ -186,6 +209,7 @@ class InfillServer(LanguageServer):
         self._told_not_configured = False
         self._refresh_timers: dict[str, asyncio.TimerHandle] = {}
         self._background: set[asyncio.Future[Any]] = set()  # referenced until done
+        self._closing: asyncio.Future[None] | None = None
 
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
         stdin = stdin or sys.stdin.buffer
@@ -199,23 +223,56 @@ class InfillServer(LanguageServer):
             loop = asyncio.get_running_loop()
             stream = asyncio.StreamReader(limit=HEADER_LINE_LIMIT)
             await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stream), stdin)
-            assert self._stop_event is not None
-            await run_async(
-                stop_event=self._stop_event,
-                reader=PipeReader(stream),
-                protocol=self.protocol,
-                logger=log,
-                error_handler=self.report_server_error,
+            reading = asyncio.ensure_future(
+                serve_messages(PipeReader(stream), self.protocol, self.report_server_error)
             )
+            with contextlib.suppress(NotImplementedError, ValueError):  # not on Windows
+                for signum in STOP_SIGNALS:
+                    loop.add_signal_handler(signum, reading.cancel)
+                loop.add_signal_handler(signal.SIGUSR1, self.log_state)
+            try:
+                await reading
+            except asyncio.CancelledError:
+                if not reading.cancelled():
+                    raise
+                log.info("stopping: asked to by a signal")
+            finally:
+                # The client is gone (stdin ended), said exit, or a signal came: let go of the
+                # backend's connections and write the metrics still queued.
+                await self.closing()
 
         try:
             asyncio.run(serve())
         except BrokenPipeError:
             log.error("the client's pipe is closed; shutting down")
-        except (KeyboardInterrupt, SystemExit):
+        except KeyboardInterrupt:
             pass
         finally:
             self.shutdown()
+
+    def log_state(self) -> None:
+        """On SIGUSR1: what the server holds, for whoever looks for a leak (`make soak`)."""
+        tasks, documents = len(asyncio.all_tasks()), len(self.engine.documents)
+        gc.collect()
+        objects = len(gc.get_objects())
+        log.info("state: %d tasks, %d Python objects, %d open documents", tasks, objects, documents)
+
+    def closing(self) -> asyncio.Future[None]:
+        """`close`, started once (at shutdown, exit, the end of stdin or a signal)."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self.close())
+        return self._closing
+
+    async def close(self) -> None:
+        """Call off the requests to the model (their editor requests get no suggestion rather
+        than an error from a closed connection), close the backend's connections and write
+        the queued metrics."""
+        flying = [f.task for uri in self.engine.documents if (f := self.flights.get(uri))]
+        for uri in list(self.engine.documents):
+            self.flights.cancel(uri)
+        await asyncio.gather(*flying, return_exceptions=True)
+        await self.completer.aclose()
+        await asyncio.to_thread(self.metrics.close)
 
     @property
     def encoding(self) -> str:
@@ -234,6 +291,7 @@ class InfillServer(LanguageServer):
         super().report_server_error(error, source)
 
     def show(self, kind: lsp.MessageType, message: str) -> None:
+        message = without_secrets(message)
         levels = {lsp.MessageType.Error: logging.ERROR, lsp.MessageType.Warning: logging.WARNING}
         log.log(levels.get(kind, logging.INFO), message)
         self.window_show_message(lsp.ShowMessageParams(type=kind, message=f"infill: {message}"))
@@ -245,9 +303,8 @@ class InfillServer(LanguageServer):
             self.show(lsp.MessageType.Info, "the backend answers again")
         else:
             self.show(lsp.MessageType.Warning, f"backend unavailable, pausing requests: {reason}")
-        self.protocol.notify(
-            STATUS, {"state": "ready" if healthy else "backend-error", "message": reason}
-        )
+        state = "ready" if healthy else "backend-error"
+        self.protocol.notify(STATUS, {"state": state, "message": without_secrets(reason)})
 
     def warm_backend(self) -> None:
         """Open the backend's connection before the first keystroke needs it."""
@@ -608,6 +665,16 @@ class InfillServer(LanguageServer):
         return self.typing.setdefault(uri, TypingSpeed())
 
 
+def _span(
+    change: lsp.TextDocumentContentChangeEvent,
+) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """A content change's range as (line, character) pairs; None for the whole document."""
+    if not isinstance(change, lsp.TextDocumentContentChangePartial):
+        return None
+    r = change.range
+    return (r.start.line, r.start.character), (r.end.line, r.end.character)
+
+
 def _workspace_root(params: lsp.InitializeParams) -> str | None:
     folders = params.workspace_folders or []
     uri = folders[0].uri if folders else params.root_uri
@@ -655,7 +722,7 @@ def create_server() -> InfillServer:
         item = params.text_document
         tracked = ls.engine.open(item.uri, item.text, item.language_id, item.version, ls.encoding)
         ls.refresh_definitions_later(item.uri, delay=0)
-        if not tracked.private:
+        if not tracked.private and not tracked.large:
             loop = asyncio.get_running_loop()
             ls.keep(loop.run_in_executor(None, count_document_lines, item.text, ls.settings))
 
@@ -664,17 +731,16 @@ def create_server() -> InfillServer:
         uri = params.text_document.uri
         if ls.tracked(uri) is None:
             return
-        for change in params.content_changes:
-            span = None
-            if isinstance(change, lsp.TextDocumentContentChangePartial):
-                r = change.range
-                span = ((r.start.line, r.start.character), (r.end.line, r.end.character))
-            try:
-                ls.engine.apply(uri, change.text, span)
-            except (InvalidEdit, ValueError) as exc:
-                log.error("edit to %s refused, document left as it was: %s", uri, exc)
-                return
+        changes = [(change.text, _span(change)) for change in params.content_changes]
         tracked = ls.engine.documents[uri]
+        try:
+            if len(changes) > 1:
+                check_changes(tracked.doc, changes)
+            for text, span in changes:
+                ls.engine.apply(uri, text, span)
+        except (InvalidEdit, ValueError) as exc:
+            log.error("edit to %s refused, document left as it was: %s", uri, exc)
+            return
         tracked.doc.version = params.text_document.version
         ls.typing_speed(uri).edited()
         ls.metrics.keystroke(uri)
@@ -781,8 +847,13 @@ def create_server() -> InfillServer:
         return lsp.CompletionList(is_incomplete=True, items=[item])
 
     @server.feature(lsp.SHUTDOWN)
-    async def shutdown(ls: InfillServer, params: None) -> None:
-        await ls.completer.aclose()
-        await asyncio.to_thread(ls.metrics.close)
+    def shutdown(ls: InfillServer, params: None) -> None:
+        # Not awaited here: a client may send exit right behind shutdown, and an answer to
+        # shutdown that waited for the closing would be lost with the process.
+        ls.closing()
+
+    @server.feature(lsp.EXIT)
+    async def exit(ls: InfillServer, params: None) -> None:
+        await ls.closing()  # pygls ends the process once this returns
 
     return server

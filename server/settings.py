@@ -5,7 +5,6 @@ of `workspace/didChangeConfiguration` and `workspace/configuration`, the user's 
 from __future__ import annotations
 
 import json
-import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -15,6 +14,7 @@ from typing import Any
 
 from infill.backends import BACKEND_KINDS, BackendConfig
 from infill.prompts import TEMPLATES
+from infill.xdg import xdg_base
 
 # Kinds that are part of the settings contract but are not built yet.
 PLANNED_BACKEND_KINDS = ("ngram",)
@@ -240,8 +240,8 @@ def parse_settings(*layers: Mapping[str, Any]) -> tuple[Settings, list[str]]:
 
 
 def user_config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "infill" / "config.toml"
+    """$XDG_CONFIG_HOME/infill/config.toml, else ~/.config/infill/config.toml."""
+    return xdg_base("XDG_CONFIG_HOME", ".config") / "infill" / "config.toml"
 
 
 def load_user_config(path: Path | None = None) -> dict[str, Any]:

@@ -34,6 +34,14 @@ async def fake() -> AsyncIterator[FakeLLM]:
 StartClient = Callable[..., Awaitable[LspClient]]
 
 
+def write_files(root: Path, files: dict[str, str]) -> Path:
+    """A workspace: each file (path relative to `root`) with its text; returns `root`."""
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
 @pytest.fixture
 async def start_client(env: dict[str, str]) -> AsyncIterator[StartClient]:
     """Start `infill serve` over stdio and initialize it; shut down at the end of the test."""

@@ -37,6 +37,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)  # extra headers (Retry-After)
     raw_events: list[str] = field(default_factory=list)  # sent as they are, before the chunks
     abort: bool = False  # after the chunks, drop the connection mid-body
+    hang_up: bool = False  # read the request, then close the connection without a word
     hold: asyncio.Event | None = None  # after the headers, wait for the test to set it
     # Several candidates, as OpenAI streams `n` > 1 (its wires only): each one's text deltas,
     # by index, sent round-robin, one choice with its `index` per event; instead of `chunks`.
@@ -73,6 +74,7 @@ class FakeLLM:
         self.on_request: Callable[[Received], Reply | None] | None = None
         self.dropped_streams = 0  # streams the client closed before their end
         self.connections = 0  # TCP connections accepted
+        self.open_connections = 0  # of those, the ones the client has not closed yet
         self.gets: list[Received] = []  # GET requests (the client warming its connection)
         self.events: list[Received] = []  # Tabby's POST /v1/events (usage events, not requests)
         self.models = ["fake"]  # what the model listings answer
@@ -91,8 +93,9 @@ class FakeLLM:
         """The server's root, as llama.cpp, Ollama and Anthropic clients take it."""
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> FakeLLM:
-        self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+    async def start(self, port: int = 0) -> FakeLLM:
+        """Listen on `port` (0: any free one)."""
+        self._server = await asyncio.start_server(self._connection, "127.0.0.1", port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -118,6 +121,7 @@ class FakeLLM:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.open_connections += 1
         try:
             while True:
                 request = await self._read_request(reader)
@@ -148,6 +152,7 @@ class FakeLLM:
         except (ConnectionError, asyncio.IncompleteReadError):
             return
         finally:
+            self.open_connections -= 1
             writer.close()
 
     def _reply_for(self, request: Received) -> Reply:
@@ -202,6 +207,8 @@ class FakeLLM:
     ) -> bool:
         """Send the reply; False if the client went away before its end."""
         sent = received.sent if received is not None else []
+        if reply.hang_up:
+            return False
         if reply.stall_before_headers:
             if await _client_gone_within(reader, reply.stall_before_headers):
                 return False

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from infill.context.document import (
@@ -17,6 +15,13 @@ from infill.context.document import (
     InvalidEdit,
     code_units,
     index_for_units,
+    well_formed,
+)
+from tests.fuzzing import fuzz_settings
+from tests.reference_document import (
+    line_starts,
+    reference_change,
+    reference_text,
 )
 
 # -- code_units ----------------------------------------------------------------------------------
@@ -291,51 +296,20 @@ def test_range_end_before_its_start_is_refused_and_leaves_the_document(change_ra
     assert doc.line_starts == [0, 4, 8]
 
 
+def test_lone_surrogates_become_replacement_characters_of_the_same_width():
+    # JSON can carry half a pair; nothing downstream (tree-sitter, tokenizers, HTTP) takes it.
+    doc = Document("file:///x", "a\ud800b\ud83d\ude00")
+    assert doc.text == "a\ufffdb\ufffd\ufffd"
+    doc.apply_change("\udc00", ((0, 1), (0, 1)))
+    assert doc.text == "a\ufffd\ufffdb\ufffd\ufffd"
+    assert well_formed("a😀\ud800") == "a😀\ufffd"
+    for encoding in ENCODINGS:
+        assert code_units("\ud800", encoding) == code_units("\ufffd", encoding)
+
+
 # -- property: incremental edits agree with a plain-string reference -----------------------------
 
-ALPHABET = ["a", " ", "\n", "\r", "é", "😀", "漢"]
-
-
-def _reference_lines(text: str) -> list[tuple[int, int]]:
-    """(start, end before terminator) of each LSP line, by a character-by-character scan."""
-    lines = []
-    start = i = 0
-    while i < len(text):
-        if text[i] == "\r":
-            lines.append((start, i))
-            i += 2 if i + 1 < len(text) and text[i + 1] == "\n" else 1
-            start = i
-        elif text[i] == "\n":
-            lines.append((start, i))
-            i += 1
-            start = i
-        else:
-            i += 1
-    lines.append((start, len(text)))
-    return lines
-
-
-def _reference_width(ch: str, encoding: str) -> int:
-    if encoding == UTF8:
-        return len(ch.encode("utf-8"))
-    if encoding == UTF16:
-        return len(ch.encode("utf-16-le")) // 2
-    return 1
-
-
-def _reference_offset(text: str, line: int, character: int, encoding: str) -> int:
-    lines = _reference_lines(text)
-    if line >= len(lines):
-        return len(text)
-    start, end = lines[line]
-    offset, used = start, 0
-    while offset < end:
-        width = _reference_width(text[offset], encoding)
-        if used + width > character:
-            break
-        used += width
-        offset += 1
-    return offset
+ALPHABET = ["a", " ", "\n", "\r", "é", "😀", "漢", "\ud83d", "\ude00"]
 
 
 texts = st.text(alphabet=st.sampled_from(ALPHABET), max_size=20)
@@ -353,21 +327,20 @@ edits = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@fuzz_settings(300)
 @given(initial=texts, changes=edits)
 def test_incremental_edits_match_a_reference_splice(initial: str, changes):
     doc = Document("file:///x", initial)
-    expected = initial
+    expected = reference_text(initial)
     for encoding, start_line, start_char, end_line, end_char, new_text in changes:
         doc.encoding = encoding
-        start = _reference_offset(expected, start_line, start_char, encoding)
-        end = _reference_offset(expected, end_line, end_char, encoding)
         change_range = ((start_line, start_char), (end_line, end_char))
-        if end < start:
+        after = reference_change(expected, change_range, new_text, encoding)
+        if after is None:
             with pytest.raises(InvalidEdit):
                 doc.apply_change(new_text, change_range)
         else:
             doc.apply_change(new_text, change_range)
-            expected = expected[:start] + new_text + expected[end:]
+            expected = after
         assert doc.text == expected
-        assert doc.line_starts == [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", doc.text)]
+        assert doc.line_starts == line_starts(doc.text)

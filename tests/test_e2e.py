@@ -174,6 +174,19 @@ async def test_requests_reuse_one_keep_alive_connection(fake: FakeLLM, start_cli
     assert fake.connections == 1
 
 
+async def test_a_connection_closed_before_any_answer_is_asked_again(
+    fake: FakeLLM, start_client: StartClient
+):
+    # As a kept-alive connection the server closes just as it is reused: the request was
+    # not read, so sending it again is safe.
+    fake.replies = [Reply(hang_up=True)]
+    fake.default = Reply(chunks=["42"])
+    client = await start_client(initialization_options=settings(fake))
+    client.open(URI, "value = \n")
+    assert [item["insertText"] for item in await client.inline_completion(URI, (0, 8))] == ["42"]
+    assert len(fake.requests) == 2
+
+
 async def test_the_proxy_the_environment_names_is_used(
     fake: FakeLLM, start_client: StartClient, env: dict[str, str]
 ):

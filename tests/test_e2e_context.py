@@ -1,14 +1,13 @@
 """The context engine end to end: definitions from other files in the prompt, `infill/explain`,
-progress while indexing, and files that must never reach a backend."""
+progress while indexing (files that must never reach a backend: test_e2e_secrets.py)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import StartClient
+from tests.conftest import StartClient, write_files
 from tests.fake_llm import FakeLLM, Reply
 
 MODELS = '''\
@@ -36,27 +35,11 @@ def receive_delivery(inventory: Inventory, delivery: dict[str, int]) -> None:
         inventory.restock(
 """
 
-PLANTED = {
-    ".env": "OPENAI_API_KEY=sk-live-PLANTED-ENV-0000\n",
-    "config/id_rsa": "-----BEGIN OPENSSH PRIVATE KEY-----\nPLANTED-RSA\n",
-    "certs/server.pem": "-----BEGIN CERTIFICATE-----\nPLANTED-PEM\n",
-    "local_settings.py": "def restock_planted_gitignored():\n    return 'PLANTED-GITIGNORED'\n",
-    "secrets_dir/keys.py": "def restock_key():\n    return 'PLANTED-IGNORED-DIR'\n",
-}
-
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "shop"
-    (root / "pkg").mkdir(parents=True)
-    (root / "pkg" / "__init__.py").write_text("")
-    (root / "pkg" / "models.py").write_text(MODELS)
-    (root / "pkg" / "service.py").write_text(SERVICE)
-    (root / ".gitignore").write_text("local_settings.py\nsecrets_dir/\n")
-    for name, text in PLANTED.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    return root
+    files = {"pkg/__init__.py": "", "pkg/models.py": MODELS, "pkg/service.py": SERVICE}
+    return write_files(tmp_path / "shop", files)
 
 
 async def test_definition_from_another_file_is_in_the_prompt(
@@ -90,29 +73,3 @@ async def test_definition_from_another_file_is_in_the_prompt(
     items = await client.inline_completion(uri, cursor)
     assert [item["insertText"] for item in items] == ["name, amount)"]
     assert fake.requests[-1].body["prompt"] == prompt
-
-
-async def test_ignored_and_secret_files_never_reach_the_backend(
-    workspace: Path, fake: FakeLLM, start_client: StartClient
-):
-    fake.default = Reply(chunks=["x\n"])
-    client = await start_client(
-        root=workspace, initialization_options={"backend": {"url": fake.url}}
-    )
-    await client.wait_for_notification("$/progress", lambda p: p["value"]["kind"] == "end")
-    # The user opens the planted files; completing inside them asks nothing of the backend.
-    for name, text in PLANTED.items():
-        uri = (workspace / name).as_uri()
-        client.open(uri, text + "restock", language_id="python")
-        assert await client.inline_completion(uri, (text.count("\n"), 7)) == []
-        assert await client.explain(uri, (text.count("\n"), 7)) is None
-    assert fake.requests == []
-
-    service = workspace / "pkg" / "service.py"
-    client.open(service.as_uri(), SERVICE)
-    await client.inline_completion(service.as_uri(), (5, len("        inventory.restock(")))
-    assert len(fake.requests) == 1
-    sent = json.dumps([r.body for r in fake.requests])
-    for marker in ("PLANTED-ENV", "PLANTED-RSA", "PLANTED-PEM", "PLANTED-GITIGNORED"):
-        assert marker not in sent
-    assert "PLANTED-IGNORED-DIR" not in sent

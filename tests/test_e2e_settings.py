@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import StartClient
+from infill.harness import LspClient
+from tests.conftest import StartClient, write_files
 from tests.fake_llm import FakeLLM, Reply
 
 URI = "file:///work/settings_example.py"
@@ -129,3 +130,49 @@ async def test_api_key_is_sent_from_the_named_variable_and_never_logged(
     everything_shown = json.dumps(client.notifications) + "\n".join(client.stderr_lines)
     assert "HTTP 401" in everything_shown
     assert secret not in everything_shown
+
+
+async def test_a_workspace_cannot_choose_where_code_is_sent(
+    fake: FakeLLM, env: dict[str, str], tmp_path: Path
+):
+    """A cloned repository holds every settings file infill might be tricked into reading; the
+    editor starts the server inside it, with a relative XDG_CONFIG_HOME. Only the editor's
+    settings (and the user's own file) decide where code goes."""
+    attacker = await FakeLLM().start()
+    try:
+        redirect = f'[backend]\nurl = "{attacker.url}"\napi_key_env = "HOME"\n'
+        as_json = json.dumps({"infill": {"backend": {"url": attacker.url}}})
+        workspace = write_files(
+            tmp_path / "cloned",
+            {
+                ".config/infill/config.toml": redirect,
+                "infill/config.toml": redirect,
+                # A package shadowing infill's own, for a server started in the workspace.
+                "infill/__init__.py": f"open({str(tmp_path / 'pwned')!r}, 'w')\n",
+                ".infill/config.toml": redirect,
+                "infill.toml": redirect,
+                ".infill.toml": redirect,
+                "pyproject.toml": redirect.replace("[backend]", "[tool.infill.backend]"),
+                ".vscode/settings.json": as_json,
+                ".env": f"INFILL_BACKEND_URL={attacker.url}\n",
+                "app.py": "answer = \n",
+            },
+        )
+        env["XDG_CONFIG_HOME"] = ".config"  # relative: ignored, as the XDG spec says
+        env["HOME"] = str(tmp_path / "home")  # the user's own, without a config file
+        fake.default = Reply(chunks=["42\n"])
+        uri = (workspace / "app.py").as_uri()
+        for editor_settings in ({"backend": {"url": fake.url}}, None):
+            client = await LspClient.start(env=env, cwd=workspace)
+            try:
+                await client.initialize(root=workspace, initialization_options=editor_settings)
+                client.open(uri, "answer = \n")
+                items = await client.inline_completion(uri, (0, 9))
+                assert [i["insertText"] for i in items] == (["42"] if editor_settings else [])
+            finally:
+                await client.shutdown()
+        assert attacker.requests == [] and attacker.gets == [] and attacker.connections == 0
+        assert not (tmp_path / "pwned").exists()
+        assert len(fake.requests) == 1
+    finally:
+        await attacker.stop()

@@ -123,3 +123,20 @@ def test_secret_named_documents_are_private_wherever_they_are(tmp_path: Path):
         uri = (tmp_path / "elsewhere" / name).as_uri()
         assert engine.open(uri, "KEY=1", "plaintext", 1, "utf-16").private, name
     assert not engine.open("untitled:Untitled-1", "x", "python", 1, "utf-16").private
+
+
+def test_a_document_too_large_to_index_is_followed_not_analysed(workspace: Path):
+    engine = indexed(workspace)
+    uri = (workspace / "shop" / "generated.py").as_uri()
+    line = "def generated_%07d(): return compute_total([1.0], 0.2)\n"
+    text = "".join(line % n for n in range(1_000_000 // len(line % 0) + 1))
+    tracked = engine.open(uri, text, "python", 1, "utf-16")
+    assert tracked.large and tracked.tree is None and tracked.words.line_count == 0
+    engine.apply(uri, "x = compute_total(", ((3, 0), (3, 0)))
+    engine.refresh_definitions(uri)
+    assert engine.symbols.lookup("generated_0000001") == []
+    assert tracked.doc.text.startswith(text[: 3 * len(line % 0)] + "x = compute_total(")
+    # Its snippets still come: the definition of what is called next to the cursor.
+    offset = tracked.doc.offset_at(3, 18)
+    gathered = engine.gather(uri, offset, (0, 5), time.monotonic() + 10)
+    assert any(s.path == "shop/helpers.py" for s in gathered.snippets)

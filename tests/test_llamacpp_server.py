@@ -30,7 +30,10 @@ N_PREDICT = 8
 
 @pytest.fixture(scope="session")
 def http(llama_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=llama_url, timeout=TIMEOUT) as client:
+    # A connection per request: llama-server closes idle ones after a few seconds, and a kept
+    # one reused just then fails with "Server disconnected" (seen when the machine is busy).
+    limits = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(base_url=llama_url, timeout=TIMEOUT, limits=limits) as client:
         yield client
 
 

@@ -1,0 +1,200 @@
+"""Backend faults over real HTTP and TCP, one after another while the user types: no partial text
+is ever shown, the user is told once (not once per keystroke) and once more when the backend
+answers again, and suggestions come back by themselves.
+
+Each case: requests while the backend is broken (all without a suggestion; the circuit breaker
+opens and says so once), then the backend heals and the requests go on until a suggestion comes
+(a bounded number of tries, a generous limit rather than a measured time)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+
+from infill.harness import LspClient
+from tests.conftest import StartClient
+from tests.fake_llm import FakeLLM, Reply
+
+URI = "file:///work/faults.py"
+TEXT = "def answer():\n    value = \n"
+CURSOR = (1, 12)
+HEALTHY = Reply(chunks=["42\n"])
+BROKEN_REQUESTS = 6  # more than the breaker's three failures
+RECOVERY_TRIES = 150  # × 0.2 s: a limit for a server that never recovers, not a timing goal
+
+
+def down(message: dict[str, str]) -> bool:
+    return "backend unavailable" in message["message"]
+
+
+def back(message: dict[str, str]) -> bool:
+    return "answers again" in message["message"]
+
+
+async def suggestions(client: LspClient, line: int) -> list[str]:
+    """Type a new line and ask there (the same place twice would be answered from a cache)."""
+    client.type_text(URI, (line, 12), f"\n    value{line} = ")
+    items = await client.inline_completion(URI, (line + 1, 13 + len(str(line))), timeout=60)
+    return [item["insertText"] for item in items]
+
+
+async def break_and_heal(
+    client: LspClient, heal: Callable[[], Awaitable[None]], automatic: bool = True
+) -> None:
+    client.open(URI, TEXT)
+    for line in range(1, 1 + BROKEN_REQUESTS):
+        assert await suggestions(client, line) == []  # nothing, not a piece of an answer
+    assert len([m for m in client.messages if down(m)]) == 1, client.messages
+    status = await client.wait_for_notification("infill/status")
+    assert status["state"] == "backend-error" and status["message"]
+
+    await heal()
+    line = 1 + BROKEN_REQUESTS
+    for _ in range(RECOVERY_TRIES):
+        found = await suggestions(client, line)
+        line += 1
+        if found:
+            break
+        await asyncio.sleep(0.2)
+    assert found == ["42"]
+    assert len([m for m in client.messages if down(m)]) == 1
+    if automatic:  # the same backend came back (not another one configured)
+        assert len([m for m in client.messages if back(m)]) == 1
+        await client.wait_for_notification("infill/status", lambda p: p["state"] == "ready")
+
+
+def settings(url: str, kind: str = "openai") -> dict[str, object]:
+    return {
+        "backend": {"kind": kind, "url": url, "timeout_ms": 1000},
+        "completion": {"debounce_ms": 0},
+    }
+
+
+# -- the backend's HTTP answers ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fault:
+    reply: Reply
+    kind: str = "openai"
+    logged: tuple[str, ...] = ()  # in the server's log, one of these: the reason is clear
+
+
+TIMED_OUT = ("no answer within", "timed out", "stalled")
+ENDLESS = Reply(chunks=["x"] * 100_000, delay=0.01)  # never done within the timeout
+FAULTS = {
+    "http-500": Fault(
+        Reply(status=500, error_body='{"error": "model crashed"}'), logged=("HTTP 500",)
+    ),
+    # The read timeout and the whole request's come at the same time: either may say it.
+    "stall-before-first-byte": Fault(Reply(stall_before_headers=60), logged=TIMED_OUT),
+    "stall-mid-stream": Fault(Reply(chunks=["4"], keep_open=True), logged=TIMED_OUT),
+    "reset-mid-stream": Fault(Reply(chunks=["4"], abort=True), logged=("broke",)),
+    "malformed-sse": Fault(
+        Reply(chunks=["4"], raw_events=["data: {not json\n\n"]), logged=("malformed event",)
+    ),
+    "malformed-ndjson": Fault(
+        Reply(chunks=["4"], raw_events=['{"response": 4']), "ollama", ("malformed event",)
+    ),
+    "event-over-a-megabyte": Fault(Reply(chunks=["x" * 2_000_000]), logged=("oversized",)),
+    "answer-past-max-tokens": Fault(Reply(chunks=["x" * 1000] * 5000), logged=("ignores max",)),
+    "never-ending": Fault(ENDLESS, logged=("no answer within",)),
+}
+
+
+@pytest.mark.parametrize("name", FAULTS)
+async def test_a_broken_answer_is_never_shown_reported_once_and_recovered_from(
+    name: str, fake: FakeLLM, start_client: StartClient
+):
+    fault = FAULTS[name]
+    fake.default = fault.reply
+    url = fake.root if fault.kind == "ollama" else fake.url
+    client = await start_client(initialization_options=settings(url, fault.kind))
+
+    async def heal() -> None:
+        fake.default = HEALTHY
+
+    await break_and_heal(client, heal)
+    log = "\n".join(client.stderr_lines)
+    assert any(reason in log for reason in fault.logged), client.stderr_lines[-8:]
+
+
+async def test_429_waits_as_long_as_retry_after_says(fake: FakeLLM, start_client: StartClient):
+    fake.default = Reply(status=429, headers={"Retry-After": "1"}, error_body="slow down")
+    client = await start_client(initialization_options=settings(fake.url))
+
+    async def heal() -> None:
+        fake.default = HEALTHY
+
+    await break_and_heal(client, heal)
+    # Each request after a 429 came no sooner than the server asked (less the event loop's
+    # timer resolution): a lower bound the server keeps, not a measured speed.
+    refused = [r for r in fake.requests if r.reply is not None and r.reply.status == 429]
+    after = fake.requests[1 : len(refused) + 1]
+    assert len(refused) >= 3 and len(after) == len(refused)
+    assert all(b.arrived - a.arrived >= 0.95 for a, b in zip(refused, after, strict=True))
+
+
+# -- the network ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def test_connection_refused_until_the_server_starts(start_client: StartClient):
+    port = free_port()  # nothing listens there, until `heal`
+    client = await start_client(initialization_options=settings(f"http://127.0.0.1:{port}/v1"))
+    healed = FakeLLM()
+    healed.default = HEALTHY
+
+    async def heal() -> None:
+        await healed.start(port)
+
+    try:
+        await break_and_heal(client, heal)
+    finally:
+        await healed.stop()
+    assert any("ClientConnectorError" in line for line in client.stderr_lines)
+
+
+@pytest.fixture
+async def plain_tcp() -> AsyncIterator[int]:
+    """A port that answers a TLS handshake with plain HTTP (a server without TLS)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+
+
+@pytest.mark.parametrize("broken", ["dns", "tls"])
+async def test_a_host_that_cannot_be_reached_is_reported_once(
+    broken: str, plain_tcp: int, fake: FakeLLM, start_client: StartClient
+):
+    urls = {
+        "dns": "http://infill-backend.invalid/v1",  # .invalid never resolves (RFC 2606)
+        "tls": f"https://127.0.0.1:{plain_tcp}/v1",
+    }
+    fake.default = HEALTHY
+    client = await start_client(initialization_options=settings(urls[broken]))
+
+    async def heal() -> None:  # the user points infill at a working server
+        client.notify(
+            "workspace/didChangeConfiguration", {"settings": {"infill": settings(fake.url)}}
+        )
+
+    await break_and_heal(client, heal, automatic=False)
+    logged = {"dns": "ClientConnectorDNSError", "tls": "SSL"}[broken]
+    assert any(logged in line for line in client.stderr_lines), client.stderr_lines[-5:]
