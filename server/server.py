@@ -257,6 +257,13 @@ class InfillServer(LanguageServer):
         objects = len(gc.get_objects())
         log.info("state: %d tasks, %d Python objects, %d open documents", tasks, objects, documents)
 
+    def call_off_requests(self) -> list[asyncio.Future[tuple[str, ...]]]:
+        """Cancel the requests to the model on their way; their tasks, to wait for."""
+        flying = [f.task for uri in self.engine.documents if (f := self.flights.get(uri))]
+        for uri in list(self.engine.documents):
+            self.flights.cancel(uri)
+        return flying
+
     def closing(self) -> asyncio.Future[None]:
         """`close`, started once (at shutdown, exit, the end of stdin or a signal)."""
         if self._closing is None:
@@ -267,10 +274,7 @@ class InfillServer(LanguageServer):
         """Call off the requests to the model (their editor requests get no suggestion rather
         than an error from a closed connection), close the backend's connections and write
         the queued metrics."""
-        flying = [f.task for uri in self.engine.documents if (f := self.flights.get(uri))]
-        for uri in list(self.engine.documents):
-            self.flights.cancel(uri)
-        await asyncio.gather(*flying, return_exceptions=True)
+        await asyncio.gather(*self.call_off_requests(), return_exceptions=True)
         await self.completer.aclose()
         await asyncio.to_thread(self.metrics.close)
 
@@ -350,6 +354,10 @@ class InfillServer(LanguageServer):
         if settings.metrics.enabled != self.metrics.enabled:
             self.metrics.close()
             self.metrics = Metrics(default_path() if settings.metrics.enabled else None)
+        if changed:
+            # Before the old backend's connections close under them (a stream cut that way
+            # only ends at the timeout, and counts as the new backend's failure).
+            self.call_off_requests()
         if changed and layer != "file":
             self.warm_backend()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -176,3 +177,33 @@ async def test_a_workspace_cannot_choose_where_code_is_sent(
         assert len(fake.requests) == 1
     finally:
         await attacker.stop()
+
+
+async def test_switching_backends_mid_request_calls_the_request_off(
+    fake: FakeLLM, start_client: StartClient
+):
+    """A request streaming from the old backend is called off (no suggestion, at once) rather
+    than cut when the old connections close, which only ended at the timeout and counted
+    against the new backend."""
+    held = asyncio.Event()
+    fake.default = Reply(chunks=["4", "2\n"], hold=held)
+    client = await start_client(initialization_options={"backend": {"url": fake.url}})
+    client.open(URI, "answer = \n")
+    _, first = client.start_inline_completion(URI, (0, 9))
+    await fake.wait_for_requests(1)
+    other = await FakeLLM().start()
+    try:
+        other.default = Reply(chunks=["7\n"])
+        client.notify(
+            "workspace/didChangeConfiguration",
+            {"settings": {"infill": {"backend": {"url": other.url}}}},
+        )
+        assert await asyncio.wait_for(first, 30) is None
+        client.type_text(URI, (0, 9), "1 + ")
+        items = await client.inline_completion(URI, (0, 13))
+        assert [item["insertText"] for item in items] == ["7"]
+        assert not [m for m in client.messages if "unavailable" in m["message"]]
+        assert not any("no complete answer" in line for line in client.stderr_lines)
+    finally:
+        held.set()
+        await other.stop()
