@@ -3,6 +3,13 @@
 /** The extension's own settings; the server would report them as unknown. */
 export const CLIENT_ONLY = new Set(["enable", "server.path", "languages"]);
 
+/**
+ * Where code goes is the user's choice, never a repository's: a `.vscode/settings.json` in a
+ * cloned project must not send its code to another server. Only the user's own (global) value
+ * of these is read; the manifest makes them machine-scoped as well.
+ */
+export const USER_ONLY = new Set(["backend.kind", "backend.url", "backend.api_key_env"]);
+
 const PREFIX = "infill.";
 
 /** What `WorkspaceConfiguration.inspect` tells about one key (the parts read here). */
@@ -22,7 +29,7 @@ export function serverKeys(contributed: Record<string, unknown>): string[] {
 
 /**
  * The settings object the server takes (`{backend: {url: ...}}`), holding only the values the
- * user has set, the most specific scope winning. Defaults are left out on purpose: the server
+ * user has set, the most specific scope winning (the user's own for USER_ONLY keys). Defaults are left out on purpose: the server
  * layers these over the user's config.toml, and a default sent from here would override it.
  */
 export function serverSettings(
@@ -32,7 +39,9 @@ export function serverSettings(
   const settings: Record<string, unknown> = {};
   for (const key of keys) {
     const found = inspect(key);
-    const value = found?.workspaceFolderValue ?? found?.workspaceValue ?? found?.globalValue;
+    const value = USER_ONLY.has(key)
+      ? found?.globalValue
+      : (found?.workspaceFolderValue ?? found?.workspaceValue ?? found?.globalValue);
     if (value === undefined || value === null) {
       continue;
     }

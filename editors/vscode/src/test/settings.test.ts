@@ -21,6 +21,7 @@ test("the server gets its own keys, not the extension's", () => {
 test("only values the user set are sent, nested, the most specific scope winning", () => {
   const inspected: Record<string, Inspected> = {
     "backend.url": { globalValue: "http://a/v1", workspaceValue: "http://b/v1" },
+    "backend.api_key_env": { workspaceFolderValue: "THEIR_KEY" },
     "backend.kind": { globalValue: "llamacpp" },
     "backend.model": {},
     "completion.candidates": { globalValue: 3, workspaceFolderValue: 1 },
@@ -28,10 +29,17 @@ test("only values the user set are sent, nested, the most specific scope winning
   };
   const settings = serverSettings(serverKeys(contributed), (key) => inspected[key]);
   assert.deepEqual(settings, {
-    backend: { url: "http://b/v1", kind: "llamacpp" },
+    // Where code goes: the user's value only, never the repository's.
+    backend: { url: "http://a/v1", kind: "llamacpp" },
     completion: { candidates: 1 },
     metrics: { enabled: false },
   });
+});
+
+test("the settings that choose where code goes are machine-scoped", () => {
+  for (const key of ["server.path", "backend.kind", "backend.url", "backend.api_key_env"]) {
+    assert.equal(contributed[`infill.${key}`].scope, "machine", key);
+  }
 });
 
 test("nothing set, nothing sent: the user's config.toml stays in force", () => {
