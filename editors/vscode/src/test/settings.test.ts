@@ -42,6 +42,10 @@ test("the settings that choose where code goes are machine-scoped", () => {
   }
 });
 
+test("the extension does not run in a workspace the user has not trusted", () => {
+  assert.equal(manifest.capabilities.untrustedWorkspaces.supported, false);
+});
+
 test("nothing set, nothing sent: the user's config.toml stays in force", () => {
   assert.deepEqual(serverSettings(serverKeys(contributed), () => undefined), {});
 });
