@@ -25,7 +25,9 @@ from infill.context import InvalidEdit
 from infill.context.document import code_units
 from infill.context.engine import SOURCE_EXTENSIONS, ContextEngine, Tracked, uri_to_path
 from infill.context.ignore import IGNORE_FILES
+from infill.debounce import Debouncer
 from infill.metrics import Metrics, default_path
+from infill.offline import OfflineIndex
 from infill.pipeline import Completer, NotConfigured, Prepared, explain, prepare
 from infill.prompts.tokens import warm_up
 from infill.reuse import Flight, Flights, Hit, Result, SuggestionCache, TypingSpeed
@@ -119,11 +121,44 @@ class InfillProtocol(LanguageServerProtocol):
         return result
 
 
+class WorkProgress:
+    """One `$/progress` token, reported from worker threads; silent if the client shows none."""
+
+    def __init__(self, server: InfillServer, token: str) -> None:
+        self.server = server
+        self.token = token
+        self.shown = False
+        self._loop = asyncio.get_running_loop()
+
+    def part(self, what: str, low: int, high: int) -> Callable[[int, int], None]:
+        """A `report(done, total)` for a job that takes the percentages `low` to `high`."""
+
+        def report(done: int, total: int) -> None:
+            if self.shown:
+                message = lsp.WorkDoneProgressReport(
+                    message=f"{what}: {done}/{total} files",
+                    percentage=low + (high - low) * done // max(total, 1),
+                )
+                self._loop.call_soon_threadsafe(
+                    self.server.work_done_progress.report, self.token, message
+                )
+
+        return report
+
+    def end(self, message: str) -> None:
+        if self.shown:
+            self.server.work_done_progress.end(self.token, lsp.WorkDoneProgressEnd(message=message))
+
+
 class InfillServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("infill", __version__, protocol_cls=InfillProtocol)
         self.engine = ContextEngine()
-        self.completer = Completer(on_health=self.backend_health)
+        self.offline = OfflineIndex()
+        self.completer = Completer(
+            on_health=self.backend_health, offline_index=self.offline.current
+        )
+        self._indexing_started = False
         self.settings = Settings()
         # Settings layers, later ones winning; a layer is only stored once the whole
         # combination validates, so the last good settings stay in force.
@@ -139,7 +174,7 @@ class InfillServer(LanguageServer):
         self.metrics = Metrics(None)
         self.completer.on_backend_request = lambda: self.metrics.backend_request()
         self._told_not_configured = False
-        self._refresh_timers: dict[str, asyncio.TimerHandle] = {}
+        self._definitions_refresh = Debouncer(self._refresh_definitions)
         self._background: set[asyncio.Future[Any]] = set()  # referenced until done
 
     @property
@@ -220,6 +255,8 @@ class InfillServer(LanguageServer):
             self.metrics = Metrics(default_path() if settings.metrics.enabled else None)
         if changed and layer != "file":
             self.warm_backend()
+        if settings.backend.offline and self._indexing_started and not self.offline.started:
+            self.keep(asyncio.ensure_future(self.index_offline_later()))
 
     async def pull_settings(self) -> None:
         workspace = self.client_capabilities.workspace
@@ -245,13 +282,9 @@ class InfillServer(LanguageServer):
 
     def refresh_definitions_later(self, uri: str, delay: float = DEFINITIONS_DELAY) -> None:
         """Debounced: re-reading a document's definitions on every keystroke would be waste."""
-        if (timer := self._refresh_timers.pop(uri, None)) is not None:
-            timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._refresh_timers[uri] = loop.call_later(delay, self._refresh_definitions, uri)
+        self._definitions_refresh.later(uri, delay)
 
     def _refresh_definitions(self, uri: str) -> None:
-        self._refresh_timers.pop(uri, None)
         try:
             self.engine.refresh_definitions(uri)
         except Exception:  # a parser failure must not take the server down
@@ -261,34 +294,40 @@ class InfillServer(LanguageServer):
         self._background.add(future)
         future.add_done_callback(self._background.discard)
 
-    async def index_workspace(self) -> None:
-        """Index the workspace's definitions in a worker thread, reporting `$/progress`."""
-        if self.engine.root is None:
-            return
-        loop = asyncio.get_running_loop()
-        token = f"infill-index-{id(self)}"
+    async def begin_progress(self, title: str) -> WorkProgress:
+        """`$/progress` for a job, if the client shows it."""
         window = self.client_capabilities.window
-        progress = window is not None and bool(window.work_done_progress)
-        if progress:
+        progress = WorkProgress(self, f"infill-{title}-{id(self)}")
+        if window is not None and window.work_done_progress:
             try:
-                await self.work_done_progress.create_async(token)
+                await self.work_done_progress.create_async(progress.token)
                 self.work_done_progress.begin(
-                    token, lsp.WorkDoneProgressBegin(title="infill: indexing", percentage=0)
+                    progress.token,
+                    lsp.WorkDoneProgressBegin(title=f"infill: {title}", percentage=0),
                 )
+                progress.shown = True
             except Exception as exc:
                 log.warning("progress not available: %s", exc)
-                progress = False
+        return progress
+
+    async def index_workspace(self) -> None:
+        """Build the offline engine's index (when it is the backend) and the workspace's
+        definitions, in worker threads, under one `$/progress`."""
+        self._indexing_started = True
+        offline = self.settings.backend.offline and not self.offline.started
+        if self.engine.root is None:
+            if offline:
+                await self.start_offline(None)  # for the documents the editor opens
+            return
+        progress = await self.begin_progress("indexing")
+        if offline:
+            await self.start_offline(progress.part("offline engine", 0, 50))
+        loop = asyncio.get_running_loop()
 
         def deliver(path: str, definitions: list[Any]) -> None:
             loop.call_soon_threadsafe(self.engine.set_file_definitions, path, definitions)
 
-        def report(done: int, total: int) -> None:
-            if progress:
-                message = lsp.WorkDoneProgressReport(
-                    message=f"{done}/{total} files", percentage=done * 100 // max(total, 1)
-                )
-                loop.call_soon_threadsafe(self.work_done_progress.report, token, message)
-
+        report = progress.part("definitions", 50 if offline else 0, 100)
         started = time.perf_counter()
         try:
             count = await loop.run_in_executor(None, self.engine.index_workspace, deliver, report)
@@ -305,8 +344,41 @@ class InfillServer(LanguageServer):
         # would show as pauses in the middle of requests.
         gc.collect()
         gc.freeze()
-        if progress:
-            self.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=f"{count} files"))
+        progress.end(f"{count} files")
+
+    async def start_offline(self, report: Callable[[int, int], None] | None) -> None:
+        """Load or build the offline engine's index; `infill/status` says when it is ready."""
+        self.protocol.notify(
+            STATUS, {"state": "indexing", "message": "offline engine: indexing the workspace"}
+        )
+        started = time.perf_counter()
+        try:
+            loaded = await self.offline.start(self.engine, report)
+        except Exception:
+            log.exception("building the offline engine's index failed")
+            self.protocol.notify(
+                STATUS, {"state": "backend-error", "message": "offline engine: no index"}
+            )
+            return
+        source = "the cache, " if loaded.from_cache else ""
+        log.info(
+            "offline engine: %d files (%d read, from %s%d tokens) in %.1f s",
+            loaded.files,
+            loaded.read,
+            source,
+            loaded.tokens,
+            time.perf_counter() - started,
+        )
+        self.protocol.notify(
+            STATUS,
+            {"state": "ready", "message": f"offline engine ready: {loaded.files} files indexed"},
+        )
+
+    async def index_offline_later(self) -> None:
+        """The offline engine became the backend after start-up: build its index now."""
+        progress = await self.begin_progress("offline engine")
+        await self.start_offline(progress.part("offline engine", 0, 100))
+        progress.end("ready")
 
     async def watch_files(self) -> None:
         """Ask the client to report changes to source and ignore files it has not open."""
@@ -526,7 +598,7 @@ class InfillServer(LanguageServer):
         if tracked.private:
             return
         prepared = prepare(self.engine, uri, len(prefix), self.settings)
-        if prepared is not None and self.settings.backend.base_url:
+        if prepared is not None and self.settings.backend.configured:
             self.fly(uri, prefix, suffix, prepared, 1, "prefetch")
 
     def typing_speed(self, uri: str) -> TypingSpeed:
@@ -603,6 +675,7 @@ def create_server() -> InfillServer:
         ls.flights.abort_diverged(uri, tracked.doc.text)
         ls.prefetch_when_ready(uri)
         ls.refresh_definitions_later(uri)
+        ls.offline.document_changed(uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: InfillServer, params: lsp.DidSaveTextDocumentParams) -> None:
@@ -611,6 +684,7 @@ def create_server() -> InfillServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: InfillServer, params: lsp.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
+        ls.offline.document_closed(uri)
         ls.engine.close(uri)
         ls.flights.cancel(uri)
         ls.cache.forget(uri)
@@ -625,8 +699,11 @@ def create_server() -> InfillServer:
                 continue  # open documents are followed through their edits
             if Path(path).name in IGNORE_FILES:
                 ls.engine.ignore_file_changed(path)
+                ls.offline.ignore_changed()
                 continue
-            if event.type == lsp.FileChangeType.Deleted or ls.engine.is_private_path(path):
+            deleted = event.type == lsp.FileChangeType.Deleted
+            ls.offline.file_changed(path, deleted)
+            if deleted or ls.engine.is_private_path(path):
                 ls.engine.symbols.remove_file(ls.engine.display_path(path, event.uri))
                 continue
             found = ls.engine.read_definitions(Path(path))
