@@ -360,19 +360,17 @@ class InfillServer(LanguageServer):
                 STATUS, {"state": "backend-error", "message": "offline engine: no index"}
             )
             return
-        source = "the cache, " if loaded.from_cache else ""
+        cached = " (from the cache)" if loaded.from_cache else ""
         log.info(
-            "offline engine: %d files (%d read, from %s%d tokens) in %.1f s",
+            "offline engine: %d files%s, %d read, %d tokens in %.1f s",
             loaded.files,
+            cached,
             loaded.read,
-            source,
             loaded.tokens,
             time.perf_counter() - started,
         )
-        self.protocol.notify(
-            STATUS,
-            {"state": "ready", "message": f"offline engine ready: {loaded.files} files indexed"},
-        )
+        message = f"offline engine ready: {loaded.files} files indexed{cached}"
+        self.protocol.notify(STATUS, {"state": "ready", "message": message})
 
     async def index_offline_later(self) -> None:
         """The offline engine became the backend after start-up: build its index now."""
