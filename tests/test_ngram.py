@@ -264,9 +264,12 @@ def test_the_line_below_is_not_suggested_again():
     assert suggest(index, "start()\n█\nrun(task)\n") is None
 
 
-def test_no_suggestion_inside_a_comment_or_for_an_unknown_language():
+def test_no_suggestion_inside_a_comment_a_docstring_or_for_an_unknown_language():
     index = shop("Item", "Part", "Tool")
     assert suggest(index, "class Box:\n    def total(self, quantity):  # █") is None
+    document = 'class Box:\n    """Boxes.\n\n    def total(self, quantity):\n        █'
+    assert suggest(index, document) is None  # prose in a docstring, however code-like
+    assert suggest(index, document.replace('"""Boxes.', '"""Boxes."""')) is not None
     assert (
         suggest(index, "class Box:\n    def total(self, quantity):\n        █", family="text")
         is None

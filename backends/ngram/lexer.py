@@ -35,6 +35,9 @@ class Dialect:
     name: str
     strings: str  # alternatives for string literals, an unterminated one up to the end
     comment: str  # alternatives for comments
+    # Delimiters of strings that span lines (docstrings): an odd count of one of them before
+    # the cursor puts it inside such a string, however far back it opened.
+    long_strings: tuple[str, ...] = ()
 
 
 _DIALECTS = {
@@ -42,12 +45,16 @@ _DIALECTS = {
         "python",
         rf"""(?:[rRbBuUfF]{{1,2}})?(?:\"\"\"[\s\S]*?(?:\"\"\"|\Z)|'''[\s\S]*?(?:'''|\Z)|{_DOUBLE}|{_SINGLE})""",
         r"#[^\n]*",
+        ('"""', "'''"),
     ),
     "js": Dialect(
-        "js", rf"`(?:\\[\s\S]|[^`\\])*`?|{_DOUBLE}|{_SINGLE}", rf"//[^\n]*|{_BLOCK_COMMENT}"
+        "js",
+        rf"`(?:\\[\s\S]|[^`\\])*`?|{_DOUBLE}|{_SINGLE}",
+        rf"//[^\n]*|{_BLOCK_COMMENT}",
+        ("`",),
     ),
     "php": Dialect("php", rf"{_DOUBLE}|{_SINGLE}", rf"//[^\n]*|#(?!\[)[^\n]*|{_BLOCK_COMMENT}"),
-    "go": Dialect("go", rf"`[^`]*`?|{_DOUBLE}|{_CHAR}", rf"//[^\n]*|{_BLOCK_COMMENT}"),
+    "go": Dialect("go", rf"`[^`]*`?|{_DOUBLE}|{_CHAR}", rf"//[^\n]*|{_BLOCK_COMMENT}", ("`",)),
     "rust": Dialect(
         "rust",
         rf'b?r#*"[\s\S]*?(?:"#*|\Z)|b?"(?:\\[\s\S]|[^"\\])*"?|b?{_CHAR}',
@@ -55,7 +62,10 @@ _DIALECTS = {
     ),
     "c": Dialect("c", rf'R"\([\s\S]*?(?:\)"|\Z)|{_DOUBLE}|{_CHAR}', rf"//[^\n]*|{_BLOCK_COMMENT}"),
     "java": Dialect(
-        "java", rf'"""[\s\S]*?(?:"""|\Z)|{_DOUBLE}|{_CHAR}', rf"//[^\n]*|{_BLOCK_COMMENT}"
+        "java",
+        rf'"""[\s\S]*?(?:"""|\Z)|{_DOUBLE}|{_CHAR}',
+        rf"//[^\n]*|{_BLOCK_COMMENT}",
+        ('"""',),
     ),
     "c_sharp": Dialect(
         "c_sharp", rf'[$@]*"(?:""|\\.|[^"\\\n])*"?|{_CHAR}', rf"//[^\n]*|{_BLOCK_COMMENT}"
@@ -162,6 +172,11 @@ def render(tokens: list[str], indent: str) -> str:
         else:
             out.append(token)
     return "".join(out)
+
+
+def in_long_string(prefix: str, lexer: Lexer) -> bool:
+    """Whether the text before the cursor ends inside a string that spans lines."""
+    return any(prefix.count(quote) % 2 for quote in lexer.dialect.long_strings)
 
 
 def split_at_cursor(text: str, lexer: Lexer, indent: str = "") -> tuple[list[str], str] | None:

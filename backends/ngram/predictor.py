@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from infill.backends.ngram.index import CONTEXT_TOKENS, Corpus, Matches, NgramIndex
 from infill.backends.ngram.lexer import (
     follow_indent,
+    in_long_string,
     indentation,
     is_line_break,
     lexer_for,
@@ -65,6 +66,17 @@ class Cursor:
     path: str = ""  # the document's path in the index
 
 
+@dataclass(frozen=True)
+class Vote:
+    """What one occurrence says: the rest of the line, and how its code goes on."""
+
+    text: str  # "": the line ends here
+    followed: bool  # by the line below the cursor
+    corpus: Corpus
+    brk: str  # the line break after the line
+    after: int  # the position after that
+
+
 @dataclass
 class Level:
     """What followed the occurrences of one context length."""
@@ -79,25 +91,36 @@ class Level:
 
     @property
     def total(self) -> int:
-        return sum(self.votes.values())
+        return self.votes.total()
 
-    def best(self) -> tuple[str, int] | None:
-        """The most frequent non-empty line (the one followed by the line below, if any
-        was), and its votes."""
-        if self.followed:
-            text = max(self.followed, key=lambda t: (self.followed[t], self.votes[t]))
-            return text, self.votes[text]
+    def add(self, vote: Vote) -> None:
+        self.votes[vote.text] += 1
+        self.rests.setdefault(vote.text, []).append((vote.corpus, vote.brk, vote.after))
+        if vote.followed:
+            self.followed[vote.text] += 1
+
+    def most_voted(self) -> tuple[str, int] | None:
+        """The most frequent non-empty line, and its votes."""
         for text, votes in self.votes.most_common():
             if text:
                 return text, votes
         return None
 
 
+@dataclass(frozen=True)
+class Choice:
+    """The line to show, and the level whose occurrences chose it."""
+
+    level: Level
+    text: str
+
+
 def read_cursor(family: str, prefix: str, suffix: str, path: str = "") -> Cursor | None:
-    """None where no suggestion can be made: a family without a lexer, inside a comment."""
+    """None where no suggestion can be made: a family without a lexer, inside a comment or a
+    string that spans lines."""
     lexer = lexer_for(family)
-    if lexer is None:
-        return None
+    if lexer is None or in_long_string(prefix, lexer):
+        return None  # no lexer; a docstring (prose)
     tail = prefix[-TAIL_CHARS:]
     if len(tail) < len(prefix):
         tail = tail[tail.find("\n") + 1 :]  # from a line start
@@ -143,6 +166,7 @@ def levels(index: NgramIndex, family: str, cursor: Cursor, min_context: int = 1)
         else:
             high = middle - 1
     previous = None
+    read: dict[tuple[int, int], Vote | None] = {}
     for length in range(low, min_context - 1, -1):
         matches = find(length)
         count = sum(m.count for m in matches)
@@ -153,7 +177,13 @@ def levels(index: NgramIndex, family: str, cursor: Cursor, min_context: int = 1)
         level = Level(length, count)
         for match in matches:
             for position in match.sample(MAX_OCCURRENCES):
-                _vote(level, index, match.corpus, position + length, cursor)
+                # A longer context's occurrence is one of the shorter's too, with the same
+                # continuation: read each continuation once.
+                key = (id(match.corpus), position + length)
+                if key not in read:
+                    read[key] = _read_vote(index, match.corpus, position + length, cursor)
+                if (vote := read[key]) is not None:
+                    level.add(vote)
         yield level
 
 
@@ -175,31 +205,32 @@ def _read_line(index: NgramIndex, corpus: Corpus, start: int) -> tuple[list[str]
     return line, "", start + len(line)
 
 
-def _vote(level: Level, index: NgramIndex, corpus: Corpus, start: int, cursor: Cursor) -> None:
+def _read_vote(index: NgramIndex, corpus: Corpus, start: int, cursor: Cursor) -> Vote | None:
+    """What the continuation at `start` says the rest of the line is; None if it says
+    nothing of use here."""
     line, brk, after = _read_line(index, corpus, start)
     if len(line) > LINE_TOKENS or not (line or brk):
-        return  # too long to read whole, or the end of a file (the cursor's own, in the index)
+        return None  # too long to read whole, or the end of a file (the cursor's own)
     text = "".join(line)
     if not text.startswith(cursor.pending):
-        return  # not what is being typed
+        return None  # not what is being typed
     text = text[len(cursor.pending) :]
     if cursor.line_after:
         if not text.rstrip().endswith(cursor.line_after):
-            return  # it would not end with what the line has after the cursor
+            return None  # it would not end with what the line has after the cursor
         text = text.rstrip()[: -len(cursor.line_after)]
     elif text and (cursor.line_before + cursor.pending + text).strip() == cursor.next_line:
-        return  # it is the line below again
+        return None  # it is the line below again
     text = text.rstrip()
     if not text and cursor.path and corpus.paths[corpus.file_at(start)] == cursor.path:
         # The document itself, as the index last saw it, ending the line at the cursor: that
         # is where the user is typing, not how the code goes on.
-        return
-    level.votes[text] += 1
-    level.rests.setdefault(text, []).append((corpus, brk, after))
+        return None
+    followed = False
     if brk and cursor.next_line and _same_break(brk, cursor.next_break):
         below, _, _ = _read_line(index, corpus, after)
-        if "".join(below).strip() == cursor.next_line:
-            level.followed[text] += 1
+        followed = "".join(below).strip() == cursor.next_line
+    return Vote(text, followed, corpus, brk, after)
 
 
 def _same_break(a: str, b: str) -> bool:
@@ -207,22 +238,26 @@ def _same_break(a: str, b: str) -> bool:
     return a.lstrip("\n") == b.lstrip("\n")
 
 
-def decide(found: Iterable[Level], thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Level | None:
-    """The level whose best line is to be shown, or None when the evidence is thin or split."""
+def decide(found: Iterable[Level], thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Choice | None:
+    """The line to show, or None when the evidence is thin or split."""
     for level in found:
         if level.context < thresholds.min_context:
             return None
-        best = level.best()
+        if level.followed and level.context >= thresholds.followed_context:
+            # Occurrences followed by the line below the cursor: the code around it is the same
+            # on both sides. They count when they agree (the line below can be a common one).
+            text, followed = level.followed.most_common(1)[0]
+            if followed / level.followed.total() >= thresholds.min_share:
+                return Choice(level, text)
+        best = level.most_voted()
         if best is None:
             if level.total:
                 return None  # the occurrences agree that the line ends here
             continue
         text, votes = best
-        if level.followed[text] and level.context >= thresholds.followed_context:
-            return level
         share = votes / level.total
         if share >= thresholds.min_share and votes >= thresholds.min_votes:
-            return level
+            return Choice(level, text)
         if share < thresholds.give_up_share:
             return None
     return None
@@ -270,9 +305,7 @@ def predict(
     cursor = read_cursor(family, prefix, suffix, path)
     if cursor is None:
         return None
-    level = decide(levels(index, family, cursor, thresholds.min_context), thresholds)
-    if level is None:
+    choice = decide(levels(index, family, cursor, thresholds.min_context), thresholds)
+    if choice is None:
         return None
-    best = level.best()
-    assert best is not None
-    return extend(index, level, best[0], cursor)
+    return extend(index, choice.level, choice.text, cursor)
