@@ -19,6 +19,8 @@ comments, not inside strings such as docstrings, where the engine never suggests
   all the lines (indentation not counted), as if every exact suggestion were accepted;
 - latency of a prediction (lexing the text around the cursor, the index look-ups, the
   decision), P50/P95/P99, in this process;
+- lines written before: the share of positions whose line occurs, exactly, in the indexed files
+  or earlier in its own file: the most a completer that copies lines could get right;
 - the index: files, tokens, build time (reading and lexing; suffix arrays), size in memory
   (token data, suffix arrays, vocabulary), the cache file's size and the time to load it.
 
@@ -73,6 +75,7 @@ class Position:
     shown: str | None  # the first line of the suggestion
     ms: float
     code: bool  # a line of code: not a comment, not inside a string (a docstring)
+    seen: bool  # the line occurs in the index: in another file, or earlier in this one
     found: list[Level] = field(default_factory=list)  # for --sweep
 
 
@@ -141,17 +144,25 @@ def token_ends(text: str) -> tuple[list[int], list[tuple[int, int]]]:
 
 
 def evaluate_file(
-    index: NgramIndex, path: str, text: str, sweep: bool, positions: list[Position]
+    index: NgramIndex,
+    path: str,
+    text: str,
+    lines_indexed: set[str],
+    sweep: bool,
+    positions: list[Position],
 ) -> None:
     data = index.encode(text, FAMILY)
     assert data is not None
     ends, long_tokens = token_ends(text)
     offset = 0
+    lines_above: set[str] = set()
     for line in text.split("\n"):
         start, offset = offset, offset + len(line) + 1
         truth = line.strip()
         if not truth:
             continue
+        seen = truth in lines_indexed or truth in lines_above
+        lines_above.add(truth)
         cursor = start + len(indentation(line))
         prefix, suffix = text[:cursor], text[start + len(line) :]
         # The index holds the file up to the cursor: its tokens that end before it.
@@ -163,7 +174,8 @@ def evaluate_file(
         shown = suggestion.split("\n", 1)[0] if suggestion is not None else None
         inside = bisect.bisect_right(long_tokens, (start, len(text))) - 1
         in_string = inside >= 0 and long_tokens[inside][1] > start
-        position = Position(truth, shown, ms, code=not (in_string or truth.startswith("#")))
+        code = not (in_string or truth.startswith("#"))
+        position = Position(truth, shown, ms, code, seen)
         if sweep:
             cursor_read = read_cursor(FAMILY, prefix, suffix, path)
             if cursor_read is not None:
@@ -240,21 +252,26 @@ def run(root: Path, max_files: int, held_out: int, seed: int, sweep: bool) -> li
     gc.collect()
     gc.freeze()  # as the server does once its index is built
     positions: list[Position] = []
+    indexed = {line.strip() for p, t in texts.items() if p not in held for line in t.split("\n")}
     for path in sorted(held):
-        evaluate_file(index, path, texts[path], sweep, positions)
+        evaluate_file(index, path, texts[path], indexed, sweep, positions)
     report(f"{len(held)} held-out files", positions)
     report("their lines of code (not comments, not in strings)", [p for p in positions if p.code])
     return positions
 
 
 def report(what: str, positions: list[Position]) -> None:
+    if not positions:
+        return  # nothing held out: the build's numbers only
     scores = Scores.of(positions, [p.shown for p in positions])
     ms = [p.ms for p in positions]
+    seen = sum(p.seen for p in positions) / max(len(positions), 1)
     print(
         f"  {what}, {scores.positions} positions: coverage {scores.coverage:.1%}, precision"
         f" {scores.precision:.1%} ({scores.exact} of {scores.shown}), saved"
         f" {scores.saved_per_100:.1f} characters per 100; latency ms P50"
-        f" {percentile(ms, 50):.2f}, P95 {percentile(ms, 95):.2f}, P99 {percentile(ms, 99):.2f}",
+        f" {percentile(ms, 50):.2f}, P95 {percentile(ms, 95):.2f}, P99 {percentile(ms, 99):.2f};"
+        f" lines written before in the workspace {seen:.1%}",
         flush=True,
     )
 
@@ -284,7 +301,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sweep", action="store_true", help="precision, coverage per threshold")
     args = parser.parse_args()
-    roots = args.root or [root for root in DEFAULT_ROOTS if root.is_dir()]
+    roots = [root.resolve() for root in args.root] if args.root else DEFAULT_ROOTS
+    roots = [root for root in roots if root.is_dir()]
     print(f"thresholds: {DEFAULT_THRESHOLDS}")
     every: list[Position] = []
     for root in roots:

@@ -71,7 +71,6 @@ class OfflineIndex:
         self.index: NgramIndex | None = None
         self._engine: ContextEngine | None = None
         self._cache: Path | None = None
-        self._starting = False
         self._documents = Debouncer(self._index_document)
         self._rebuilding: asyncio.Future[Any] | None = None
         self._background: set[asyncio.Future[Any]] = set()
@@ -79,14 +78,9 @@ class OfflineIndex:
     def current(self) -> NgramIndex | None:
         return self.index
 
-    @property
-    def started(self) -> bool:
-        return self._starting or self.index is not None
-
     async def start(self, engine: ContextEngine, progress: Progress | None = None) -> Loaded:
         """Load the saved index and bring it up to date with the workspace, or build it, in
         a worker thread; then index the documents opened meanwhile."""
-        self._starting = True
         self._engine = engine
         self._cache = cache_path(engine.root) if engine.root is not None else None
         loop = asyncio.get_running_loop()
@@ -94,8 +88,7 @@ class OfflineIndex:
         try:
             loaded = await loop.run_in_executor(None, self._sync, index, progress)
         finally:
-            self._starting = False
-        self.index = index
+            self.index = index
         for uri in list(engine.documents):
             self._index_document(uri)
         return loaded

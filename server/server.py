@@ -122,28 +122,24 @@ class InfillProtocol(LanguageServerProtocol):
 
 
 class WorkProgress:
-    """One `$/progress` token, reported from worker threads; silent if the client shows none."""
+    """`$/progress` of one indexing job, reported from a worker thread; silent if the client
+    shows none."""
 
-    def __init__(self, server: InfillServer, token: str) -> None:
+    def __init__(self, server: InfillServer, job: str) -> None:
         self.server = server
-        self.token = token
+        self.job = job
+        self.token = f"infill-{job}-{id(server)}"
         self.shown = False
         self._loop = asyncio.get_running_loop()
 
-    def part(self, what: str, low: int, high: int) -> Callable[[int, int], None]:
-        """A `report(done, total)` for a job that takes the percentages `low` to `high`."""
-
-        def report(done: int, total: int) -> None:
-            if self.shown:
-                message = lsp.WorkDoneProgressReport(
-                    message=f"{what}: {done}/{total} files",
-                    percentage=low + (high - low) * done // max(total, 1),
-                )
-                self._loop.call_soon_threadsafe(
-                    self.server.work_done_progress.report, self.token, message
-                )
-
-        return report
+    def report(self, done: int, total: int) -> None:
+        if self.shown:
+            message = lsp.WorkDoneProgressReport(
+                message=f"{self.job}: {done}/{total} files", percentage=done * 100 // max(total, 1)
+            )
+            self._loop.call_soon_threadsafe(
+                self.server.work_done_progress.report, self.token, message
+            )
 
     def end(self, message: str) -> None:
         if self.shown:
@@ -159,6 +155,8 @@ class InfillServer(LanguageServer):
             on_health=self.backend_health, offline_index=self.offline.current
         )
         self._indexing_started = False
+        self._definitions_indexed = False
+        self._offline_indexed = False
         self.settings = Settings()
         # Settings layers, later ones winning; a layer is only stored once the whole
         # combination validates, so the last good settings stay in force.
@@ -255,8 +253,11 @@ class InfillServer(LanguageServer):
             self.metrics = Metrics(default_path() if settings.metrics.enabled else None)
         if changed and layer != "file":
             self.warm_backend()
-        if settings.backend.offline and self._indexing_started and not self.offline.started:
-            self.keep(asyncio.ensure_future(self.index_offline_later()))
+        if self._indexing_started:  # after start-up: build what the new backend needs
+            if settings.backend.offline and not self._offline_indexed:
+                self.keep(asyncio.ensure_future(self.index_offline()))
+            if not settings.backend.offline and not self._definitions_indexed:
+                self.keep(asyncio.ensure_future(self.index_definitions()))
 
     async def pull_settings(self) -> None:
         workspace = self.client_capabilities.workspace
@@ -294,16 +295,16 @@ class InfillServer(LanguageServer):
         self._background.add(future)
         future.add_done_callback(self._background.discard)
 
-    async def begin_progress(self, title: str) -> WorkProgress:
-        """`$/progress` for a job, if the client shows it."""
+    async def begin_progress(self, job: str) -> WorkProgress:
+        """`$/progress` ("infill: indexing") for a job, if the client shows it."""
         window = self.client_capabilities.window
-        progress = WorkProgress(self, f"infill-{title}-{id(self)}")
+        progress = WorkProgress(self, job)
         if window is not None and window.work_done_progress:
             try:
                 await self.work_done_progress.create_async(progress.token)
                 self.work_done_progress.begin(
                     progress.token,
-                    lsp.WorkDoneProgressBegin(title=f"infill: {title}", percentage=0),
+                    lsp.WorkDoneProgressBegin(title="infill: indexing", percentage=0),
                 )
                 progress.shown = True
             except Exception as exc:
@@ -311,26 +312,31 @@ class InfillServer(LanguageServer):
         return progress
 
     async def index_workspace(self) -> None:
-        """Build the offline engine's index (when it is the backend) and the workspace's
-        definitions, in worker threads, under one `$/progress`."""
+        """At start-up, the index the backend needs, built in a worker thread: the offline
+        engine's, or for a model the workspace's definitions (context for its prompts). The
+        other is built if the settings change to need it."""
         self._indexing_started = True
-        offline = self.settings.backend.offline and not self.offline.started
+        if self.settings.backend.offline:
+            await self.index_offline()
+        else:
+            await self.index_definitions()
+
+    async def index_definitions(self) -> None:
+        """Index the workspace's definitions, reporting `$/progress`."""
+        self._definitions_indexed = True
         if self.engine.root is None:
-            if offline:
-                await self.start_offline(None)  # for the documents the editor opens
             return
-        progress = await self.begin_progress("indexing")
-        if offline:
-            await self.start_offline(progress.part("offline engine", 0, 50))
+        progress = await self.begin_progress("definitions")
         loop = asyncio.get_running_loop()
 
         def deliver(path: str, definitions: list[Any]) -> None:
             loop.call_soon_threadsafe(self.engine.set_file_definitions, path, definitions)
 
-        report = progress.part("definitions", 50 if offline else 0, 100)
         started = time.perf_counter()
         try:
-            count = await loop.run_in_executor(None, self.engine.index_workspace, deliver, report)
+            count = await loop.run_in_executor(
+                None, self.engine.index_workspace, deliver, progress.report
+            )
         except Exception:
             log.exception("indexing the workspace failed")
             count = 0
@@ -346,16 +352,25 @@ class InfillServer(LanguageServer):
         gc.freeze()
         progress.end(f"{count} files")
 
-    async def start_offline(self, report: Callable[[int, int], None] | None) -> None:
-        """Load or build the offline engine's index; `infill/status` says when it is ready."""
+    async def index_offline(self) -> None:
+        """Load or build the offline engine's index, reporting `$/progress`; `infill/status`
+        says when it is ready."""
+        self._offline_indexed = True
         self.protocol.notify(
             STATUS, {"state": "indexing", "message": "offline engine: indexing the workspace"}
         )
+        progress = await self.begin_progress("offline engine") if self.engine.root else None
         started = time.perf_counter()
         try:
-            loaded = await self.offline.start(self.engine, report)
+            loaded = await self.offline.start(
+                self.engine, progress.report if progress is not None else None
+            )
         except Exception:
             log.exception("building the offline engine's index failed")
+            loaded = None
+        if progress is not None:
+            progress.end(f"{loaded.files} files" if loaded is not None else "failed")
+        if loaded is None:
             self.protocol.notify(
                 STATUS, {"state": "backend-error", "message": "offline engine: no index"}
             )
@@ -369,14 +384,11 @@ class InfillServer(LanguageServer):
             loaded.tokens,
             time.perf_counter() - started,
         )
+        # Long-lived too (its vocabulary is a few hundred thousand strings).
+        gc.collect()
+        gc.freeze()
         message = f"offline engine ready: {loaded.files} files indexed{cached}"
         self.protocol.notify(STATUS, {"state": "ready", "message": message})
-
-    async def index_offline_later(self) -> None:
-        """The offline engine became the backend after start-up: build its index now."""
-        progress = await self.begin_progress("offline engine")
-        await self.start_offline(progress.part("offline engine", 0, 100))
-        progress.end("ready")
 
     async def watch_files(self) -> None:
         """Ask the client to report changes to source and ignore files it has not open."""
