@@ -128,7 +128,7 @@ class WorkProgress:
     def __init__(self, server: InfillServer, job: str) -> None:
         self.server = server
         self.job = job
-        self.token = f"infill-{job}-{id(server)}"
+        self.token = f"infill-{job.replace(' ', '-')}-{id(server)}"
         self.shown = False
         self._loop = asyncio.get_running_loop()
 

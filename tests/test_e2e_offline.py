@@ -152,3 +152,25 @@ async def test_a_configured_server_wins_and_switching_back_builds_the_index(
         "return Response.json([entry.to_dict() for entry in found], status=200)"
     ]
     assert len(fake.requests) == 1
+
+
+async def test_switching_to_a_model_builds_the_definitions_it_needs(
+    start_client: StartClient, workspace: Path, fake: FakeLLM
+):
+    client = await start(start_client, workspace)
+    uri = (workspace / "products.py").as_uri()
+    client.open(uri, NEW + "    found = list_orders()\n")
+    cursor = (6, len("    found = list_orders("))
+    assert (await client.explain(uri, cursor) or {}).get("snippets") == []
+
+    client.notify(
+        "workspace/didChangeConfiguration", {"settings": {"infill": {"backend.url": fake.url}}}
+    )
+    await client.wait_for_notification(
+        "$/progress",
+        lambda p: p["token"].startswith("infill-definitions") and p["value"]["kind"] == "end",
+        timeout=60,
+    )
+    report = await client.explain(uri, cursor)
+    assert report is not None
+    assert "def list_orders(request: Request) -> Response:" in report["prompt"]
