@@ -1,9 +1,12 @@
-"""LLM clients behind one streaming interface."""
+"""LLM clients and the built-in offline engine, behind one streaming interface."""
+
+from collections.abc import Callable
 
 from infill.backends.anthropic import Anthropic
 from infill.backends.base import (
     BACKEND_KINDS,
     DEFAULT_URLS,
+    OFFLINE_KIND,
     Backend,
     BackendConfig,
     BackendError,
@@ -14,6 +17,7 @@ from infill.backends.base import (
 from infill.backends.breaker import CircuitBreaker
 from infill.backends.llamacpp import LlamaCpp
 from infill.backends.mistral import Mistral
+from infill.backends.ngram import NgramBackend, NgramIndex
 from infill.backends.ollama import Ollama
 from infill.backends.openai import OpenAICompatible
 
@@ -26,7 +30,12 @@ KINDS: dict[str, type[OpenAICompatible | LlamaCpp | Ollama | Anthropic | Mistral
 }
 
 
-def make_backend(config: BackendConfig) -> Backend:
+def make_backend(
+    config: BackendConfig, offline_index: Callable[[], NgramIndex | None] = lambda: None
+) -> Backend:
+    """The client for `config`; the offline engine reads the index `offline_index()` gives."""
+    if config.kind == OFFLINE_KIND:
+        return NgramBackend(offline_index)
     try:
         return KINDS[config.kind](config)
     except KeyError:
@@ -36,11 +45,13 @@ def make_backend(config: BackendConfig) -> Backend:
 __all__ = [
     "BACKEND_KINDS",
     "DEFAULT_URLS",
+    "OFFLINE_KIND",
     "Backend",
     "BackendConfig",
     "BackendError",
     "CircuitBreaker",
     "CompletionRequest",
+    "NgramIndex",
     "StreamEvent",
     "make_backend",
     "without_secrets",

@@ -14,7 +14,9 @@ REDACTED = "[REDACTED]"
 # one not to show.
 _SECRETS: set[str] = set()
 
-BACKEND_KINDS = ("openai", "llamacpp", "ollama", "anthropic", "mistral")
+# "ngram" is the built-in offline engine (no server): the default when none is configured.
+BACKEND_KINDS = ("ngram", "openai", "llamacpp", "ollama", "anthropic", "mistral")
+OFFLINE_KIND = "ngram"
 
 # Where a kind's server usually is, when `backend.url` is not set.
 DEFAULT_URLS = {
@@ -27,7 +29,7 @@ DEFAULT_URLS = {
 
 @dataclass(frozen=True)
 class BackendConfig:
-    kind: str = "openai"
+    kind: str = OFFLINE_KIND
     # The server: for openai and mistral the base URL including /v1 (as their SDKs' base_url),
     # for llamacpp, ollama and anthropic the server's root.
     url: str = ""
@@ -44,6 +46,16 @@ class BackendConfig:
     @property
     def base_url(self) -> str:
         return (self.url or DEFAULT_URLS.get(self.kind, "")).rstrip("/")
+
+    @property
+    def offline(self) -> bool:
+        """The built-in engine: answers from the workspace's index, no server to reach."""
+        return self.kind == OFFLINE_KIND
+
+    @property
+    def configured(self) -> bool:
+        """Whether there is something to ask: the offline engine, or a server's address."""
+        return self.offline or bool(self.base_url)
 
     @property
     def uses_chat(self) -> bool:
@@ -90,6 +102,10 @@ class CompletionRequest:
     system: str = ""  # chat APIs
     messages: tuple[dict[str, str], ...] = ()
     n: int = 1  # candidates wanted, for backends whose API answers several (`takes_n`)
+    # The document's language family (`python`, `js`, `c`, …, as the context engine names
+    # them), for the offline engine, whose index keeps each family apart.
+    language_family: str = ""
+    path: str = ""  # the document's path as the workspace shows it (relative to its root)
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,12 @@ def workspace_of(path: Path) -> Path:
 
 
 async def _complete(
-    path: Path, line: int, column: int, settings: dict[str, Any], explain: bool
+    path: Path,
+    line: int,
+    column: int,
+    settings: dict[str, Any],
+    explain: bool,
+    root: Path | None = None,
 ) -> int:
     from infill.harness import LspClient
 
@@ -125,7 +130,7 @@ async def _complete(
             position_encodings=["utf-32"],
             initialization_options=settings,
             pull_configuration=False,
-            root=workspace_of(path),
+            root=root or workspace_of(path),
         )
         uri = path.resolve().as_uri()
         client.open(uri, text, LANGUAGE_IDS.get(path.suffix.lower(), "plaintext"))
@@ -161,7 +166,7 @@ def complete(args: argparse.Namespace) -> int:
         print(f"infill: {exc}", file=sys.stderr)
         return 2
     path, line, column = args.position
-    return asyncio.run(_complete(path, line, column, settings, args.explain))
+    return asyncio.run(_complete(path, line, column, settings, args.explain, args.root))
 
 
 def _settings_from(assignments: list[str]) -> dict[str, Any]:
@@ -238,6 +243,12 @@ def main(argv: list[str] | None = None) -> int:
         "--explain",
         action="store_true",
         help="print the prompt that would be sent, its snippets, tokens and timings instead",
+    )
+    p_complete.add_argument(
+        "--root",
+        type=Path,
+        metavar="DIR",
+        help="the workspace (default: the repository the file is in, else its folder)",
     )
     p_complete.set_defaults(run=complete)
 

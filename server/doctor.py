@@ -16,6 +16,8 @@ from infill.backends import (
     make_backend,
     without_secrets,
 )
+from infill.backends.ngram.index import NgramIndex
+from infill.backends.ngram.predictor import predict
 from infill.prompts import TEMPLATES, build_prompt
 from infill.prompts.chat import build_chat_prompt
 from infill.prompts.templates import DEFAULT_TEMPLATE, detect_family
@@ -54,6 +56,8 @@ def _model_names(kind: str, data: Any) -> list[str]:
 async def diagnose(settings: Settings) -> list[Check]:
     config = settings.backend
     checks: list[Check] = []
+    if config.offline:
+        return _offline_checks()
     if not config.base_url:
         return [Check("settings", False, "no backend.url: set it to your server's address")]
     key_note = ""
@@ -152,6 +156,25 @@ async def _probe(config: BackendConfig, settings: Settings) -> Check:
         True,
         f"first token in {first * 1000:.0f} ms, answer in {total * 1000:.0f} ms: {text!r}",
     )
+
+
+def _offline_checks() -> list[Check]:
+    """The offline engine has no server: see that it learns from code and answers from it."""
+    index = NgramIndex()
+    sample = PROBE_PREFIX + "a + b\n\n\n"
+    for name in ("add", "plus", "total"):
+        data = index.encode(sample.replace("add", name), "python")
+        if data is not None:
+            index.put(f"{name}.py", "python", data)
+    plan = index.snapshot()
+    index.install(NgramIndex.build(plan), plan)
+    started = time.perf_counter()
+    text = predict(index, "python", PROBE_PREFIX, PROBE_SUFFIX)
+    elapsed = (time.perf_counter() - started) * 1000
+    settings = Check("settings", True, "ngram: the built-in offline engine (no server, no key)")
+    if text != "a + b":
+        return [settings, Check("completion", False, f"unexpected answer {text!r}")]
+    return [settings, Check("completion", True, f"answer in {elapsed:.1f} ms: {text!r}")]
 
 
 def report(checks: list[Check]) -> str:

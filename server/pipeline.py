@@ -20,6 +20,7 @@ from infill.backends import (
     BackendError,
     CircuitBreaker,
     CompletionRequest,
+    NgramIndex,
     make_backend,
 )
 from infill.context import CursorContext, cursor_context
@@ -77,6 +78,8 @@ class Prepared:
     chat: ChatPrompt | None = None  # for chat APIs
     comment: str = "#"  # the language's line comment
     language: str | None = None  # tree-sitter grammar name
+    family: str = "text"  # its language family (context.syntax.language_family)
+    path: str = ""  # the document's, relative to the workspace root when inside it
 
 
 _failed_tokenizers: set[str] = set()
@@ -112,6 +115,23 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
     if mode is None or typing_credential(ctx.line_before):
         return None  # (a secret half typed would be sent, and not recognized as one)
     config = settings.backend
+    if config.offline:
+        # The offline engine reads the code around the cursor itself: no snippets, no prompt.
+        prompt = Prompt("", (), ctx.prefix, ctx.suffix)
+        timings = {"window": (time.perf_counter() - started) * 1000}
+        comment = comment_for(tracked.language)
+        return Prepared(
+            ctx,
+            mode,
+            DEFAULT_TEMPLATE,
+            prompt,
+            Gathered([]),
+            timings,
+            comment=comment,
+            language=tracked.language,
+            family=tracked.family,
+            path=tracked.path,
+        )
     # Chat APIs get the chat prompt; the FIM prompt built alongside (for explain) needs a
     # template, not a warning about a chat model's name.
     template = DEFAULT_TEMPLATE if config.uses_chat else template_for(config.template, config.model)
@@ -157,7 +177,19 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
         "prompt": (done - gathered_done) * 1000,
     }
     comment = comment_for(tracked.language)
-    return Prepared(ctx, mode, template, prompt, gathered, timings, chat, comment, tracked.language)
+    return Prepared(
+        ctx,
+        mode,
+        template,
+        prompt,
+        gathered,
+        timings,
+        chat,
+        comment,
+        tracked.language,
+        tracked.family,
+        tracked.path,
+    )
 
 
 def completion_request(prepared: Prepared, config: BackendConfig, n: int = 1) -> CompletionRequest:
@@ -179,6 +211,8 @@ def completion_request(prepared: Prepared, config: BackendConfig, n: int = 1) ->
         system=chat.system if chat is not None else "",
         messages=tuple(chat.messages) if chat is not None else (),
         n=n,
+        language_family=prepared.family,
+        path=prepared.path,
     )
 
 
@@ -217,8 +251,14 @@ def explain(prepared: Prepared) -> dict[str, Any]:
 class Completer:
     """Owns the backend client (one per configuration, so its connection pool is reused)."""
 
-    def __init__(self, on_health: Callable[[bool, str], None] | None = None) -> None:
-        """`on_health(healthy, reason)`: the backend went down or came back (once each)."""
+    def __init__(
+        self,
+        on_health: Callable[[bool, str], None] | None = None,
+        offline_index: Callable[[], NgramIndex | None] = lambda: None,
+    ) -> None:
+        """`on_health(healthy, reason)`: the backend went down or came back (once each);
+        `offline_index()`: the offline engine's index (None while it is built)."""
+        self._offline_index = offline_index
         self._backend: Backend | None = None
         self._config: BackendConfig | None = None
         self._background: set[asyncio.Future[Any]] = set()  # referenced until done
@@ -233,7 +273,7 @@ class Completer:
                 task = asyncio.get_running_loop().create_task(self._backend.aclose())
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
-            self._backend = make_backend(config)
+            self._backend = make_backend(config, self._offline_index)
             self._config = config
             self.breaker = CircuitBreaker(self._on_health)  # a new backend starts healthy
         return self._backend
@@ -255,10 +295,11 @@ class Completer:
         gets the first candidate's text so far as it streams. Adds the "backend" (request to
         last byte read) and "postprocess" stages to `prepared.timings`."""
         config = settings.backend
-        if not config.base_url:
+        if not config.configured:
             raise NotConfigured(
-                "no backend configured: set backend.url to an OpenAI-compatible server "
-                "(such as http://127.0.0.1:8080/v1 for llama.cpp's llama-server)"
+                f"backend.kind is {config.kind} but no backend.url is set: set it to your "
+                "server (such as http://127.0.0.1:8080/v1 for llama.cpp's llama-server), or "
+                "leave backend.kind unset for the built-in offline engine"
             )
         backend = self.backend(config)
         if not self.breaker.allow():

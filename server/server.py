@@ -34,8 +34,10 @@ from infill.context import InvalidEdit
 from infill.context.document import check_changes, code_units
 from infill.context.engine import SOURCE_EXTENSIONS, ContextEngine, Tracked, uri_to_path
 from infill.context.ignore import IGNORE_FILES
+from infill.debounce import Debouncer
 from infill.framing import serve_messages
 from infill.metrics import Metrics, default_path
+from infill.offline import OfflineIndex
 from infill.pipeline import (
     Completer,
     NotConfigured,
@@ -187,11 +189,42 @@ def _readable_by_event_loop(stream: BinaryIO) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
 
 
+class WorkProgress:
+    """`$/progress` of one indexing job, reported from a worker thread; silent if the client
+    shows none."""
+
+    def __init__(self, server: InfillServer, job: str) -> None:
+        self.server = server
+        self.job = job
+        self.token = f"infill-{job.replace(' ', '-')}-{id(server)}"
+        self.shown = False
+        self._loop = asyncio.get_running_loop()
+
+    def report(self, done: int, total: int) -> None:
+        if self.shown:
+            message = lsp.WorkDoneProgressReport(
+                message=f"{self.job}: {done}/{total} files", percentage=done * 100 // max(total, 1)
+            )
+            self._loop.call_soon_threadsafe(
+                self.server.work_done_progress.report, self.token, message
+            )
+
+    def end(self, message: str) -> None:
+        if self.shown:
+            self.server.work_done_progress.end(self.token, lsp.WorkDoneProgressEnd(message=message))
+
+
 class InfillServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("infill", __version__, protocol_cls=InfillProtocol)
         self.engine = ContextEngine()
-        self.completer = Completer(on_health=self.backend_health)
+        self.offline = OfflineIndex()
+        self.completer = Completer(
+            on_health=self.backend_health, offline_index=self.offline.current
+        )
+        self._indexing_started = False
+        self._definitions_indexed = False
+        self._offline_indexed = False
         self.settings = Settings()
         # Settings layers, later ones winning; a layer is only stored once the whole
         # combination validates, so the last good settings stay in force.
@@ -207,7 +240,7 @@ class InfillServer(LanguageServer):
         self.metrics = Metrics(None)
         self.completer.on_backend_request = lambda: self.metrics.backend_request()
         self._told_not_configured = False
-        self._refresh_timers: dict[str, asyncio.TimerHandle] = {}
+        self._definitions_refresh = Debouncer(self._refresh_definitions)
         self._background: set[asyncio.Future[Any]] = set()  # referenced until done
         self._closing: asyncio.Future[None] | None = None
 
@@ -360,6 +393,11 @@ class InfillServer(LanguageServer):
             self.call_off_requests()
         if changed and layer != "file":
             self.warm_backend()
+        if self._indexing_started:  # after start-up: build what the new backend needs
+            if settings.backend.offline and not self._offline_indexed:
+                self.keep(asyncio.ensure_future(self.index_offline()))
+            if not settings.backend.offline and not self._definitions_indexed:
+                self.keep(asyncio.ensure_future(self.index_definitions()))
 
     async def pull_settings(self) -> None:
         workspace = self.client_capabilities.workspace
@@ -385,13 +423,9 @@ class InfillServer(LanguageServer):
 
     def refresh_definitions_later(self, uri: str, delay: float = DEFINITIONS_DELAY) -> None:
         """Debounced: re-reading a document's definitions on every keystroke would be waste."""
-        if (timer := self._refresh_timers.pop(uri, None)) is not None:
-            timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._refresh_timers[uri] = loop.call_later(delay, self._refresh_definitions, uri)
+        self._definitions_refresh.later(uri, delay)
 
     def _refresh_definitions(self, uri: str) -> None:
-        self._refresh_timers.pop(uri, None)
         try:
             self.engine.refresh_definitions(uri)
         except Exception:  # a parser failure must not take the server down
@@ -401,37 +435,48 @@ class InfillServer(LanguageServer):
         self._background.add(future)
         future.add_done_callback(self._background.discard)
 
-    async def index_workspace(self) -> None:
-        """Index the workspace's definitions in a worker thread, reporting `$/progress`."""
-        if self.engine.root is None:
-            return
-        loop = asyncio.get_running_loop()
-        token = f"infill-index-{id(self)}"
+    async def begin_progress(self, job: str) -> WorkProgress:
+        """`$/progress` ("infill: indexing") for a job, if the client shows it."""
         window = self.client_capabilities.window
-        progress = window is not None and bool(window.work_done_progress)
-        if progress:
+        progress = WorkProgress(self, job)
+        if window is not None and window.work_done_progress:
             try:
-                await self.work_done_progress.create_async(token)
+                await self.work_done_progress.create_async(progress.token)
                 self.work_done_progress.begin(
-                    token, lsp.WorkDoneProgressBegin(title="infill: indexing", percentage=0)
+                    progress.token,
+                    lsp.WorkDoneProgressBegin(title="infill: indexing", percentage=0),
                 )
+                progress.shown = True
             except Exception as exc:
                 log.warning("progress not available: %s", exc)
-                progress = False
+        return progress
+
+    async def index_workspace(self) -> None:
+        """At start-up, the index the backend needs, built in a worker thread: the offline
+        engine's, or for a model the workspace's definitions (context for its prompts). The
+        other is built if the settings change to need it."""
+        self._indexing_started = True
+        if self.settings.backend.offline:
+            await self.index_offline()
+        else:
+            await self.index_definitions()
+
+    async def index_definitions(self) -> None:
+        """Index the workspace's definitions, reporting `$/progress`."""
+        self._definitions_indexed = True
+        if self.engine.root is None:
+            return
+        progress = await self.begin_progress("definitions")
+        loop = asyncio.get_running_loop()
 
         def deliver(path: str, definitions: list[Any]) -> None:
             loop.call_soon_threadsafe(self.engine.set_file_definitions, path, definitions)
 
-        def report(done: int, total: int) -> None:
-            if progress:
-                message = lsp.WorkDoneProgressReport(
-                    message=f"{done}/{total} files", percentage=done * 100 // max(total, 1)
-                )
-                loop.call_soon_threadsafe(self.work_done_progress.report, token, message)
-
         started = time.perf_counter()
         try:
-            count = await loop.run_in_executor(None, self.engine.index_workspace, deliver, report)
+            count = await loop.run_in_executor(
+                None, self.engine.index_workspace, deliver, progress.report
+            )
         except Exception:
             log.exception("indexing the workspace failed")
             count = 0
@@ -445,8 +490,46 @@ class InfillServer(LanguageServer):
         # would show as pauses in the middle of requests.
         gc.collect()
         gc.freeze()
-        if progress:
-            self.work_done_progress.end(token, lsp.WorkDoneProgressEnd(message=f"{count} files"))
+        progress.end(f"{count} files")
+
+    async def index_offline(self) -> None:
+        """Load or build the offline engine's index, reporting `$/progress`; `infill/status`
+        says when it is ready."""
+        self._offline_indexed = True
+        self.protocol.notify(
+            STATUS, {"state": "indexing", "message": "offline engine: indexing the workspace"}
+        )
+        progress = await self.begin_progress("offline engine") if self.engine.root else None
+        started = time.perf_counter()
+        try:
+            loaded = await self.offline.start(
+                self.engine, progress.report if progress is not None else None
+            )
+        except Exception:
+            log.exception("building the offline engine's index failed")
+            loaded = None
+        if progress is not None:
+            progress.end(f"{loaded.files} files" if loaded is not None else "failed")
+        if loaded is None:
+            self.protocol.notify(
+                STATUS, {"state": "backend-error", "message": "offline engine: no index"}
+            )
+            return
+        cached = " (from the cache)" if loaded.from_cache else ""
+        log.info(
+            "offline engine: %d files%s, %d read, %d tokens in %.1f s",
+            loaded.files,
+            cached,
+            loaded.read,
+            loaded.tokens,
+            time.perf_counter() - started,
+        )
+        # Long-lived too (its vocabulary is a few hundred thousand strings).
+        gc.collect()
+        gc.freeze()
+        message = f"offline engine ready: {loaded.files} files indexed{cached}"
+        # Editors show "offline" in their status bar: ready, with no model behind it.
+        self.protocol.notify(STATUS, {"state": "offline", "message": message})
 
     async def watch_files(self) -> None:
         """Ask the client to report changes to source and ignore files it has not open."""
@@ -666,7 +749,7 @@ class InfillServer(LanguageServer):
         if tracked.private:
             return
         prepared = prepare(self.engine, uri, len(prefix), self.settings)
-        if prepared is not None and self.settings.backend.base_url:
+        if prepared is not None and self.settings.backend.configured:
             self.fly(uri, prefix, suffix, prepared, 1, "prefetch")
 
     def typing_speed(self, uri: str) -> TypingSpeed:
@@ -755,6 +838,7 @@ def create_server() -> InfillServer:
         ls.flights.abort_diverged(uri, tracked.doc.text)
         ls.prefetch_when_ready(uri)
         ls.refresh_definitions_later(uri)
+        ls.offline.document_changed(uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: InfillServer, params: lsp.DidSaveTextDocumentParams) -> None:
@@ -763,6 +847,7 @@ def create_server() -> InfillServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: InfillServer, params: lsp.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
+        ls.offline.document_closed(uri)
         ls.engine.close(uri)
         ls.flights.cancel(uri)
         ls.cache.forget(uri)
@@ -777,8 +862,11 @@ def create_server() -> InfillServer:
                 continue  # open documents are followed through their edits
             if Path(path).name in IGNORE_FILES:
                 ls.engine.ignore_file_changed(path)
+                ls.offline.ignore_changed()
                 continue
-            if event.type == lsp.FileChangeType.Deleted or ls.engine.is_private_path(path):
+            deleted = event.type == lsp.FileChangeType.Deleted
+            ls.offline.file_changed(path, deleted)
+            if deleted or ls.engine.is_private_path(path):
                 ls.engine.symbols.remove_file(ls.engine.display_path(path, event.uri))
                 continue
             found = ls.engine.read_definitions(Path(path))
@@ -812,8 +900,10 @@ def create_server() -> InfillServer:
         )
 
     @server.command(ACCEPTED)
-    def accepted(ls: InfillServer, offer_id: int) -> None:
-        ls.accepted(offer_id)
+    def accepted(ls: InfillServer, *arguments: Any) -> None:
+        if len(arguments) != 1:
+            raise JsonRpcInvalidParams(f"{ACCEPTED} takes one argument, the item's offer id")
+        ls.accepted(arguments[0])
 
     @server.feature(
         lsp.TEXT_DOCUMENT_COMPLETION,

@@ -16,8 +16,8 @@ from infill.backends import BACKEND_KINDS, BackendConfig
 from infill.prompts import TEMPLATES
 from infill.xdg import xdg_base
 
-# Kinds that are part of the settings contract but are not built yet.
-PLANNED_BACKEND_KINDS = ("ngram",)
+# The kind a server's address means when no kind is given (as before the offline engine).
+URL_KIND = "openai"
 
 
 class SettingsError(ValueError):
@@ -100,8 +100,6 @@ def _string(value: Any) -> str:
 
 def _kind(value: Any) -> str:
     value = _string(value)
-    if value in PLANNED_BACKEND_KINDS:
-        raise ValueError(f"{value!r} is not available yet (available: {', '.join(BACKEND_KINDS)})")
     if value not in BACKEND_KINDS:
         raise ValueError(f"unknown kind {value!r} (available: {', '.join(BACKEND_KINDS)})")
     return value
@@ -234,6 +232,8 @@ def parse_settings(*layers: Mapping[str, Any]) -> tuple[Settings, list[str]]:
                 changes[key] = check(raw)
             except ValueError as exc:
                 raise SettingsError(f"{section}.{key}", str(exc)) from None
+        if section == "backend" and changes.get("url") and "kind" not in changes:
+            changes["kind"] = URL_KIND  # an address without a kind: an OpenAI-compatible server
         current = getattr(settings, section)
         settings = replace(settings, **{section: replace(current, **changes)})
     return settings, unknown

@@ -21,6 +21,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("INFILL")}
     environment["XDG_CONFIG_HOME"] = str(config_home)
     environment["XDG_STATE_HOME"] = str(tmp_path / "xdg-state")  # local metrics go there
+    environment["XDG_CACHE_HOME"] = str(tmp_path / "xdg-cache")  # the offline engine's index
     return environment
 
 

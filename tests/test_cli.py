@@ -54,8 +54,20 @@ async def test_complete_prints_the_suggestion(fake: FakeLLM, env: dict[str, str]
     assert prefix.endswith('"""The value of everything in stock."""\n        return sum(')
 
 
-async def test_complete_without_backend_explains_the_setting(env: dict[str, str]):
-    status, out, err = await run("complete", f"{EXAMPLE}:24:20", env=env)
+async def test_complete_without_settings_answers_from_the_offline_engine(env: dict[str, str]):
+    status, out, err = await run(
+        "complete", f"{EXAMPLE}:24:20", "--root", str(EXAMPLE.parent), env=env
+    )
+    # As the workspace's other files continue `return sum(` after a docstring.
+    assert (status, out) == (0, "item.price * item.quantity for item in self.items.values())\n"), (
+        err
+    )
+
+
+async def test_complete_with_a_kind_but_no_address_explains_the_setting(env: dict[str, str]):
+    status, out, err = await run(
+        "complete", f"{EXAMPLE}:24:20", "--set", "backend.kind=openai", env=env
+    )
     assert status == 1
     assert out == ""
     assert "backend.url" in err

@@ -20,6 +20,13 @@ async def test_healthy_backend(fake: FakeLLM, env: dict[str, str]):
     assert fake.requests[-1].body["max_tokens"] == 4
 
 
+async def test_the_offline_engine_needs_no_server(env: dict[str, str]):
+    status, out, _ = await run("doctor", env=env)
+    assert status == 0, out
+    assert "ok    settings   ngram: the built-in offline engine" in out
+    assert "ok    completion answer in" in out and "'a + b'" in out
+
+
 async def test_nothing_listening(env: dict[str, str]):
     status, out, _ = await run(
         "doctor",

@@ -105,7 +105,7 @@ async def test_initialization_options_override_the_user_file(
 
 
 async def test_missing_backend_is_explained_once(start_client: StartClient):
-    client = await start_client()
+    client = await start_client(initialization_options={"backend.kind": "openai"})
     client.open(URI, "answer = \n")
     assert await client.inline_completion(URI, (0, 9)) == []
     assert await client.inline_completion(URI, (0, 9)) == []

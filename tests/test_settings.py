@@ -68,7 +68,7 @@ def test_no_layers_is_the_defaults():
     assert settings == Settings()
     assert unknown == []
     assert settings.backend == BackendConfig()
-    assert settings.backend.kind == "openai"
+    assert settings.backend.kind == "ngram"  # the built-in offline engine
     assert settings.backend.url == ""
     assert settings.backend.template == "auto"
     assert settings.backend.max_tokens == 128
@@ -147,7 +147,6 @@ def test_url_is_trimmed_and_may_be_empty():
         ("backend.url", "localhost:8080", "http:// or https://"),
         ("backend.url", "ftp://example.com/v1", "http:// or https://"),
         ("backend.url", 8080, "string"),
-        ("backend.kind", "ngram", "not available yet"),
         ("backend.kind", "gemini", "unknown kind"),
         ("backend.kind", "nope", "unknown kind"),
         ("backend.template", "nope", "one of auto, chat, qwen"),
@@ -242,6 +241,27 @@ def test_null_values_mean_default():
     )
     assert unknown == []
     assert settings == Settings()
+
+
+def test_an_address_without_a_kind_is_an_openai_compatible_server():
+    settings, _ = parse_settings({"backend": {"kind": None}}, {"backend.url": "http://h:1/v1"})
+    assert settings.backend.kind == "openai"
+    assert settings.backend.configured and not settings.backend.offline
+
+
+def test_a_kind_given_anywhere_wins_over_the_address():
+    settings, _ = parse_settings({"backend.kind": "ngram"}, {"backend.url": "http://h:1/v1"})
+    assert settings.backend.kind == "ngram"
+    settings, _ = parse_settings({"backend.kind": "ollama"})
+    assert settings.backend.base_url == "http://127.0.0.1:11434"
+
+
+def test_no_backend_settings_mean_the_offline_engine():
+    settings, _ = parse_settings({"backend": {"model": "m", "max_tokens": 32}})
+    assert settings.backend.offline and settings.backend.configured
+    # An LLM kind without an address has nothing to ask.
+    settings, _ = parse_settings({"backend.kind": "openai"})
+    assert not settings.backend.configured
 
 
 # -- config file ---------------------------------------------------------------------------------

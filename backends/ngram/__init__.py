@@ -1,0 +1,43 @@
+"""The built-in offline engine: completions from an index of the workspace's own code, with no
+model, no server and no key.
+
+The workspace is the best predictor of its own boilerplate, imports, repeated calls and names:
+the index (`index.py`) holds its files as tokens (`lexer.py`) with suffix arrays, the predictor
+(`predictor.py`) continues the longest stretch of code that ends like the text before the cursor
+when the workspace agrees on how it goes on, and `store.py` keeps the index in the user's cache.
+The server feeds the index (it owns the workspace walk and the ignore rules); this backend only
+reads it, behind the same streaming interface as the LLM clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from infill.backends.base import CompletionRequest, StreamEvent
+from infill.backends.ngram.index import NgramIndex
+from infill.backends.ngram.predictor import predict
+
+
+class NgramBackend:
+    takes_n = False  # one prediction: the evidence's best
+
+    def __init__(self, index: Callable[[], NgramIndex | None]) -> None:
+        """`index()`: the workspace's index, None while it is being built."""
+        self._index = index
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        index = self._index()
+        if index is None:
+            return  # not ready: nothing to show yet
+        text = predict(index, request.language_family, request.prefix, request.suffix, request.path)
+        if text:
+            yield StreamEvent(text, finish_reason="stop")
+
+    async def warm(self) -> None:
+        """Nothing to connect to."""
+
+    async def aclose(self) -> None:
+        """Nothing to close: the index belongs to the server."""
+
+
+__all__ = ["NgramBackend", "NgramIndex"]

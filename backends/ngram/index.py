@@ -1,0 +1,404 @@
+"""The offline engine's index: the workspace's code as token ids, searchable for any sequence of
+up to CONTEXT_TOKENS tokens, with what followed each occurrence.
+
+Each token is a 3-byte big-endian id, so a file is a `bytes` string that can be compared and
+searched with the C-speed operations of `bytes`, and byte order is token order. Files of one
+language family are joined, each followed by a separator, into one corpus.
+
+Two layers, as in a log-structured store:
+- the base: one corpus per family with a suffix array (the token positions sorted by the
+  CONTEXT_TOKENS tokens from each), so the occurrences of a sequence are a range found by binary
+  search; built in the background, saved in the user's cache, loaded at start-up;
+- live files: those changed since the base was built (edits, saves, files changed on disk),
+  searched by scanning (`bytes.find`), and shadowing their version in the base. When they grow
+  large the base is built again with them (`snapshot`, `build` in a worker, `install`).
+
+The index never reads files: the server hands it their text (it owns the workspace walk and the
+ignore rules).
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from infill.backends.ngram.lexer import lexer_for, tokenize
+
+CODE_BYTES = 3
+SEPARATOR = bytes(CODE_BYTES)  # id 0: ends every file, never a token
+MAX_TOKENS = 1 << (8 * CODE_BYTES)
+# The longest context searched for, in tokens: the suffix array orders suffixes by this many.
+CONTEXT_TOKENS = 16
+# Live files are scanned at every request: past this many bytes of them, rebuild the base.
+LIVE_BYTES_LIMIT = 1_500_000
+MAX_SCANNED = 256  # matches of one sequence collected from live files, at most
+
+# A file's version on disk: modification time (ns) and size. None: text from the editor.
+Stamp = tuple[int, int]
+
+
+class VocabularyFull(Exception):
+    """More distinct tokens than CODE_BYTES can number."""
+
+
+class Vocabulary:
+    """Token texts and their ids; ids are never reused, so encoded files stay valid."""
+
+    def __init__(self, texts: Sequence[str] = ("",)) -> None:
+        self.texts: list[str] = list(texts)
+        self.codes: dict[str, bytes] = {
+            text: i.to_bytes(CODE_BYTES, "big") for i, text in enumerate(self.texts) if i
+        }
+        self._lock = threading.Lock()  # workers and the event loop add tokens
+
+    def encode(self, tokens: Iterable[str]) -> bytes:
+        codes = self.codes
+        out = []
+        for token in tokens:
+            code = codes.get(token)
+            if code is None:
+                code = self._add(token)
+            out.append(code)
+        return b"".join(out)
+
+    def _add(self, token: str) -> bytes:
+        with self._lock:
+            code = self.codes.get(token)
+            if code is None:
+                if len(self.texts) >= MAX_TOKENS:
+                    raise VocabularyFull(f"more than {MAX_TOKENS - 1} distinct tokens")
+                code = len(self.texts).to_bytes(CODE_BYTES, "big")
+                self.texts.append(token)
+                self.codes[token] = code
+            return code
+
+    def lookup(self, token: str) -> bytes | None:
+        """The id of a known token, without adding it."""
+        return self.codes.get(token)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def token_at(data: bytes, position: int) -> int:
+    """The id of the token at `position` (in tokens)."""
+    offset = position * CODE_BYTES
+    return int.from_bytes(data[offset : offset + CODE_BYTES], "big")
+
+
+def suffix_array(data: bytes, depth: int = CONTEXT_TOKENS) -> array[int]:
+    """The token positions of `data` (separators left out) sorted by the `depth` tokens from
+    each. Bucketed by first token, so only one bucket's sort keys exist at a time."""
+    width = CODE_BYTES
+    buckets: dict[bytes, array[int]] = {}
+    for position in range(len(data) // width):
+        code = data[position * width : position * width + width]
+        bucket = buckets.get(code)
+        if bucket is None:
+            bucket = buckets[code] = array("I")
+        bucket.append(position)
+    buckets.pop(SEPARATOR, None)
+    span = depth * width
+    ordered = array("I")
+    for code in sorted(buckets):
+        bucket = buckets.pop(code)
+        if len(bucket) > 1:
+            ordered.extend(sorted(bucket, key=lambda p: data[p * width + width : p * width + span]))
+        else:
+            ordered.extend(bucket)
+    return ordered
+
+
+@dataclass
+class Corpus:
+    """The files of one family, joined, each followed by SEPARATOR; with a suffix array, or
+    none (live files: scanned)."""
+
+    data: bytes
+    starts: array[int]  # the token position of each file's first token
+    paths: list[str]
+    suffixes: array[int] | None = None
+    dead: set[int] = field(default_factory=set)  # files shadowed by a newer version, or gone
+
+    @classmethod
+    def join(cls, files: Sequence[tuple[str, bytes]], indexed: bool) -> Corpus:
+        starts = array("I")
+        position = 0
+        for _, data in files:
+            starts.append(position)
+            position += len(data) // CODE_BYTES + 1
+        data = b"".join(part for _, data in files for part in (data, SEPARATOR))
+        paths = [path for path, _ in files]
+        return cls(data, starts, paths, suffix_array(data) if indexed else None)
+
+    @property
+    def tokens(self) -> int:
+        return len(self.data) // CODE_BYTES
+
+    def file_at(self, position: int) -> int:
+        return bisect.bisect_right(self.starts, position) - 1
+
+    def file_bounds(self, index: int) -> tuple[int, int]:
+        """The token positions of file `index`: its first, and the one after its last."""
+        end = self.starts[index + 1] if index + 1 < len(self.starts) else self.tokens
+        return self.starts[index], end - 1  # its separator left out
+
+    def file_data(self, index: int) -> bytes:
+        """The encoded tokens of file `index`."""
+        start, end = self.file_bounds(index)
+        return self.data[start * CODE_BYTES : end * CODE_BYTES]
+
+    def find(self, pattern: bytes) -> Matches:
+        """The occurrences of `pattern` (at most CONTEXT_TOKENS tokens)."""
+        if self.suffixes is None:
+            return Matches(self, 0, 0, self._scan(pattern))
+        return Matches(self, *self._range(pattern))
+
+    def _range(self, pattern: bytes) -> tuple[int, int]:
+        assert self.suffixes is not None
+        data, size = self.data, len(pattern)
+
+        def key(position: int) -> bytes:
+            offset = position * CODE_BYTES
+            return data[offset : offset + size]
+
+        lo = bisect.bisect_left(self.suffixes, pattern, key=key)
+        hi = bisect.bisect_right(self.suffixes, pattern, lo=lo, key=key)
+        return lo, hi
+
+    def _scan(self, pattern: bytes) -> list[int]:
+        found: list[int] = []
+        find = self.data.find
+        at = find(pattern)
+        while at != -1 and len(found) < MAX_SCANNED:
+            if at % CODE_BYTES == 0:  # else it straddles tokens
+                found.append(at // CODE_BYTES)
+            at = find(pattern, at + 1)
+        return found
+
+    def tokens_from(self, position: int, limit: int) -> list[int]:
+        """The ids of up to `limit` tokens from `position`, up to the end of its file."""
+        width = CODE_BYTES
+        chunk = self.data[position * width : (position + limit) * width]
+        ids = [int.from_bytes(chunk[i : i + width], "big") for i in range(0, len(chunk), width)]
+        if 0 in ids:
+            del ids[ids.index(0) :]
+        return ids
+
+
+@dataclass(frozen=True)
+class Matches:
+    """Where a sequence occurs in a corpus: a range of its suffix array, or the positions a
+    scan found."""
+
+    corpus: Corpus
+    lo: int
+    hi: int
+    scanned: list[int] | None = None
+
+    @property
+    def count(self) -> int:
+        """Occurrences, those in dead files included (up to MAX_SCANNED in live files)."""
+        return len(self.scanned) if self.scanned is not None else self.hi - self.lo
+
+    @property
+    def capped(self) -> bool:
+        """Whether the scan stopped at MAX_SCANNED: `count` is then a lower bound."""
+        return self.scanned is not None and len(self.scanned) >= MAX_SCANNED
+
+    def sample(self, limit: int) -> list[int]:
+        """Up to `limit` token positions where the sequence starts, in live files; spread
+        evenly over the occurrences, which the suffix array orders by what follows them."""
+        corpus = self.corpus
+        step = max(self.count / limit, 1.0)
+        picks = [int(i * step) for i in range(min(self.count, limit))]
+        if self.scanned is not None:
+            found = [self.scanned[i] for i in picks]
+        else:
+            assert corpus.suffixes is not None
+            found = [corpus.suffixes[self.lo + i] for i in picks]
+        if corpus.dead:
+            found = [p for p in found if corpus.file_at(p) not in corpus.dead]
+        return found
+
+
+@dataclass(frozen=True)
+class FileTokens:
+    family: str
+    data: bytes  # encoded tokens
+    stamp: Stamp | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a rebuild of the base is made of: every file's tokens as of `snapshot`, and the
+    version of each at that moment."""
+
+    files: dict[str, FileTokens]
+    versions: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Base:
+    corpora: dict[str, Corpus]
+    stamps: dict[str, Stamp | None]
+
+
+class NgramIndex:
+    """The workspace's files by family: a base with suffix arrays, and live files over it.
+
+    Called from the event loop; only `build` (pure, on a Plan) and `encode` run in workers."""
+
+    def __init__(self) -> None:
+        self.vocab = Vocabulary()
+        self.base: dict[str, Corpus] = {}
+        self.base_stamps: dict[str, Stamp | None] = {}
+        self._base_files: dict[str, tuple[str, int]] = {}  # path -> (family, file index)
+        self.live: dict[str, FileTokens] = {}
+        self._removed: set[str] = set()  # base files deleted since the base was built
+        self._live_corpora: dict[str, Corpus] | None = None
+        self._versions: dict[str, int] = {}
+        self._clock = 0
+
+    # -- contents --------------------------------------------------------------------------
+
+    def load(self, texts: list[str], base: Base) -> None:
+        """Take a saved vocabulary and base (`store.read`); only into an index still empty."""
+        if self.live or self.base:
+            raise ValueError("an index is loaded before anything is put in it")
+        self.vocab = Vocabulary(texts)
+        self.install(base)
+
+    def saved_state(self) -> tuple[list[str], Base]:
+        """The vocabulary and base as they are now, for `store.write` in a worker."""
+        corpora = {
+            family: Corpus(c.data, c.starts, c.paths, c.suffixes, set(c.dead))
+            for family, c in self.base.items()
+        }
+        return list(self.vocab.texts), Base(corpora, dict(self.base_stamps))
+
+    def encode(self, text: str, family: str) -> bytes | None:
+        """The encoded tokens of `text` (any line endings), None for a family without a lexer.
+        Safe in a worker thread."""
+        lexer = lexer_for(family)
+        if lexer is None:
+            return None
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        return self.vocab.encode(tokenize(text, lexer))
+
+    def put(self, path: str, family: str, data: bytes, stamp: Stamp | None = None) -> None:
+        """File `path` now has these encoded tokens (from `encode`)."""
+        old = self.live.get(path)
+        if old is not None and old.data == data and old.family == family:
+            self.live[path] = FileTokens(family, data, stamp)  # only the stamp changed
+            return
+        self._shadow(path)
+        self.live[path] = FileTokens(family, data, stamp)
+        self._changed(path)
+
+    def remove(self, path: str) -> None:
+        if path in self.live or path in self._base_files:
+            self._shadow(path)
+            self.live.pop(path, None)
+            if path in self._base_files:
+                self._removed.add(path)
+            self._changed(path)
+
+    def _shadow(self, path: str) -> None:
+        found = self._base_files.get(path)
+        if found is not None:
+            family, index = found
+            self.base[family].dead.add(index)
+
+    def _changed(self, path: str) -> None:
+        self._clock += 1
+        self._versions[path] = self._clock
+        self._live_corpora = None
+
+    def stamp(self, path: str) -> Stamp | None:
+        """The disk version the index holds of `path`, None if none (or the editor's text)."""
+        live = self.live.get(path)
+        if live is not None:
+            return live.stamp
+        if path in self._removed:
+            return None
+        return self.base_stamps.get(path)
+
+    def paths(self) -> set[str]:
+        base = {p for p in self._base_files if p not in self._removed}
+        return base | set(self.live)
+
+    @property
+    def live_bytes(self) -> int:
+        return sum(len(f.data) for f in self.live.values())
+
+    @property
+    def tokens(self) -> int:
+        return sum(c.tokens for c in self.base.values()) + self.live_bytes // CODE_BYTES
+
+    def corpora(self, family: str) -> list[Corpus]:
+        """Where to look for code of `family`: its base, then its live files."""
+        if self._live_corpora is None:
+            by_family: dict[str, list[tuple[str, bytes]]] = {}
+            for path, tokens in self.live.items():
+                by_family.setdefault(tokens.family, []).append((path, tokens.data))
+            self._live_corpora = {
+                f: Corpus.join(files, indexed=False) for f, files in by_family.items()
+            }
+        found = [self.base[family]] if family in self.base else []
+        live = self._live_corpora.get(family)
+        return [*found, live] if live is not None else found
+
+    # -- rebuilding the base ---------------------------------------------------------------
+
+    def snapshot(self) -> Plan:
+        """Every file's current tokens, for `build` in a worker."""
+        files: dict[str, FileTokens] = {}
+        for path, (family, index) in self._base_files.items():
+            corpus = self.base[family]
+            if index not in corpus.dead:
+                data = corpus.file_data(index)
+                files[path] = FileTokens(family, data, self.base_stamps.get(path))
+        files.update(self.live)
+        versions = {path: self._versions.get(path, 0) for path in files}
+        return Plan(files, versions)
+
+    @staticmethod
+    def build(plan: Plan) -> Base:
+        """A base of the plan's files (seconds for thousands of files: run it in a worker)."""
+        by_family: dict[str, list[tuple[str, bytes]]] = {}
+        for path in sorted(plan.files):
+            tokens = plan.files[path]
+            by_family.setdefault(tokens.family, []).append((path, tokens.data))
+        corpora = {family: Corpus.join(files, indexed=True) for family, files in by_family.items()}
+        return Base(corpora, {path: tokens.stamp for path, tokens in plan.files.items()})
+
+    def install(self, base: Base, plan: Plan | None = None) -> None:
+        """Make `base` the base. Files changed since `plan` was taken stay live over it."""
+        self.base = base.corpora
+        self.base_stamps = dict(base.stamps)
+        self._base_files = {
+            path: (family, index)
+            for family, corpus in base.corpora.items()
+            for index, path in enumerate(corpus.paths)
+        }
+        versions = plan.versions if plan is not None else {}
+        newer = {p for p, v in self._versions.items() if v > versions.get(p, 0)}
+        self.live = {p: t for p, t in self.live.items() if p in newer}
+        self._removed = {p for p in newer if p not in self.live and p in self._base_files}
+        for path in newer:
+            self._shadow(path)
+        self._live_corpora = None
+
+    def needs_rebuild(self) -> bool:
+        """Whether the live files, and the dead ones the base still holds, are many enough
+        that a new base would make requests faster and the index smaller."""
+        dead = sum(
+            end - start
+            for corpus in self.base.values()
+            for start, end in map(corpus.file_bounds, corpus.dead)
+        )
+        return self.live_bytes + dead * CODE_BYTES > LIVE_BYTES_LIMIT

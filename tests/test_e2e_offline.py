@@ -1,0 +1,176 @@
+"""The offline engine through the real `infill serve`: with no backend configured, suggestions
+come from the workspace's own code, through the same post-processing and cache as a model's;
+no request leaves the machine."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infill.harness import LspClient
+from tests.conftest import StartClient
+from tests.fake_llm import FakeLLM, Reply
+
+HANDLERS = '''\
+"""Request handlers."""
+
+from shop.http import Request, Response
+
+
+def list_{name}(request: Request) -> Response:
+    query = request.args.get("q", "")
+    found = request.app.store.search("{name}", query)
+    return Response.json([entry.to_dict() for entry in found], status=200)
+'''
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    root.mkdir()
+    for name in ("orders", "items", "customers"):
+        (root / f"{name}.py").write_text(HANDLERS.format(name=name))
+    (root / ".gitignore").write_text("draft.py\n")
+    (root / "draft.py").write_text(HANDLERS.format(name="drafts").replace("json", "PLANTED"))
+    return root
+
+
+def ready(params: Any) -> bool:
+    return params["state"] == "offline" and "offline engine" in params["message"]
+
+
+async def start(start_client: StartClient, workspace: Path, **options: Any) -> LspClient:
+    client = await start_client(root=workspace, **options)
+    await client.wait_for_notification("infill/status", ready, timeout=60)
+    return client
+
+
+NEW = """\
+from shop.http import Request, Response
+
+
+def list_products(request: Request) -> Response:
+    query = request.args.get("q", "")
+    found = request.app.store.search("products", query)
+"""
+
+
+async def test_with_no_backend_configured_the_workspace_completes_the_line(
+    start_client: StartClient, workspace: Path
+):
+    client = await start(start_client, workspace)
+    uri = (workspace / "products.py").as_uri()
+    client.open(uri, NEW + "    \n")
+    items = await client.inline_completion(uri, (6, 4))
+    assert [i["insertText"] for i in items] == [
+        "return Response.json([entry.to_dict() for entry in found], status=200)"
+    ]
+    assert not [m for m in client.messages if "backend" in m["message"]]
+
+
+async def test_its_suggestions_go_through_the_same_pipeline(
+    start_client: StartClient, workspace: Path
+):
+    client = await start(start_client, workspace)
+    uri = (workspace / "products.py").as_uri()
+    # In front of the closer the editor typed: the suggestion ends where it would repeat it.
+    client.open(uri, NEW + "    return Response.json()\n")
+    items = await client.inline_completion(uri, (6, 25))
+    assert [i["insertText"] for i in items] == ["[entry.to_dict() for entry in found], status=200"]
+    # Typing what is shown keeps the rest of it shown (typeahead, as for a model's).
+    client.edit(uri, (6, 25), (6, 25), "[ent")
+    items = await client.inline_completion(uri, (6, 29))
+    assert [i["insertText"] for i in items] == ["ry.to_dict() for entry in found], status=200"]
+    text = client.accept(uri, (6, 29), items[0])
+    assert text.endswith(
+        "    return Response.json([entry.to_dict() for entry in found], status=200)\n"
+    )
+
+
+async def test_an_open_document_teaches_it_once_the_user_pauses(
+    start_client: StartClient, workspace: Path
+):
+    client = await start(start_client, workspace)
+    taught = (workspace / "audit.py").as_uri()
+    client.open(taught, "")
+    lines = "def audit(event):\n    stamp = event.clock.now_utc()\n    journal.append(stamp)\n"
+    client.edit(taught, (0, 0), (0, 0), lines * 3)
+    asked = (workspace / "other.py").as_uri()
+    client.open(asked, "def check(event):\n    stamp = event.clock.now_utc()\n    \n")
+    for _ in range(100):  # the document is indexed once typing has paused (half a second)
+        items = await client.inline_completion(asked, (2, 4))
+        if items:
+            break
+        await asyncio.sleep(0.1)
+    assert [i["insertText"] for i in items] == ["journal.append(stamp)"]
+
+
+async def test_ignored_files_teach_it_nothing(start_client: StartClient, workspace: Path):
+    client = await start(start_client, workspace)
+    uri = (workspace / "products.py").as_uri()
+    client.open(uri, NEW + "    return Response.\n")
+    items = await client.inline_completion(uri, (6, 20))
+    assert [i["insertText"] for i in items] == [
+        "json([entry.to_dict() for entry in found], status=200)"
+    ]
+
+
+async def test_a_reopened_workspace_is_ready_from_the_cache(
+    start_client: StartClient, workspace: Path, env: dict[str, str]
+):
+    first = await start(start_client, workspace)
+    await first.shutdown()
+    cached = list((Path(env["XDG_CACHE_HOME"]) / "infill" / "ngram").glob("shop-*.bin"))
+    assert len(cached) == 1
+    client = await start_client(root=workspace)
+    status = await client.wait_for_notification("infill/status", ready, timeout=60)
+    assert status["message"] == "offline engine ready: 3 files indexed (from the cache)"
+    uri = (workspace / "products.py").as_uri()
+    client.open(uri, NEW + "    \n")
+    assert await client.inline_completion(uri, (6, 4))
+
+
+async def test_a_configured_server_wins_and_switching_back_builds_the_index(
+    start_client: StartClient, workspace: Path, fake: FakeLLM
+):
+    fake.default = Reply(chunks=["print('from the model')\n"])
+    client = await start_client(root=workspace, initialization_options={"backend.url": fake.url})
+    uri = (workspace / "products.py").as_uri()
+    client.open(uri, NEW + "    \n")
+    items = await client.inline_completion(uri, (6, 4))
+    assert [i["insertText"] for i in items] == ["print('from the model')"]
+
+    client.notify(
+        "workspace/didChangeConfiguration", {"settings": {"infill": {"backend.kind": "ngram"}}}
+    )
+    await client.wait_for_notification("infill/status", ready, timeout=60)
+    items = await client.inline_completion(uri, (6, 4))
+    assert [i["insertText"] for i in items] == [
+        "return Response.json([entry.to_dict() for entry in found], status=200)"
+    ]
+    assert len(fake.requests) == 1
+
+
+async def test_switching_to_a_model_builds_the_definitions_it_needs(
+    start_client: StartClient, workspace: Path, fake: FakeLLM
+):
+    client = await start(start_client, workspace)
+    uri = (workspace / "products.py").as_uri()
+    client.open(uri, NEW + "    found = list_orders()\n")
+    cursor = (6, len("    found = list_orders("))
+    assert (await client.explain(uri, cursor) or {}).get("snippets") == []
+
+    client.notify(
+        "workspace/didChangeConfiguration", {"settings": {"infill": {"backend.url": fake.url}}}
+    )
+    await client.wait_for_notification(
+        "$/progress",
+        lambda p: p["token"].startswith("infill-definitions") and p["value"]["kind"] == "end",
+        timeout=60,
+    )
+    report = await client.explain(uri, cursor)
+    assert report is not None
+    assert "def list_orders(request: Request) -> Response:" in report["prompt"]
