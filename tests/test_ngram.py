@@ -130,9 +130,16 @@ def test_the_suffix_array_and_the_scan_find_every_occurrence(
     named = [(f"f{n}", encode_ids(f)) for n, f in enumerate(files)]
     for indexed_corpus in (True, False):
         corpus = Corpus.join(named, indexed=indexed_corpus)
-        matches = corpus.find(encode_ids(pattern))
-        assert matches.count == len(expected)
+        matches = corpus.find(encode_ids(pattern), scan_limit=1000)
+        assert matches.count == len(expected) and not matches.capped
         assert sorted(matches.sample(1000)) == expected
+
+
+def test_a_scan_stops_at_its_limit_and_says_so():
+    corpus = Corpus.join([("a", encode_ids([1, 2] * 10))], indexed=False)
+    matches = corpus.find(encode_ids([1, 2]), scan_limit=4)
+    assert (matches.count, matches.capped, matches.sample(10)) == (4, True, [0, 2, 4, 6])
+    assert not corpus.find(encode_ids([1, 2]), scan_limit=11).capped
 
 
 def test_a_scan_does_not_match_across_tokens():

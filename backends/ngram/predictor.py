@@ -19,7 +19,13 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from infill.backends.ngram.index import CONTEXT_TOKENS, Corpus, Matches, NgramIndex
+from infill.backends.ngram.index import (
+    CONTEXT_TOKENS,
+    MAX_SCANNED,
+    Corpus,
+    Matches,
+    NgramIndex,
+)
 from infill.backends.ngram.lexer import (
     follow_indent,
     in_long_string,
@@ -32,7 +38,7 @@ from infill.backends.ngram.lexer import (
 
 TAIL_CHARS = 500  # of the prefix: enough for CONTEXT_TOKENS tokens, mostly
 SUFFIX_CHARS = 1000  # of the suffix: enough for the rest of the line and the next one
-MAX_OCCURRENCES = 64  # occurrences read per context length
+MAX_OCCURRENCES = 32  # occurrences read per context length
 LINE_TOKENS = 64  # a longer line is not read (nor suggested)
 READ_TOKENS = 16  # tokens decoded at a time: most lines are shorter
 MAX_LINES = 8  # of a suggestion extended past its first line
@@ -153,15 +159,15 @@ def levels(index: NgramIndex, family: str, cursor: Cursor, min_context: int = 1)
     codes.reverse()
     corpora = index.corpora(family)
 
-    def find(length: int) -> list[Matches]:
-        return [corpus.find(b"".join(codes[-length:])) for corpus in corpora]
+    def find(length: int, scan_limit: int = MAX_SCANNED) -> list[Matches]:
+        return [corpus.find(b"".join(codes[-length:]), scan_limit) for corpus in corpora]
 
     # The occurrences of longer contexts are among those of shorter ones: the longest that
     # occurs is found by halving.
     low, high = min_context - 1, len(codes)
     while low < high:
         middle = (low + high + 1) // 2
-        if any(m.count for m in find(middle)):
+        if any(m.count for m in find(middle, scan_limit=1)):
             low = middle
         else:
             high = middle - 1
