@@ -160,6 +160,10 @@ def test_a_changed_file_shadows_its_version_in_the_base():
         code = index.vocab.encode(tokenize(text, PY))
         return sum(len(m.sample(100)) for m in (c.find(code) for c in index.corpora("python")))
 
+    unchanged = index.encode("gamma = delta\n", "python")
+    assert unchanged is not None
+    index.put("b.py", "python", unchanged, (1, 2))  # saved without a change
+    assert "b.py" not in index.live and index.stamp("b.py") == (1, 2)
     assert occurrences("alpha = beta") == 0  # the old version is dead
     assert occurrences("alpha = omega") == 1
     assert occurrences("gamma = delta") == 1

@@ -81,15 +81,6 @@ class Vocabulary:
         """The id of a known token, without adding it."""
         return self.codes.get(token)
 
-    def __len__(self) -> int:
-        return len(self.texts)
-
-
-def token_at(data: bytes, position: int) -> int:
-    """The id of the token at `position` (in tokens)."""
-    offset = position * CODE_BYTES
-    return int.from_bytes(data[offset : offset + CODE_BYTES], "big")
-
 
 def suffix_array(data: bytes, depth: int = CONTEXT_TOKENS) -> array[int]:
     """The token positions of `data` (separators left out) sorted by the `depth` tokens from
@@ -299,6 +290,14 @@ class NgramIndex:
         if old is not None and old.data == data and old.family == family:
             self.live[path] = FileTokens(family, data, stamp)  # only the stamp changed
             return
+        found = self._base_files.get(path)
+        if old is None and found is not None and found[0] == family:
+            corpus = self.base[family]
+            if found[1] not in corpus.dead and corpus.file_data(found[1]) == data:
+                # The base has it already (a document saved or opened unchanged).
+                if stamp is not None:
+                    self.base_stamps[path] = stamp
+                return
         self._shadow(path)
         self.live[path] = FileTokens(family, data, stamp)
         self._changed(path)
@@ -400,9 +399,11 @@ class NgramIndex:
     def needs_rebuild(self) -> bool:
         """Whether the live files, and the dead ones the base still holds, are many enough
         that a new base would make requests faster and the index smaller."""
-        dead = sum(
+        gone = sum(
             end - start
             for corpus in self.base.values()
-            for start, end in map(corpus.file_bounds, corpus.dead)
+            for index in corpus.dead
+            if corpus.paths[index] not in self.live  # counted once, as live
+            for start, end in [corpus.file_bounds(index)]
         )
-        return self.live_bytes + dead * CODE_BYTES > LIVE_BYTES_LIMIT
+        return self.live_bytes + gone * CODE_BYTES > LIVE_BYTES_LIMIT
