@@ -11,6 +11,7 @@ worker thread and saved in the user's cache.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 from collections.abc import Callable
@@ -74,6 +75,8 @@ class OfflineIndex:
         self._documents = Debouncer(self._index_document)
         self._rebuilding: asyncio.Future[Any] | None = None
         self._background: set[asyncio.Future[Any]] = set()
+        self._turn = itertools.count()
+        self._turns: dict[str, int] = {}  # path -> the turn of its latest change
 
     def current(self) -> NgramIndex | None:
         return self.index
@@ -88,6 +91,8 @@ class OfflineIndex:
         try:
             loaded = await loop.run_in_executor(None, self._sync, index, progress)
         finally:
+            # Even half built (the walk failed), it serves what it has and the documents the
+            # user edits.
             self.index = index
         for uri in list(engine.documents):
             self._index_document(uri)
@@ -105,7 +110,6 @@ class OfflineIndex:
                 log.info("offline engine: building the index (%s)", exc)
         files = [str(file) for file in engine.workspace_files()]
         walked: set[str] = set()
-        done = 0
         try:
             for done, file in enumerate(files, start=1):
                 path = engine.display_path(file, Path(file).as_uri())
@@ -153,7 +157,7 @@ class OfflineIndex:
         if index is None or tracked is None or tracked.private:
             return  # not ready (the start indexes open documents), gone, or not to be read
         text, family, path = tracked.doc.text, tracked.family, tracked.path
-        self._keep(asyncio.ensure_future(self._put(path, family, lambda: text, None)))
+        self._put_later(path, family, lambda: text, None)
 
     def file_changed(self, path: str, deleted: bool) -> None:
         """A file the editor has not open changed on disk (a watched-file event)."""
@@ -162,18 +166,24 @@ class OfflineIndex:
             return  # the start-up's walk will see it
         shown = engine.display_path(path, Path(path).as_uri())
         if deleted or engine.is_private_path(path):
+            self._turns[shown] = next(self._turn)  # a put still on its way must not bring it back
             index.remove(shown)
             return
         family = language_family(language_name(None, path))
-        self._keep(
-            asyncio.ensure_future(self._put(shown, family, lambda: read_source_file(path), path))
-        )
+        self._put_later(shown, family, lambda: read_source_file(path), path)
 
-    async def _put(
+    def _put_later(
         self, path: str, family: str, text: Callable[[], str | None], disk: str | None
     ) -> None:
+        # Lexing runs in a worker: of two changes to a file, the later must win.
+        turn = self._turns[path] = next(self._turn)
+        self._keep(asyncio.ensure_future(self._put(path, family, text, disk, turn)))
+
+    async def _put(
+        self, path: str, family: str, text: Callable[[], str | None], disk: str | None, turn: int
+    ) -> None:
         """Lex in a worker thread (the text is read there too when `text` reads a file), then
-        put the tokens in the index on the event loop."""
+        put the tokens in the index on the event loop, unless a later change came first."""
         index = self.index
         if index is None:
             return
@@ -189,7 +199,7 @@ class OfflineIndex:
         except VocabularyFull as exc:
             log.warning("offline engine: %s; %s is left out", exc, path)
             return
-        if encoded is not None:
+        if encoded is not None and self._turns.get(path) == turn:
             index.put(path, family, *encoded)
             self._rebuild_if_needed()
 

@@ -130,9 +130,16 @@ def test_the_suffix_array_and_the_scan_find_every_occurrence(
     named = [(f"f{n}", encode_ids(f)) for n, f in enumerate(files)]
     for indexed_corpus in (True, False):
         corpus = Corpus.join(named, indexed=indexed_corpus)
-        matches = corpus.find(encode_ids(pattern))
-        assert matches.count == len(expected)
+        matches = corpus.find(encode_ids(pattern), scan_limit=1000)
+        assert matches.count == len(expected) and not matches.capped
         assert sorted(matches.sample(1000)) == expected
+
+
+def test_a_scan_stops_at_its_limit_and_says_so():
+    corpus = Corpus.join([("a", encode_ids([1, 2] * 10))], indexed=False)
+    matches = corpus.find(encode_ids([1, 2]), scan_limit=4)
+    assert (matches.count, matches.capped, matches.sample(10)) == (4, True, [0, 2, 4, 6])
+    assert not corpus.find(encode_ids([1, 2]), scan_limit=11).capped
 
 
 def test_a_scan_does_not_match_across_tokens():
@@ -153,6 +160,10 @@ def test_a_changed_file_shadows_its_version_in_the_base():
         code = index.vocab.encode(tokenize(text, PY))
         return sum(len(m.sample(100)) for m in (c.find(code) for c in index.corpora("python")))
 
+    unchanged = index.encode("gamma = delta\n", "python")
+    assert unchanged is not None
+    index.put("b.py", "python", unchanged, (1, 2))  # saved without a change
+    assert "b.py" not in index.live and index.stamp("b.py") == (1, 2)
     assert occurrences("alpha = beta") == 0  # the old version is dead
     assert occurrences("alpha = omega") == 1
     assert occurrences("gamma = delta") == 1

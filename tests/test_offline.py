@@ -138,3 +138,16 @@ async def test_files_changed_on_disk_and_ignore_rules_changed(workspace: Path):
     engine.ignore_file_changed(str(workspace / ".gitignore"))
     offline.ignore_changed()
     assert index.paths() == {"a.py", "e.py"}
+
+
+async def test_of_two_changes_to_a_file_the_later_wins(workspace: Path):
+    offline, _ = await started(workspace)
+    index = offline.current()
+    assert index is not None
+    changed = workspace / "f.py"
+    changed.write_text(PRICES)
+    offline.file_changed(str(changed), deleted=False)  # lexed in a worker, put after
+    offline.file_changed(str(changed), deleted=True)  # as the editor reports a deletion
+    others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    await asyncio.gather(*others)
+    assert "f.py" not in index.paths()

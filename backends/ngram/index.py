@@ -33,8 +33,10 @@ MAX_TOKENS = 1 << (8 * CODE_BYTES)
 # The longest context searched for, in tokens: the suffix array orders suffixes by this many.
 CONTEXT_TOKENS = 16
 # Live files are scanned at every request: past this many bytes of them, rebuild the base.
-LIVE_BYTES_LIMIT = 1_500_000
-MAX_SCANNED = 256  # matches of one sequence collected from live files, at most
+LIVE_BYTES_LIMIT = 600_000
+# Matches of one sequence collected from live files, at most: each costs a `find` from Python,
+# and the first ones serve as a sample as well as any.
+MAX_SCANNED = 64
 
 # A file's version on disk: modification time (ns) and size. None: text from the editor.
 Stamp = tuple[int, int]
@@ -78,15 +80,6 @@ class Vocabulary:
     def lookup(self, token: str) -> bytes | None:
         """The id of a known token, without adding it."""
         return self.codes.get(token)
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-
-def token_at(data: bytes, position: int) -> int:
-    """The id of the token at `position` (in tokens)."""
-    offset = position * CODE_BYTES
-    return int.from_bytes(data[offset : offset + CODE_BYTES], "big")
 
 
 def suffix_array(data: bytes, depth: int = CONTEXT_TOKENS) -> array[int]:
@@ -151,10 +144,11 @@ class Corpus:
         start, end = self.file_bounds(index)
         return self.data[start * CODE_BYTES : end * CODE_BYTES]
 
-    def find(self, pattern: bytes) -> Matches:
-        """The occurrences of `pattern` (at most CONTEXT_TOKENS tokens)."""
+    def find(self, pattern: bytes, scan_limit: int = MAX_SCANNED) -> Matches:
+        """The occurrences of `pattern` (at most CONTEXT_TOKENS tokens); of a corpus without
+        a suffix array, the first `scan_limit`."""
         if self.suffixes is None:
-            return Matches(self, 0, 0, self._scan(pattern))
+            return Matches(self, 0, 0, self._scan(pattern, scan_limit), scan_limit)
         return Matches(self, *self._range(pattern))
 
     def _range(self, pattern: bytes) -> tuple[int, int]:
@@ -169,11 +163,11 @@ class Corpus:
         hi = bisect.bisect_right(self.suffixes, pattern, lo=lo, key=key)
         return lo, hi
 
-    def _scan(self, pattern: bytes) -> list[int]:
+    def _scan(self, pattern: bytes, limit: int) -> list[int]:
         found: list[int] = []
         find = self.data.find
         at = find(pattern)
-        while at != -1 and len(found) < MAX_SCANNED:
+        while at != -1 and len(found) < limit:
             if at % CODE_BYTES == 0:  # else it straddles tokens
                 found.append(at // CODE_BYTES)
             at = find(pattern, at + 1)
@@ -198,16 +192,17 @@ class Matches:
     lo: int
     hi: int
     scanned: list[int] | None = None
+    scan_limit: int = MAX_SCANNED
 
     @property
     def count(self) -> int:
-        """Occurrences, those in dead files included (up to MAX_SCANNED in live files)."""
+        """Occurrences, those in dead files included (in live files, up to the scan limit)."""
         return len(self.scanned) if self.scanned is not None else self.hi - self.lo
 
     @property
     def capped(self) -> bool:
-        """Whether the scan stopped at MAX_SCANNED: `count` is then a lower bound."""
-        return self.scanned is not None and len(self.scanned) >= MAX_SCANNED
+        """Whether the scan stopped at its limit: `count` is then a lower bound."""
+        return self.scanned is not None and len(self.scanned) >= self.scan_limit
 
     def sample(self, limit: int) -> list[int]:
         """Up to `limit` token positions where the sequence starts, in live files; spread
@@ -295,6 +290,14 @@ class NgramIndex:
         if old is not None and old.data == data and old.family == family:
             self.live[path] = FileTokens(family, data, stamp)  # only the stamp changed
             return
+        found = self._base_files.get(path)
+        if old is None and found is not None and found[0] == family:
+            corpus = self.base[family]
+            if found[1] not in corpus.dead and corpus.file_data(found[1]) == data:
+                # The base has it already (a document saved or opened unchanged).
+                if stamp is not None:
+                    self.base_stamps[path] = stamp
+                return
         self._shadow(path)
         self.live[path] = FileTokens(family, data, stamp)
         self._changed(path)
@@ -396,9 +399,11 @@ class NgramIndex:
     def needs_rebuild(self) -> bool:
         """Whether the live files, and the dead ones the base still holds, are many enough
         that a new base would make requests faster and the index smaller."""
-        dead = sum(
+        gone = sum(
             end - start
             for corpus in self.base.values()
-            for start, end in map(corpus.file_bounds, corpus.dead)
+            for index in corpus.dead
+            if corpus.paths[index] not in self.live  # counted once, as live
+            for start, end in [corpus.file_bounds(index)]
         )
-        return self.live_bytes + dead * CODE_BYTES > LIVE_BYTES_LIMIT
+        return self.live_bytes + gone * CODE_BYTES > LIVE_BYTES_LIMIT

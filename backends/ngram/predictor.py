@@ -19,20 +19,27 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from infill.backends.ngram.index import CONTEXT_TOKENS, Corpus, Matches, NgramIndex
+from infill.backends.ngram.index import (
+    CONTEXT_TOKENS,
+    MAX_SCANNED,
+    Corpus,
+    Matches,
+    NgramIndex,
+)
 from infill.backends.ngram.lexer import (
     follow_indent,
     in_long_string,
     indentation,
     is_line_break,
     lexer_for,
+    render,
     split_at_cursor,
     tokenize,
 )
 
 TAIL_CHARS = 500  # of the prefix: enough for CONTEXT_TOKENS tokens, mostly
 SUFFIX_CHARS = 1000  # of the suffix: enough for the rest of the line and the next one
-MAX_OCCURRENCES = 64  # occurrences read per context length
+MAX_OCCURRENCES = 32  # occurrences read per context length
 LINE_TOKENS = 64  # a longer line is not read (nor suggested)
 READ_TOKENS = 16  # tokens decoded at a time: most lines are shorter
 MAX_LINES = 8  # of a suggestion extended past its first line
@@ -43,7 +50,9 @@ class Thresholds:
     """When to show the winning line; tuned with bench/ngram_eval.py."""
 
     min_context: int = 3  # tokens of context matched, at least
-    followed_context: int = 6  # from this many, one occurrence followed by the line below wins
+    # From this many, the occurrences followed by the line below decide (when min_share of
+    # them agree), however few they are.
+    followed_context: int = 6
     min_votes: int = 2  # occurrences agreeing on the line, without that support
     min_share: float = 0.8  # of the occurrences that fit the suffix
     # Below this share of agreement, shorter contexts are not tried: they would be more split.
@@ -85,9 +94,7 @@ class Level:
     count: int  # occurrences in the index
     votes: Counter[str] = field(default_factory=Counter)  # line -> occurrences; "": line ends
     followed: Counter[str] = field(default_factory=Counter)  # ... then the line below
-    # line -> how each occurrence that voted for it goes on: the line break after it, and
-    # the position after that
-    rests: dict[str, list[tuple[Corpus, str, int]]] = field(default_factory=dict)
+    voters: dict[str, list[Vote]] = field(default_factory=dict)  # line -> its votes
 
     @property
     def total(self) -> int:
@@ -95,7 +102,7 @@ class Level:
 
     def add(self, vote: Vote) -> None:
         self.votes[vote.text] += 1
-        self.rests.setdefault(vote.text, []).append((vote.corpus, vote.brk, vote.after))
+        self.voters.setdefault(vote.text, []).append(vote)
         if vote.followed:
             self.followed[vote.text] += 1
 
@@ -153,15 +160,15 @@ def levels(index: NgramIndex, family: str, cursor: Cursor, min_context: int = 1)
     codes.reverse()
     corpora = index.corpora(family)
 
-    def find(length: int) -> list[Matches]:
-        return [corpus.find(b"".join(codes[-length:])) for corpus in corpora]
+    def find(length: int, scan_limit: int = MAX_SCANNED) -> list[Matches]:
+        return [corpus.find(b"".join(codes[-length:]), scan_limit) for corpus in corpora]
 
     # The occurrences of longer contexts are among those of shorter ones: the longest that
     # occurs is found by halving.
     low, high = min_context - 1, len(codes)
     while low < high:
         middle = (low + high + 1) // 2
-        if any(m.count for m in find(middle)):
+        if any(m.count for m in find(middle, scan_limit=1)):
             low = middle
         else:
             high = middle - 1
@@ -266,11 +273,11 @@ def decide(found: Iterable[Level], thresholds: Thresholds = DEFAULT_THRESHOLDS) 
 def extend(index: NgramIndex, level: Level, text: str, cursor: Cursor) -> str:
     """`text` and the lines after it that all its occurrences (two at least) agree on, up to
     the end of the block the cursor is in."""
-    rests = level.rests[text]
+    rests = [(vote.corpus, vote.brk, vote.after) for vote in level.voters[text]]
     if len(rests) < 2 or cursor.line_after:
         return text
     start_indent = indent = indentation(cursor.line_before)
-    lines = [text]
+    more: list[str] = []  # line breaks and the tokens of the lines after them
     for _ in range(MAX_LINES - 1):
         breaks = {brk for _, brk, _ in rests}
         if len(breaks) != 1 or not (brk := breaks.pop()):
@@ -280,17 +287,16 @@ def extend(index: NgramIndex, level: Level, text: str, cursor: Cursor) -> str:
             break  # the block ends
         read = [_read_line(index, corpus, position) for corpus, _, position in rests]
         line = read[0][0]
-        written = "".join(line)
         if len(line) > LINE_TOKENS or any(other != line for other, _, _ in read):
             break
-        if written.strip() == cursor.next_line:
+        if "".join(line).strip() == cursor.next_line:
             break  # the document goes on from here
-        lines.append(("\n" if brk.startswith("\n\n") else "") + indent + written)
+        more += [brk, *line]
         rests = [
             (corpus, brk, after)
             for (corpus, _, _), (_, brk, after) in zip(rests, read, strict=True)
         ]
-    return "\n".join(lines)
+    return text + render(more, start_indent)
 
 
 def predict(
