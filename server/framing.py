@@ -99,19 +99,32 @@ async def serve_messages(
     reader: AsyncReader,
     protocol: JsonRPCProtocol,
     on_error: Callable[[Exception, Any], None],
+    take_plain: Callable[[Any], bool] | None = None,
 ) -> None:
     """Read and dispatch messages until the stream ends. `on_error(exception, source)` hears of
-    messages that failed; a request that cannot be read is answered with an error."""
+    messages that failed; a request that cannot be read is answered with an error.
+    `take_plain(message)` sees each message as parsed JSON first and says whether it handled
+    it; the others are made typed objects and go to pygls."""
     frames = Frames(reader)
     while (body := await frames.next_body()) is not None:
         try:
-            text = body.decode("utf-8", "replace")
-            message = json.loads(text, object_hook=protocol.structure_message)
+            data = json.loads(body.decode("utf-8", "replace"))
         except json.JSONDecodeError as exc:
             frames.resync(body)
             log.warning("a message that is not JSON (%s): %r", exc.msg, body[:80])
             _answer_error(protocol, None, PARSE_ERROR, "Parse error")
             continue
+        try:
+            if take_plain is not None and take_plain(data):
+                continue
+        except BrokenPipeError:
+            raise  # the client is gone
+        except Exception as exc:
+            log.exception("cannot handle a message")
+            on_error(exc, JsonRpcException)
+            continue
+        try:
+            message = protocol.structure_message(data) if isinstance(data, dict) else data
         except Exception as exc:  # structure_message refused it (and answered a request)
             on_error(exc, JsonRpcException)
             continue

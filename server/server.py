@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import attrs
 from lsprotocol import types as lsp
@@ -146,6 +146,14 @@ class InfillProtocol(LanguageServerProtocol):
     def _forget_future(self, msg_id: int | str, future: Any) -> None:
         self._request_futures.pop(msg_id, None)
 
+    def _send_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
+        # A result that is JSON already goes out as it is: pygls would walk it with cattrs.
+        if error is None and (result is None or type(result) in (dict, list)):
+            self._result_types.pop(msg_id, None)
+            self._send_data({"jsonrpc": "2.0", "id": msg_id, "result": result})
+            return
+        super()._send_response(msg_id, result, error)
+
     @lsp_method(lsp.INITIALIZE)
     def lsp_initialize(self, params: lsp.InitializeParams) -> Generator[Any, Any, Any]:
         result = yield from super().lsp_initialize(params)
@@ -257,7 +265,9 @@ class InfillServer(LanguageServer):
             stream = asyncio.StreamReader(limit=HEADER_LINE_LIMIT)
             await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stream), stdin)
             reading = asyncio.ensure_future(
-                serve_messages(PipeReader(stream), self.protocol, self.report_server_error)
+                serve_messages(
+                    PipeReader(stream), self.protocol, self.report_server_error, self.take_plain
+                )
             )
             with contextlib.suppress(NotImplementedError, ValueError):  # not on Windows
                 for signum in STOP_SIGNALS:
@@ -556,6 +566,86 @@ class InfillServer(LanguageServer):
         except Exception as exc:
             log.warning("the client refused to watch files: %s", exc)
 
+    # -- the keystroke's two messages -------------------------------------------------------
+
+    def take_plain(self, message: Any) -> bool:
+        """Handle a keystroke's two messages, a didChange and an inlineCompletion of the usual
+        shape, as parsed JSON: pygls's typed objects and dispatch took about half of a cached
+        answer's time. Anything else, or anything odd about these two, goes to pygls and gets
+        its errors there. True if handled."""
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            return False
+        if self.protocol._shutdown:
+            return False
+        method, params = message.get("method"), message.get("params")
+        if method == lsp.TEXT_DOCUMENT_DID_CHANGE and "id" not in message:
+            change = _plain_did_change(params)
+            if change is None:
+                return False
+            self.apply_changes(*change)
+            return True
+        msg_id = message.get("id")
+        if (
+            method == lsp.TEXT_DOCUMENT_INLINE_COMPLETION
+            and isinstance(msg_id, int | str)
+            and not isinstance(msg_id, bool)
+        ):
+            asked = _plain_inline_completion(params)
+            if asked is None:
+                return False
+            task = asyncio.ensure_future(self.inline_items(*asked))
+            # Where pygls keeps its requests, so that $/cancelRequest finds this one too.
+            self.protocol._request_futures[msg_id] = cast(Any, task)
+            task.add_done_callback(
+                functools.partial(self.protocol._send_handler_result, msg_id=msg_id)
+            )
+            return True
+        return False
+
+    def apply_changes(
+        self,
+        uri: str,
+        version: int,
+        changes: list[tuple[str, tuple[tuple[int, int], tuple[int, int]] | None]],
+    ) -> None:
+        """A didChange: all of its changes, or none if one cannot apply."""
+        tracked = self.tracked(uri)
+        if tracked is None:
+            return
+        try:
+            if len(changes) > 1:
+                check_changes(tracked.doc, changes)
+            for text, span in changes:
+                self.engine.apply(uri, text, span)
+        except (InvalidEdit, ValueError) as exc:
+            log.error("edit to %s refused, document left as it was: %s", uri, exc)
+            return
+        tracked.doc.version = version
+        self.typing_speed(uri).edited()
+        self.metrics.keystroke(uri)
+        self.flights.abort_diverged(uri, tracked.doc.text)
+        self.prefetch_when_ready(uri)
+        self.refresh_definitions_later(uri)
+        self.offline.document_changed(uri)
+
+    async def inline_items(
+        self, uri: str, position: lsp.Position, invoked: bool
+    ) -> dict[str, Any] | None:
+        """An InlineCompletionList, as JSON."""
+        # Asked for explicitly, the user can wait for a choice; while typing, one is faster.
+        candidates = self.settings.completion.candidates if invoked else 1
+        answer = await self.suggest(uri, position, candidates, invoked)
+        if answer is None or not answer.texts:
+            return None
+        at = {"line": position.line, "character": position.character}
+        cursor = {"start": at, "end": at}
+        return {
+            "items": [
+                {"insertText": text, "range": cursor, "command": command}
+                for text, command in zip(answer.texts, self.offer(uri, answer), strict=True)
+            ]
+        }
+
     # -- completion ------------------------------------------------------------------------
 
     def prepare(self, uri: str, position: lsp.Position) -> Prepared | None:
@@ -714,14 +804,16 @@ class InfillServer(LanguageServer):
                 return ()
             raise
 
-    def offer(self, uri: str, answer: Answer) -> list[lsp.Command]:
-        """Commands for the answer's items: the editor runs one when its item is accepted."""
+    def offer(self, uri: str, answer: Answer) -> list[dict[str, Any]]:
+        """Commands (as JSON) for the answer's items: the editor runs one when its item is
+        accepted."""
         commands = []
         for text in answer.texts:
             self._offer_id += 1
             self.offered[self._offer_id] = (uri, answer.prefix, answer.suffix, text)
-            command = lsp.Command("infill: accepted", ACCEPTED, arguments=[self._offer_id])
-            commands.append(command)
+            commands.append(
+                {"title": "infill: accepted", "command": ACCEPTED, "arguments": [self._offer_id]}
+            )
         while len(self.offered) > OFFERED_KEPT:
             self.offered.popitem(last=False)
         return commands
@@ -764,6 +856,67 @@ def _span(
         return None
     r = change.range
     return (r.start.line, r.start.character), (r.end.line, r.end.character)
+
+
+_UINTEGER_MAX = 2**31 - 1
+
+
+def _plain_position(value: Any) -> tuple[int, int] | None:
+    """(line, character) of a JSON Position; None unless both are LSP uintegers."""
+    if not isinstance(value, dict):
+        return None
+    line, character = value.get("line"), value.get("character")
+    if type(line) is not int or type(character) is not int:
+        return None
+    if not (0 <= line <= _UINTEGER_MAX and 0 <= character <= _UINTEGER_MAX):
+        return None
+    return line, character
+
+
+def _plain_did_change(
+    params: Any,
+) -> tuple[str, int, list[tuple[str, tuple[tuple[int, int], tuple[int, int]] | None]]] | None:
+    """(uri, version, changes) of didChange params as JSON, as `did_change` takes them from
+    pygls; None if anything is not as LSP has it (pygls then says what)."""
+    if not isinstance(params, dict):
+        return None
+    document, content_changes = params.get("textDocument"), params.get("contentChanges")
+    if not isinstance(document, dict) or not isinstance(content_changes, list):
+        return None
+    uri, version = document.get("uri"), document.get("version")
+    if not isinstance(uri, str) or type(version) is not int or abs(version) > _UINTEGER_MAX:
+        return None
+    changes: list[tuple[str, tuple[tuple[int, int], tuple[int, int]] | None]] = []
+    for change in content_changes:
+        if not isinstance(change, dict) or not isinstance(change.get("text"), str):
+            return None
+        if "range" not in change:
+            changes.append((change["text"], None))
+            continue
+        span = change["range"]
+        if not isinstance(span, dict):
+            return None
+        start, end = _plain_position(span.get("start")), _plain_position(span.get("end"))
+        if start is None or end is None:
+            return None
+        changes.append((change["text"], (start, end)))
+    return uri, version, changes
+
+
+def _plain_inline_completion(params: Any) -> tuple[str, lsp.Position, bool] | None:
+    """(uri, position, invoked) of inlineCompletion params as JSON; None if anything is not
+    as LSP has it."""
+    if not isinstance(params, dict):
+        return None
+    document, context = params.get("textDocument"), params.get("context")
+    position = _plain_position(params.get("position"))
+    if not isinstance(document, dict) or not isinstance(context, dict) or position is None:
+        return None
+    uri, trigger = document.get("uri"), context.get("triggerKind")
+    if not isinstance(uri, str) or trigger not in (1, 2) or type(trigger) is not int:
+        return None
+    invoked = trigger == lsp.InlineCompletionTriggerKind.Invoked
+    return uri, lsp.Position(line=position[0], character=position[1]), invoked
 
 
 def _workspace_root(params: lsp.InitializeParams) -> str | None:
@@ -819,26 +972,8 @@ def create_server() -> InfillServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: InfillServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        uri = params.text_document.uri
-        if ls.tracked(uri) is None:
-            return
         changes = [(change.text, _span(change)) for change in params.content_changes]
-        tracked = ls.engine.documents[uri]
-        try:
-            if len(changes) > 1:
-                check_changes(tracked.doc, changes)
-            for text, span in changes:
-                ls.engine.apply(uri, text, span)
-        except (InvalidEdit, ValueError) as exc:
-            log.error("edit to %s refused, document left as it was: %s", uri, exc)
-            return
-        tracked.doc.version = params.text_document.version
-        ls.typing_speed(uri).edited()
-        ls.metrics.keystroke(uri)
-        ls.flights.abort_diverged(uri, tracked.doc.text)
-        ls.prefetch_when_ready(uri)
-        ls.refresh_definitions_later(uri)
-        ls.offline.document_changed(uri)
+        ls.apply_changes(params.text_document.uri, params.text_document.version, changes)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: InfillServer, params: lsp.DidSaveTextDocumentParams) -> None:
@@ -883,21 +1018,9 @@ def create_server() -> InfillServer:
     @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
     async def inline_completion(
         ls: InfillServer, params: lsp.InlineCompletionParams
-    ) -> lsp.InlineCompletionList | None:
-        # Asked for explicitly, the user can wait for a choice; while typing, one is faster.
+    ) -> dict[str, Any] | None:
         invoked = params.context.trigger_kind == lsp.InlineCompletionTriggerKind.Invoked
-        candidates = ls.settings.completion.candidates if invoked else 1
-        uri = params.text_document.uri
-        answer = await ls.suggest(uri, params.position, candidates, invoked)
-        if answer is None or not answer.texts:
-            return None
-        cursor = lsp.Range(start=params.position, end=params.position)
-        return lsp.InlineCompletionList(
-            items=[
-                lsp.InlineCompletionItem(insert_text=text, range=cursor, command=command)
-                for text, command in zip(answer.texts, ls.offer(uri, answer), strict=True)
-            ]
-        )
+        return await ls.inline_items(params.text_document.uri, params.position, invoked)
 
     @server.command(ACCEPTED)
     def accepted(ls: InfillServer, *arguments: Any) -> None:
