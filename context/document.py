@@ -160,7 +160,8 @@ class Document:
             return ""
         start = self.line_starts[max(first, 0)]
         _, end = self.line_bounds(last)
-        return _EOL.sub("\n", self.text[start:end])
+        text = self.text[start:end]
+        return _EOL.sub("\n", text) if "\r" in text else text
 
     def offset_at(self, line: int, character: int) -> int:
         """Offset of an LSP position. Past the last line it is the end of the document."""

@@ -2,12 +2,16 @@
 before the cursor (Jaccard similarity of identifier sets).
 
 Per document the identifier words of every line are kept up to date on each change (only the
-changed lines are re-read); the window sets are derived from them when the document has been
-changed and a request needs them, with a sliding count so each line is counted twice at most.
+changed lines are re-read). Each document numbers its words, so that a set of words is the bits
+of an int: a window's words are the OR of its lines', and what it shares with the query is one
+AND and a bit count. That is several times cheaper than intersecting sets, and touches a small
+fraction of the memory (a request may score hundreds of windows, often with a cold cache).
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,6 +21,9 @@ from infill.context.identifiers import identifier_words
 WINDOW_LINES = 50
 WINDOW_STEP = 10
 QUERY_LINES = 50  # how much of the prefix describes what the user is writing
+# Words are never un-numbered while a document is edited (each half-typed word gets a number):
+# past this many more than it had, the document numbers its words afresh.
+RENUMBER_SLACK = 4096
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,8 @@ class Snippet:
 class Window:
     start_line: int
     end_line: int  # inclusive
-    words: frozenset[str]
+    mask: int  # its words, as bits numbered by its document's `LineWords.numbers`
+    size: int  # how many words
 
 
 class LineWords:
@@ -44,7 +52,29 @@ class LineWords:
 
     def __init__(self, lines: list[str]) -> None:
         self.lines: list[frozenset[str]] = [frozenset(identifier_words(line)) for line in lines]
+        self._number_words()
+
+    def _number_words(self) -> None:
+        self.numbers: dict[str, int] = {}
+        self.masks = [self._mask(words) for words in self.lines]
+        self._numbered = len(self.numbers)
         self._windows: list[Window] | None = None
+
+    def _mask(self, words: Iterable[str]) -> int:
+        numbers = self.numbers
+        mask = 0
+        for word in words:
+            number = numbers.get(word)
+            if number is None:
+                number = numbers[word] = len(numbers)
+            mask |= 1 << number
+        return mask
+
+    def query_mask(self, words: set[str]) -> int:
+        """The bits of those of `words` that this document has."""
+        shared = self.numbers.keys() & words
+        # Distinct powers of two: their sum is their OR.
+        return sum(map((1).__lshift__, map(self.numbers.__getitem__, shared)))
 
     @property
     def line_count(self) -> int:
@@ -56,13 +86,18 @@ class LineWords:
         Only the windows that overlap the edit are computed again; those after it keep their
         words and move with the lines (a keystroke must not cost a pass over the document).
         """
-        self.lines[first : old_last + 1] = [frozenset(identifier_words(x)) for x in new_lines]
+        words = [frozenset(identifier_words(x)) for x in new_lines]
+        self.lines[first : old_last + 1] = words
+        self.masks[first : old_last + 1] = [self._mask(w) for w in words]
+        if len(self.numbers) > self._numbered + RENUMBER_SLACK:
+            self._number_words()
+            return
         if self._windows is None:
             return
         delta = len(new_lines) - (old_last - first + 1)
         before = [w for w in self._windows if w.end_line < first]
         after = [
-            Window(w.start_line + delta, w.end_line + delta, w.words)
+            Window(w.start_line + delta, w.end_line + delta, w.mask, w.size)
             for w in self._windows
             if w.start_line > old_last
         ]
@@ -71,12 +106,20 @@ class LineWords:
             starts = list(range(low, after[0].start_line, WINDOW_STEP))
         else:
             starts = _starts(low, len(self.lines))
-        self._windows = before + _windows_at(self.lines, starts) + after
+        self._windows = before + self._windows_at(starts) + after
 
     def windows(self) -> list[Window]:
         if self._windows is None:
-            self._windows = _windows_at(self.lines, _starts(0, len(self.lines)))
+            self._windows = self._windows_at(_starts(0, len(self.lines)))
         return self._windows
+
+    def _windows_at(self, starts: list[int]) -> list[Window]:
+        windows = []
+        for start in starts:
+            end = min(start + WINDOW_LINES, len(self.lines))
+            mask = functools.reduce(operator.or_, self.masks[start:end], 0)
+            windows.append(Window(start, end - 1, mask, mask.bit_count()))
+        return windows
 
 
 def _starts(low: int, count: int) -> list[int]:
@@ -87,49 +130,6 @@ def _starts(low: int, count: int) -> list[int]:
     if starts[-1] + WINDOW_LINES < count:
         starts.append(count - WINDOW_LINES)
     return starts
-
-
-def _windows_at(lines: list[frozenset[str]], starts: list[int]) -> list[Window]:
-    """The windows beginning at `starts` (ascending), with a sliding count of their words so
-    that each line is added and removed once."""
-    counts: dict[str, int] = {}
-
-    def add(words: frozenset[str]) -> None:
-        for word in words:
-            counts[word] = counts.get(word, 0) + 1
-
-    def remove(words: frozenset[str]) -> None:
-        for word in words:
-            left = counts[word] - 1
-            if left:
-                counts[word] = left
-            else:
-                del counts[word]
-
-    windows: list[Window] = []
-    if not starts:
-        return windows
-    first = last = starts[0]  # counts covers lines[first:last]
-    for start in starts:
-        end = min(start + WINDOW_LINES, len(lines))
-        if start >= last:  # no overlap with the previous window: start afresh
-            counts.clear()
-            first = last = start
-        while first < start:
-            remove(lines[first])
-            first += 1
-        while last < end:
-            add(lines[last])
-            last += 1
-        windows.append(Window(start, end - 1, frozenset(counts)))
-    return windows
-
-
-def jaccard(a: frozenset[str] | set[str], b: frozenset[str] | set[str]) -> float:
-    if not a or not b:
-        return 0.0
-    common = len(a & b)
-    return common / (len(a) + len(b) - common)
 
 
 @dataclass(frozen=True)
@@ -151,12 +151,17 @@ def similar_snippets(
         return []
     scored: list[tuple[float, Candidate, Window]] = []
     for candidate in candidates:
+        query_mask = candidate.words.query_mask(query)
+        if not query_mask:
+            continue
         for window in candidate.words.windows():
             if candidate.exclude is not None and overlaps(
                 (window.start_line, window.end_line), candidate.exclude
             ):
                 continue
-            score = jaccard(query, window.words)
+            # Jaccard: shared words over all words of the two.
+            common = (query_mask & window.mask).bit_count()
+            score = common / (len(query) + window.size - common)
             if score >= min_score:
                 scored.append((score, candidate, window))
     scored.sort(key=lambda item: -item[0])

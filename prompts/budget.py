@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 from infill.prompts.tokens import Counter, count_tokens
 
 
-def _lines_with_ends(text: str) -> list[str]:
-    """Split "\\n"-normalized text into lines that keep their "\\n" (the last may lack one)."""
-    lines = [line + "\n" for line in text.split("\n")]
-    lines[-1] = lines[-1][:-1]
-    return lines if lines[-1] else lines[:-1]
+def _lines_from_start(text: str) -> Iterator[str]:
+    """The lines of "\n"-normalized text, first to last, each with its "\n" (the last may
+    lack one)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start) + 1 or len(text)
+        yield text[start:end]
+        start = end
+
+
+def _lines_from_end(text: str) -> Iterator[str]:
+    """The same lines, last to first: a prefix is read only as far back as the budget goes,
+    not split whole (it may be all of a large file before the cursor)."""
+    end = len(text)
+    while end > 0:
+        start = text.rfind("\n", 0, end - 1) + 1
+        yield text[start:end]
+        end = start
 
 
 def _shrink(text: str, budget: int, keep_end: bool, count: Counter) -> str:
@@ -29,10 +45,9 @@ def _fit_lines(text: str, budget: int, from_end: bool, count: Counter) -> tuple[
     cursor it is what gets completed, after it it holds the closers the suggestion must fit.
     Returns the kept text and its token count.
     """
-    lines = _lines_with_ends(text)
     kept: list[str] = []
     used = 0
-    for piece in reversed(lines) if from_end else lines:
+    for piece in _lines_from_end(text) if from_end else _lines_from_start(text):
         cost = count(piece)
         if used + cost > budget:
             if not kept and budget > 0:
@@ -50,7 +65,7 @@ def _fit_lines(text: str, budget: int, from_end: bool, count: Counter) -> tuple[
 def count_each_line(text: str, count: Counter, max_lines: int) -> None:
     """Count the lines of `text` (at most `max_lines`) as the budget will, so that the first
     request in a document just opened finds their counts remembered."""
-    for line in _lines_with_ends(text)[:max_lines]:
+    for line in itertools.islice(_lines_from_start(text), max_lines):
         count(line)
 
 

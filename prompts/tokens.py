@@ -36,11 +36,25 @@ def warm_up() -> None:
 _LINE_BOUNDARY = re.compile(r"(?<=\n)(?=[ \t]*\S)")
 WHOLE_BELOW = 256  # characters: a shorter text is counted (and remembered) whole
 REMEMBERED_UP_TO = 4096  # characters
+REMEMBERED_WHOLE_UP_TO = 16384  # characters
 
 
 def count_tokens(text: str) -> int:
     if len(text) < WHOLE_BELOW:
         return _count_line(text)
+    if len(text) <= REMEMBERED_WHOLE_UP_TO:
+        return _count_text(text)
+    return _count_by_lines(text)
+
+
+# Snippets come back keystroke after keystroke, each a new string of the same text: hashing it
+# is far cheaper than splitting it and looking up each of its lines.
+@lru_cache(maxsize=512)
+def _count_text(text: str) -> int:
+    return _count_by_lines(text)
+
+
+def _count_by_lines(text: str) -> int:
     return sum(_count_piece(piece) for piece in _LINE_BOUNDARY.split(text))
 
 

@@ -969,6 +969,8 @@ def create_server() -> InfillServer:
         if not tracked.private and not tracked.large:
             loop = asyncio.get_running_loop()
             ls.keep(loop.run_in_executor(None, count_document_lines, item.text, ls.settings))
+            # The windows for similar snippets, made now rather than in the first request.
+            loop.call_soon(tracked.words.windows)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: InfillServer, params: lsp.DidChangeTextDocumentParams) -> None:

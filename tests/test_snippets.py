@@ -8,13 +8,13 @@ from infill.context.document import Document
 from infill.context.engine import fuse
 from infill.context.identifiers import identifier_words
 from infill.context.snippets import (
+    RENUMBER_SLACK,
     WINDOW_LINES,
     WINDOW_STEP,
     Candidate,
     LineWords,
     Snippet,
     Window,
-    jaccard,
     similar_snippets,
 )
 
@@ -26,19 +26,20 @@ def test_identifier_words_split_camel_and_snake_case_and_drop_keywords():
     assert not words & {"def", "return", "self"}
 
 
-def test_jaccard():
-    assert jaccard(frozenset("ab"), frozenset("ab")) == 1.0
-    assert jaccard(frozenset("ab"), frozenset("bc")) == 1 / 3
-    assert jaccard(frozenset(), frozenset("a")) == 0.0
-
-
 def lines_of(count: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     vocabulary = [f"name{i}" for i in range(40)]
     return [" ".join(rng.sample(vocabulary, 3)) for _ in range(count)]
 
 
-def brute_force_windows(lines: list[str]) -> list[Window]:
+def words_of(words: LineWords, window: Window) -> frozenset[str]:
+    """A window's words, read back from its bits."""
+    found = frozenset(w for w, number in words.numbers.items() if window.mask >> number & 1)
+    assert len(found) == window.size
+    return found
+
+
+def brute_force_windows(lines: list[str]) -> list[tuple[int, int, frozenset[str]]]:
     if not lines:
         return []
     words = [frozenset(identifier_words(line)) for line in lines]
@@ -48,14 +49,16 @@ def brute_force_windows(lines: list[str]) -> list[Window]:
     windows = []
     for start in starts:
         end = min(start + WINDOW_LINES, len(lines))
-        windows.append(Window(start, end - 1, frozenset().union(*words[start:end])))
+        windows.append((start, end - 1, frozenset().union(*words[start:end])))
     return windows
 
 
-def test_sliding_windows_equal_a_brute_force_union():
+def test_windows_equal_a_brute_force_union():
     for count in (0, 1, 7, WINDOW_LINES, WINDOW_LINES + 1, 137, 400):
         lines = lines_of(count, seed=count)
-        assert LineWords(lines).windows() == brute_force_windows(lines), count
+        words = LineWords(lines)
+        found = [(w.start_line, w.end_line, words_of(words, w)) for w in words.windows()]
+        assert found == brute_force_windows(lines), count
 
 
 def assert_windows_describe_their_lines(words: LineWords, lines: list[str]) -> None:
@@ -65,7 +68,7 @@ def assert_windows_describe_their_lines(words: LineWords, lines: list[str]) -> N
         assert 0 <= window.start_line <= window.end_line < len(lines)
         assert window.end_line - window.start_line < WINDOW_LINES
         span = line_words[window.start_line : window.end_line + 1]
-        assert window.words == frozenset().union(*span)
+        assert words_of(words, window) == frozenset().union(*span)
         covered.update(range(window.start_line, window.end_line + 1))
     assert covered == set(range(len(lines)))
 
@@ -89,6 +92,17 @@ def test_line_words_and_windows_follow_edits():
     assert len(words.windows()) <= 2 * len(LineWords(lines).windows())
 
 
+def test_words_are_numbered_afresh_when_typing_has_numbered_too_many():
+    lines = lines_of(120)
+    words = LineWords(list(lines))
+    words.windows()
+    for number in range(RENUMBER_SLACK + 10):  # a new half-typed word at every keystroke
+        lines[60] = f"value_{number} = 1"
+        words.replace(60, 60, [lines[60]])
+    assert len(words.numbers) <= len(set().union(*words.lines)) + RENUMBER_SLACK
+    assert_windows_describe_their_lines(words, lines)
+
+
 def candidate(uri: str, lines: list[str], exclude=None) -> Candidate:
     doc = Document(uri, "\n".join(lines))
     return Candidate(doc, uri.rsplit("/", 1)[-1], LineWords(lines), exclude)
@@ -107,6 +121,16 @@ def test_the_most_similar_window_wins_and_windows_do_not_overlap():
         for b in spans[i + 1 :]:
             assert a[1] < b[0] or b[1] < a[0]
     assert [s.score for s in found] == sorted((s.score for s in found), reverse=True)
+
+
+def test_the_score_is_the_jaccard_similarity_of_the_word_sets():
+    lines = lines_of(130, seed=3)
+    query = identifier_words("name1 name2 name3 name4 something_else")
+    for snippet in similar_snippets(query, [candidate("file:///a.py", lines)], min_score=0):
+        shown = frozenset().union(
+            *map(identifier_words, lines[snippet.start_line : snippet.end_line + 1])
+        )
+        assert snippet.score == len(query & shown) / len(query | shown)
 
 
 def test_excluded_lines_are_never_offered():
