@@ -511,19 +511,23 @@ def _type_name(node: tree_sitter.Node) -> tree_sitter.Node | None:
 def _declared_type(node: tree_sitter.Node) -> tuple[str, str] | None:
     """(variable, type name) when `node` declares a variable with an annotated type, or assigns
     it a constructor call (`x: Foo`, `Foo x`, `x = Foo(…)`, `x = new Foo(…)`)."""
+    # The type first: most nodes have neither a type nor a call for a value, and this runs
+    # for every node near the cursor.
+    type_node = node.child_by_field_name("type")
+    found = _type_name(type_node) if type_node is not None else None
+    if found is None:
+        value = node.child_by_field_name("value") or node.child_by_field_name("right")
+        if value is None or value.type not in _CALL_TYPES:
+            return None
+        callee = next(filter(None, map(value.child_by_field_name, _CALLEE_FIELDS)), None)
+        found = _leaf_name(callee)
+        if found is None:
+            return None
     target = next(filter(None, map(node.child_by_field_name, _DECLARED_FIELDS)), None)
     if target is None and node.type.endswith("parameter") and node.named_child_count:
         target = node.named_children[0]  # Python's typed_parameter names no field
     variable = _leaf_name(target)
     if variable is None:
-        return None
-    type_node = node.child_by_field_name("type")
-    found = _type_name(type_node) if type_node is not None else None
-    value = node.child_by_field_name("value") or node.child_by_field_name("right")
-    if found is None and value is not None and value.type in _CALL_TYPES:
-        callee = next(filter(None, map(value.child_by_field_name, _CALLEE_FIELDS)), None)
-        found = _leaf_name(callee)
-    if found is None:
         return None
     type_name = _node_text(found)
     return (_node_text(variable), type_name) if type_name[:1].isupper() else None
