@@ -1,6 +1,6 @@
 """Turning raw model output into the text to show."""
 
-from infill.postprocess.filters import FILTERS, postprocess
+from infill.postprocess.filters import FILTERS, compute_document_parts, postprocess
 from infill.postprocess.mode import (
     CompletionContext,
     Mode,
@@ -17,6 +17,7 @@ __all__ = [
     "Cutter",
     "Mode",
     "completion_mode",
+    "compute_document_parts",
     "is_prose",
     "opens_block",
     "postprocess",

@@ -285,6 +285,13 @@ FILTERS: list[Filter] = [
 ]
 
 
+def compute_document_parts(ctx: CompletionContext) -> None:
+    """What the filters need of the document alone (its tree, its bracket balance), computed
+    ahead, while the model thinks, rather than after its answer; all of it is cached."""
+    original_tree(ctx.prefix, ctx.suffix, ctx.language)
+    document_balance(ctx.prefix, "", ctx.suffix)
+
+
 def postprocess(completion: str, ctx: CompletionContext) -> str | None:
     result: str | None = completion
     for step in FILTERS:

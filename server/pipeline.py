@@ -27,8 +27,15 @@ from infill.context import CursorContext, cursor_context
 from infill.context.credentials import redact_credentials, typing_credential
 from infill.context.cursor import normalize_newlines
 from infill.context.engine import ContextEngine, Gathered
-from infill.postprocess import CompletionContext, Cutter, Mode, completion_mode, is_prose, rank
-from infill.postprocess.syntax import original_tree
+from infill.postprocess import (
+    CompletionContext,
+    Cutter,
+    Mode,
+    completion_mode,
+    compute_document_parts,
+    is_prose,
+    rank,
+)
 from infill.prompts import (
     ChatPrompt,
     Counter,
@@ -313,11 +320,10 @@ class Completer:
             prepared.language,
             prose=is_prose(ctx.language_id),
         )
-        # The stream's cuts need the document's tree: it is parsed while the model thinks
-        # (tree-sitter lets go of the GIL), not after the first token.
-        parsing = asyncio.ensure_future(
-            asyncio.to_thread(original_tree, ctx.prefix, ctx.suffix, prepared.language)
-        )
+        # The stream's cuts need the document's tree, and the filters its bracket balance:
+        # both are computed while the model thinks, not after the first token (tree-sitter
+        # lets go of the GIL while it parses, which comes first, while the request is sent).
+        parsing = asyncio.ensure_future(asyncio.to_thread(compute_document_parts, context))
         self._background.add(parsing)
         parsing.add_done_callback(self._background.discard)
         # Per candidate (the events' index): its cutter, whether it needs more text, and for
