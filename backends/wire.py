@@ -218,6 +218,8 @@ class Connection(asyncio.Protocol):
         self._client = client
         self._loop = asyncio.get_running_loop()
         self._waiter: asyncio.Future[None] | None = None
+        self._deadline = 0.0  # when the read waited for times out
+        self._watchdog: asyncio.TimerHandle | None = None
         self._reading = _IDLE
         self._tunnel = False  # the answer is a proxy's to CONNECT: no body after a 2xx
         self._answered = False  # a byte of the answer came
@@ -258,8 +260,13 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         detail = f": {exc}" if exc else ""
-        if self._reading == _HEAD:
+        if self._error is not None:  # the answer was already found broken
+            pass
+        elif self._reading == _HEAD:
             self._error = (
                 ResponseError(f"the connection closed within the answer's headers{detail}")
                 if self._answered
@@ -362,12 +369,25 @@ class Connection(asyncio.Protocol):
         """Until more of the answer is in; TimeoutError after the client's read timeout."""
         waiter = self._loop.create_future()
         self._waiter = waiter
-        timer = self._loop.call_later(self._client.timeout, _expire, waiter)
+        self._deadline = self._loop.time() + self._client.timeout
+        if self._watchdog is None:
+            self._watchdog = self._loop.call_at(self._deadline, self._check_deadline)
         try:
             await waiter
         finally:
-            timer.cancel()
             self._waiter = None
+
+    def _check_deadline(self) -> None:
+        """One timer per connection, moved on only when it fires: reads come far more often
+        than timeouts, and a timer made and cancelled for each of them is a dozen calls."""
+        self._watchdog = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if self._loop.time() >= self._deadline:
+            waiter.set_exception(TimeoutError())
+        else:
+            self._watchdog = self._loop.call_at(self._deadline, self._check_deadline)
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -505,11 +525,6 @@ class Connection(asyncio.Protocol):
     def _finish(self) -> None:
         self.complete = True
         self._reading = _DONE
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
 
 
 class HttpClient:
