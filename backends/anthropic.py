@@ -39,7 +39,7 @@ class Anthropic(HttpBackend):
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         async with self.post_stream("/v1/messages", self.body(request)) as response:
             async for data in sse_data(self.lines(response)):
-                event = parse_json(data, str(response.url))
+                event = parse_json(data, response.url)
                 kind = event.get("type")
                 if kind == "error":
                     error = event.get("error") or {}

@@ -45,7 +45,7 @@ class LlamaCpp(HttpBackend):
         path = "/infill" if self.infill else "/completion"
         async with self.post_stream(path, self.body(request)) as response:
             async for data in sse_data(self.lines(response)):
-                event = parse_json(data, str(response.url))
+                event = parse_json(data, response.url)
                 if "error" in event:
                     raise BackendError(f"error from {response.url}: {event['error']}")
                 text = event.get("content")

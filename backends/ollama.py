@@ -41,7 +41,7 @@ class Ollama(HttpBackend):
             async for line in self.lines(response):
                 if not line.strip():
                     continue
-                event = parse_json(line, str(response.url))
+                event = parse_json(line, response.url)
                 if "error" in event:
                     raise BackendError(f"error from {response.url}: {event['error']}")
                 text = event.get("response")

@@ -53,7 +53,6 @@ def _setup_logging(level: str) -> None:
     handler.setFormatter(_SecretsOut("infill %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
     logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.root.level))
-    logging.getLogger("aiohttp").setLevel(logging.WARNING)
 
 
 def _host_port(text: str) -> tuple[str, int]:

@@ -3,11 +3,10 @@ work, and how long until its first token? Each problem explained in plain words.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, replace
 from typing import Any
-
-import aiohttp
 
 from infill.backends import (
     BackendConfig,
@@ -18,6 +17,7 @@ from infill.backends import (
 )
 from infill.backends.ngram.index import NgramIndex
 from infill.backends.ngram.predictor import predict
+from infill.backends.wire import ConnectError, HttpClient, HttpError, env_proxy
 from infill.prompts import TEMPLATES, build_prompt
 from infill.prompts.chat import build_chat_prompt
 from infill.prompts.templates import DEFAULT_TEMPLATE, detect_family
@@ -70,29 +70,31 @@ async def diagnose(settings: Settings) -> list[Check]:
             Check("api key", False, f"the environment variable {config.api_key_env} is empty")
         )
 
-    seconds = config.timeout_ms / 1000
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
     path = MODEL_LISTS.get(config.kind)
     if path is not None:
         headers = {"Authorization": f"Bearer {config.api_key()}"} if config.api_key() else {}
+        client = HttpClient(config.timeout_ms / 1000, env_proxy(config.base_url))
         try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout, trust_env=True) as session,
-                session.get(config.base_url + path, headers=headers) as response,
-            ):
+            response = await client.request("GET", config.base_url + path, headers)
+            try:
                 status = response.status
-                listing = await response.json(content_type=None) if status == 200 else None
-        except aiohttp.ClientConnectorError:
+                answer = await response.read() if status == 200 else b""
+                listing = json.loads(answer) if answer.strip() else None
+            finally:
+                response.close()
+        except ConnectError:
             hint = START_HINTS.get(config.kind, "check backend.url")
             checks.append(
                 Check("reachable", False, f"nothing is listening at {config.base_url}: {hint}")
             )
             return checks
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        except (HttpError, TimeoutError, ValueError) as exc:
             checks.append(
                 Check("reachable", False, f"{config.base_url}: {type(exc).__name__}: {exc}")
             )
             return checks
+        finally:
+            await client.aclose()
         checks.append(Check("reachable", True, f"HTTP {status} from {path}"))
         if status in (401, 403):
             checks.append(Check("api key", False, "the server refused the API key"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ class FakeLLM:
         self._dropped = asyncio.Condition()
         self._received = asyncio.Condition()
         self._server: asyncio.Server | None = None
+        self.scheme = "http"
         self.port = 0
 
     @property
@@ -91,11 +93,12 @@ class FakeLLM:
     @property
     def root(self) -> str:
         """The server's root, as llama.cpp, Ollama and Anthropic clients take it."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
-    async def start(self, port: int = 0) -> FakeLLM:
-        """Listen on `port` (0: any free one)."""
-        self._server = await asyncio.start_server(self._connection, "127.0.0.1", port)
+    async def start(self, port: int = 0, tls: ssl.SSLContext | None = None) -> FakeLLM:
+        """Listen on `port` (0: any free one); with `tls`, HTTPS."""
+        self.scheme = "https" if tls else "http"
+        self._server = await asyncio.start_server(self._connection, "127.0.0.1", port, ssl=tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
