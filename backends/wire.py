@@ -42,6 +42,7 @@ MAX_HEAD_BYTES = 64 * 1024  # a status line and headers (or a chunk line) beyond
 MAX_IDLE = 4  # kept-alive connections kept per origin; the most recently used goes first
 # Body bytes arrived but not taken yet, past which the socket is left unread until they are.
 PAUSE_BYTES = 1 << 20
+SPARE_DELAY_S = 0.02  # from an aborted stream to opening its spare connection
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # What a request target may hold unescaped (RFC 3986's reserved characters, and escapes).
 _TARGET_SAFE = "/%:@!$&'()*+,;=?"
@@ -538,6 +539,7 @@ class HttpClient:
         self.proxy = proxy
         self._idle: dict[Origin, list[Connection]] = {}
         self._spares: dict[Origin, asyncio.Task[None]] = {}
+        self._spares_connecting: set[Origin] = set()  # past their wait, connecting
         self._tls: ssl.SSLContext | None = None
         self._closed = False
 
@@ -597,20 +599,30 @@ class HttpClient:
 
     async def _open_spare(self, origin: Origin) -> None:
         try:
+            # The stream was closed because an answer is done (or not wanted): the answer
+            # goes out first, the connect (a few loop turns of its own) after it.
+            await asyncio.sleep(SPARE_DELAY_S)
+            self._spares_connecting.add(origin)
             connection = await self._connect(origin)
         except Exception as exc:  # the next request will connect, and say what is wrong
             log.debug("spare connection to %s: %s: %s", origin.host_port, type(exc).__name__, exc)
             return
         finally:
-            self._spares.pop(origin, None)
+            if self._spares.get(origin) is asyncio.current_task():
+                del self._spares[origin]
+                self._spares_connecting.discard(origin)
         self.keep(connection)
 
     async def _connection(self, origin: Origin) -> tuple[Connection, bool]:
         """A connection to `origin`, and whether it comes from the pool."""
         spare = self._spares.get(origin)
         if spare is not None and not self._idle.get(origin):
-            # The spare on its way is ready no later than a new connection would be.
-            await asyncio.wait((spare,))
+            if origin in self._spares_connecting:
+                # The spare on its way is ready no later than a new connection would be.
+                await asyncio.wait((spare,))
+            else:  # still waiting to start: connecting now is sooner
+                spare.cancel()
+                del self._spares[origin]
         idle = self._idle.get(origin)
         while idle:
             connection = idle.pop()

@@ -22,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from infill import __version__
-from infill.backends import BackendConfig, BackendError, CompletionRequest
+from infill.backends import BackendConfig, BackendError, CompletionRequest, wire
 from infill.backends.http import BACKOFF_SECONDS, body_lines
 from infill.backends.openai import OpenAICompatible
 from infill.backends.wire import (
@@ -372,14 +372,20 @@ async def test_an_answer_left_early_closes_its_connection_and_a_spare_takes_over
     assert (fake.connections, fake.open_connections) == (2, 1)
 
 
-async def test_a_request_right_after_an_abort_waits_for_the_spare_not_a_second_connect(
-    fake: FakeLLM, backend: OpenAICompatible
+@pytest.mark.parametrize("spare_delay", [0.0, 60.0])
+async def test_a_request_right_after_an_abort_makes_one_connection_not_two(
+    spare_delay: float, fake: FakeLLM, backend: OpenAICompatible, monkeypatch: pytest.MonkeyPatch
 ):
+    """Asked while the spare connects, the request waits for it; asked before the spare has
+    started (it lets the answer go out first), it connects itself, not waiting for the spare,
+    which is called off."""
+    monkeypatch.setattr(wire, "SPARE_DELAY_S", spare_delay)
     fake.default = Reply(chunks=["a"], keep_open=True)
     await backend.warm()
     assert await stream(backend, stop_after=1) == ["a"]
     fake.default = Reply(chunks=["b"])
-    assert await stream(backend) == ["b"]  # asked while the spare is still connecting
+    assert await asyncio.wait_for(stream(backend), 30) == ["b"]
+    await asyncio.sleep(0.1)
     assert fake.connections == 2
 
 
