@@ -13,6 +13,7 @@ lines matter (Python, Go, Ruby, shell) parses into error nodes.
 from __future__ import annotations
 
 import importlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 
 import tree_sitter
@@ -128,6 +129,11 @@ def _end_point(start: tuple[int, int], written: bytes) -> tuple[int, int]:
     return start[0] + rows, len(written) - written.rfind(b"\n") - 1
 
 
+@cache
+def _parsing_thread() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="infill-parse")
+
+
 class SyntaxTree:
     """A document's tree, updated incrementally."""
 
@@ -135,15 +141,31 @@ class SyntaxTree:
         self._parser = tree_sitter.Parser(language)
         self._tree: tree_sitter.Tree = self._parser.parse(encode(text))
         self._unparsed: str | None = None  # the text edited in since the last parse
+        self._parsing: Future[tree_sitter.Tree] | None = None  # that parse, under way
 
     @property
     def tree(self) -> tree_sitter.Tree:
         """The tree of the current text, reparsed on first use after edits: a keystroke only
         records its edit, so that the request that follows it is not kept waiting."""
-        if self._unparsed is not None:
+        if self._parsing is None and self._unparsed is not None:
             self._tree = self._parser.parse(encode(self._unparsed), self._tree)
             self._unparsed = None
+        self._join()
         return self._tree
+
+    def parse_ahead(self) -> None:
+        """Start the reparse that the next use of the tree needs in a worker thread: tree-sitter
+        lets go of the GIL while it parses, so a request's other work goes on meanwhile."""
+        if self._parsing is None and self._unparsed is not None:
+            data = encode(self._unparsed)
+            self._parsing = _parsing_thread().submit(self._parser.parse, data, self._tree)
+            self._unparsed = None
+
+    def _join(self) -> None:
+        """Wait for the parse under way: the tree and the parser are not touched meanwhile."""
+        if self._parsing is not None:
+            self._tree = self._parsing.result()
+            self._parsing = None
 
     def apply_edit(self, old_text: str, start: int, old_end: int, new_text: str) -> None:
         """Follow one edit: old_text[start:old_end] was replaced, giving `new_text`.
@@ -152,6 +174,7 @@ class SyntaxTree:
         and, in a document that is not all ASCII, encoding the shorter side of the text around
         it; the reparse waits for the next use of the tree.
         """
+        self._join()
         new_end = old_end + len(new_text) - len(old_text)
         removed = encode(old_text[start:old_end])
         inserted = encode(new_text[start:new_end])

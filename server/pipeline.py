@@ -122,6 +122,10 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
     if mode is None or typing_credential(ctx.line_before):
         return None  # (a secret half typed would be sent, and not recognized as one)
     config = settings.backend
+    if tracked.tree is not None and not config.offline:
+        # The definitions need the tree reparsed after the last keystrokes: that runs on the
+        # other core while the window and the similar snippets are worked out here.
+        tracked.tree.parse_ahead()
     if config.offline:
         # The offline engine reads the code around the cursor itself: no snippets, no prompt.
         prompt = Prompt("", (), ctx.prefix, ctx.suffix)

@@ -184,6 +184,25 @@ def test_incremental_updates_equal_a_fresh_parse(
         _assert_edited_positions(old_tree, text, start + len(inserted))
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(initial=texts, data=st.data())
+def test_parsing_ahead_in_a_thread_gives_the_same_tree(initial: str, data: st.DataObject) -> None:
+    """Reparses started in the worker thread (`parse_ahead`) between edits, with more edits
+    coming before their trees are used: the tree in the end is a fresh parse's."""
+    language = _language("python")
+    tree = SyntaxTree(language, initial)
+    text = initial
+    for _ in range(data.draw(st.integers(1, 6), label="edits")):
+        start = data.draw(st.integers(0, len(text)), label="start")
+        old_end = data.draw(st.integers(start, min(len(text), start + 8)), label="old_end")
+        new_text = text[:start] + data.draw(texts, label="inserted") + text[old_end:]
+        tree.apply_edit(text, start, old_end, new_text)
+        text = new_text
+        if data.draw(st.booleans(), label="parse ahead"):
+            tree.parse_ahead()
+    _assert_same_as_fresh(tree, language, text)
+
+
 def test_lone_surrogates_are_parsed() -> None:
     """JSON can carry a lone surrogate; it is encoded as the document store counts it."""
     text = "x = '\ud800'\ny = 1\n"
