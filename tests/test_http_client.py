@@ -415,6 +415,18 @@ async def test_closing_the_client_closes_its_idle_connections(
     assert fake.open_connections == 0
 
 
+async def get_ok_twice(url: str) -> None:
+    """Two GETs in a row from one client, each answered "ok"."""
+    client = HttpClient(5)
+    try:
+        for _ in range(2):
+            response = await client.request("GET", url, {})
+            assert await response.read() == b"ok"
+            response.close()
+    finally:
+        await client.aclose()
+
+
 @pytest.mark.parametrize(
     "head",
     [
@@ -425,14 +437,7 @@ async def test_closing_the_client_closes_its_idle_connections(
 async def test_a_connection_the_server_will_close_is_not_reused(scripted: Scripted, head: bytes):
     # The server keeps the connection open after all: reusing it would answer on it.
     scripted.answers = [Answer([head + b"ok"]), Answer([head + b"ok"])]
-    client = HttpClient(5)
-    try:
-        for _ in range(2):
-            response = await client.request("GET", scripted.url, {})
-            assert await response.read() == b"ok"
-            response.close()
-    finally:
-        await client.aclose()
+    await get_ok_twice(scripted.url)
     assert scripted.connections == 2
 
 
@@ -504,14 +509,7 @@ async def test_a_connection_the_server_closes_right_after_an_answer_is_not_a_fai
     connection: that request went unanswered, and is sent again on a new connection."""
     ok = answer("length", b"ok")
     scripted.answers = [Answer([ok], close=True), Answer([ok])]
-    client = HttpClient(5)
-    try:
-        for _ in range(2):
-            response = await client.request("GET", scripted.url, {})
-            assert await response.read() == b"ok"
-            response.close()
-    finally:
-        await client.aclose()
+    await get_ok_twice(scripted.url)
     assert scripted.connections == 2
 
 
