@@ -1,7 +1,7 @@
 """The completion pipeline: context -> prompt -> streamed model output -> post-processing.
 
 `prepare` is everything before the model (synchronous, bounded by the context time budget);
-`Completer.run` streams and post-processes. `infill/explain` shows what `prepare` made.
+`Completer.complete` streams and post-processes. `infill/explain` shows what `prepare` made.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from infill.backends import (
     Backend,
@@ -21,6 +21,7 @@ from infill.backends import (
     CircuitBreaker,
     CompletionRequest,
     NgramIndex,
+    StreamEvent,
     make_backend,
 )
 from infill.context import CursorContext, cursor_context
@@ -57,6 +58,8 @@ from infill.settings import Settings
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 # More characters than a token ever has (runs of blanks aside): an answer longer than
 # max_tokens of these comes from a server that does not stop, and is not read to its end.
@@ -65,11 +68,6 @@ MAX_CHARS_PER_TOKEN = 64
 
 class NotConfigured(Exception):
     """No backend to ask: the message says which setting to set."""
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    text: str  # with the document's line endings
 
 
 @dataclass
@@ -111,7 +109,8 @@ def count_document_lines(text: str, settings: Settings) -> None:
 
 
 def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) -> Prepared | None:
-    """None where no suggestion can be made: a private file, code right of the cursor."""
+    """The cursor's context and the prompt for the model. None where no suggestion can be made:
+    a private file, code right of the cursor, a secret being typed."""
     started = time.perf_counter()
     tracked = engine.get(uri)
     if tracked is None or tracked.private:
@@ -122,84 +121,75 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
     if mode is None or typing_credential(ctx.line_before):
         return None  # (a secret half typed would be sent, and not recognized as one)
     config = settings.backend
-    if tracked.tree is not None and not config.offline:
-        # The definitions need the tree reparsed after the last keystrokes: that runs on the
-        # other core while the window and the similar snippets are worked out here.
-        tracked.tree.parse_ahead()
+    comment = comment_for(tracked.language)
+    chat: ChatPrompt | None = None
     if config.offline:
         # The offline engine reads the code around the cursor itself: no snippets, no prompt.
+        template, gathered = DEFAULT_TEMPLATE, Gathered([])
         prompt = Prompt("", (), ctx.prefix, ctx.suffix)
         timings = {"window": (time.perf_counter() - started) * 1000}
-        comment = comment_for(tracked.language)
-        return Prepared(
-            ctx,
-            mode,
-            DEFAULT_TEMPLATE,
-            prompt,
-            Gathered([]),
-            timings,
-            comment=comment,
-            language=tracked.language,
-            family=tracked.family,
-            path=tracked.path,
+    else:
+        if tracked.tree is not None:
+            # The definitions need the tree reparsed after the last keystrokes: that runs on
+            # the other core while the window and the similar snippets are worked out here.
+            tracked.tree.parse_ahead()
+        # Chat APIs get the chat prompt; the FIM prompt built alongside (for explain) needs a
+        # template, not a warning about a chat model's name.
+        template = (
+            DEFAULT_TEMPLATE if config.uses_chat else template_for(config.template, config.model)
         )
-    # Chat APIs get the chat prompt; the FIM prompt built alongside (for explain) needs a
-    # template, not a warning about a chat model's name.
-    template = DEFAULT_TEMPLATE if config.uses_chat else template_for(config.template, config.model)
-    budget = prompt_budget(settings.prompt.max_tokens, config.context_tokens, config.max_tokens)
-    count = _counter(config.tokenizer)
-
-    # Snippets must not repeat lines the prompt shows anyway: exclude the widest window.
-    widest_prefix, widest_suffix = widest_window(ctx.prefix, ctx.suffix, template, budget, count)
-    line, _ = doc.position_at(offset)
-    exclude = (line - widest_prefix.count("\n"), line + widest_suffix.count("\n"))
-    window_done = time.perf_counter()
-    deadline = time.monotonic() + settings.context.budget_ms / 1000
-    gathered = engine.gather(uri, offset, exclude, deadline)
-    gathered_done = time.perf_counter()
-    # What may be sent, and no more, is searched for credentials.
-    prefix, suffix = redact_credentials(widest_prefix), redact_credentials(widest_suffix)
-    prompt = build_prompt(
-        prefix,
-        suffix,
-        template,
-        budget,
-        gathered.snippets,
-        path=tracked.path,
-        repo=engine.root.name if engine.root is not None else "",
-        comment=comment_for(tracked.language),
-        count=count,
-    )
-    chat = None
-    if config.uses_chat:
-        chat = build_chat_prompt(
+        budget = prompt_budget(settings.prompt.max_tokens, config.context_tokens, config.max_tokens)
+        count = _counter(config.tokenizer)
+        # Snippets must not repeat lines the prompt shows anyway: exclude the widest window.
+        widest_prefix, widest_suffix = widest_window(
+            ctx.prefix, ctx.suffix, template, budget, count
+        )
+        line, _ = doc.position_at(offset)
+        exclude = (line - widest_prefix.count("\n"), line + widest_suffix.count("\n"))
+        window_done = time.perf_counter()
+        deadline = time.monotonic() + settings.context.budget_ms / 1000
+        gathered = engine.gather(uri, offset, exclude, deadline)
+        gathered_done = time.perf_counter()
+        # What may be sent, and no more, is searched for credentials.
+        prefix, suffix = redact_credentials(widest_prefix), redact_credentials(widest_suffix)
+        prompt = build_prompt(
             prefix,
             suffix,
+            template,
             budget,
             gathered.snippets,
             path=tracked.path,
-            language=tracked.language or "",
+            repo=engine.root.name if engine.root is not None else "",
+            comment=comment,
             count=count,
         )
-    done = time.perf_counter()
-    timings = {
-        "window": (window_done - started) * 1000,
-        "context": (gathered_done - window_done) * 1000,
-        "prompt": (done - gathered_done) * 1000,
-    }
-    comment = comment_for(tracked.language)
+        if config.uses_chat:
+            chat = build_chat_prompt(
+                prefix,
+                suffix,
+                budget,
+                gathered.snippets,
+                path=tracked.path,
+                language=tracked.language or "",
+                count=count,
+            )
+        timings = {
+            "window": (window_done - started) * 1000,
+            "context": (gathered_done - window_done) * 1000,
+            "prompt": (time.perf_counter() - gathered_done) * 1000,
+        }
     return Prepared(
-        ctx,
-        mode,
-        template,
-        prompt,
-        gathered,
-        timings,
-        chat,
-        comment,
-        tracked.language,
-        tracked.family,
-        tracked.path,
+        ctx=ctx,
+        mode=mode,
+        template=template,
+        prompt=prompt,
+        gathered=gathered,
+        timings=timings,
+        chat=chat,
+        comment=comment,
+        language=tracked.language,
+        family=tracked.family,
+        path=tracked.path,
     )
 
 
@@ -281,30 +271,35 @@ class Completer:
         if self._backend is None or config != self._config:
             if self._backend is not None:
                 # Close the old client in the background; requests still on it finish first.
-                task = asyncio.get_running_loop().create_task(self._backend.aclose())
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+                self._keep(asyncio.ensure_future(self._backend.aclose()))
             self._backend = make_backend(config, self._offline_index)
             self._config = config
             self.breaker = CircuitBreaker(self._on_health)  # a new backend starts healthy
         return self._backend
+
+    def _keep(self, future: asyncio.Future[T]) -> asyncio.Future[T]:
+        """Referenced until done (the event loop keeps only a weak reference to a task)."""
+        self._background.add(future)
+        future.add_done_callback(self._background.discard)
+        return future
 
     async def aclose(self) -> None:
         if self._backend is not None:
             await self._backend.aclose()
             self._backend = None
 
-    async def run(
+    async def complete(
         self,
         prepared: Prepared,
         settings: Settings,
         candidates: int = 1,
         on_streamed: Callable[[str], None] | None = None,
-    ) -> list[Suggestion]:
-        """The suggestions, best first (none: nothing to show). Up to `candidates` of them from
-        a backend that answers several in one request (`takes_n`), else one. `on_streamed`
-        gets the first candidate's text so far as it streams. Adds the "backend" (request to
-        last byte read) and "postprocess" stages to `prepared.timings`."""
+    ) -> tuple[str, ...]:
+        """The model's suggestions, post-processed, best first, with the document's line endings
+        (none: nothing to show). Up to `candidates` of them from a backend that answers several
+        in one request (`takes_n`), else one. `on_streamed` gets the first candidate's text so
+        far as it streams. Adds the "backend" (request to last byte read) and "postprocess"
+        stages to `prepared.timings`."""
         config = settings.backend
         if not config.configured:
             raise NotConfigured(
@@ -314,85 +309,128 @@ class Completer:
             )
         backend = self.backend(config)
         if not self.breaker.allow():
-            return []  # the backend is down; its cool-down is not over
+            return ()  # the backend is down; its cool-down is not over
         request = completion_request(prepared, config, candidates if backend.takes_n else 1)
-        ctx = prepared.ctx
-        context = CompletionContext(
-            prepared.mode,
-            ctx.prefix,
-            ctx.suffix,
-            prepared.language,
-            prose=is_prose(ctx.language_id),
-        )
+        context = completion_context(prepared)
         # The stream's cuts need the document's tree, and the filters its bracket balance:
         # both are computed while the model thinks, not after the first token (tree-sitter
         # lets go of the GIL while it parses, which comes first, while the request is sent).
-        parsing = asyncio.ensure_future(asyncio.to_thread(compute_document_parts, context))
-        self._background.add(parsing)
-        parsing.add_done_callback(self._background.discard)
-        # Per candidate (the events' index): its cutter, whether it needs more text, and for
-        # chat its answer, read whole, then its code extracted.
-        cutters: dict[int, Cutter] = {}
-        finished: set[int] = set()
-        answers: dict[int, str] = {}
-        received, most = 0, config.max_tokens * MAX_CHARS_PER_TOKEN * request.n
+        parsing = self._keep(
+            asyncio.ensure_future(asyncio.to_thread(compute_document_parts, context))
+        )
+        cutters: dict[int, Cutter] = {}  # per candidate (the events' index)
+        finished: set[int] = set()  # the candidates cut complete
+        answers: dict[int, str] = {}  # chat: per candidate, its whole answer
         started = time.perf_counter()
         if self.on_backend_request is not None:
             self.on_backend_request()
         try:
             async with asyncio.timeout(config.timeout_ms / 1000):
-                async with aclosing(backend.stream(request)) as events:
-                    async for event in events:
-                        received += len(event.text)
-                        if received > most:
-                            raise BackendError(
-                                f"{config.base_url} sent more than {config.max_tokens} tokens "
-                                "can be: it ignores max_tokens"
-                            )
-                        if not parsing.done():
-                            await parsing
-                        index = event.index
-                        if prepared.chat is not None:
-                            answers[index] = answers.get(index, "") + event.text
-                            continue
-                        if index in finished:
-                            continue
-                        if index not in cutters:
-                            cutters[index] = Cutter(context, request.stop)
-                        done = cutters[index].feed(event.text)
-                        if index == 0 and on_streamed is not None:
-                            on_streamed(cutters[0].text)
-                        if done:
-                            finished.add(index)
-                            if len(finished) >= request.n:
-                                break  # leaving the block closes the HTTP stream now
+                async with aclosing(_checked_events(backend, request, config, parsing)) as events:
+                    if prepared.chat is None:
+                        await _stream_fim(events, context, request, cutters, finished, on_streamed)
+                    else:
+                        answers = await _stream_chat(events)
         except BackendError as exc:
             log.warning("backend: %s", exc)
             self.breaker.failure(str(exc), exc.retry_after)
-            return []
+            return ()
         except TimeoutError:
             if not finished:
                 log.warning("backend: no complete answer within %d ms", config.timeout_ms)
                 self.breaker.failure(f"no answer within {config.timeout_ms} ms")
-                return []
+                return ()
             # Waiting for the other candidates took too long: the complete ones are shown.
             log.info("backend: %d of %d candidates in time", len(finished), request.n)
             cutters = {index: cutters[index] for index in finished}
         self.breaker.success()
         streamed = time.perf_counter()
         if prepared.chat is not None:
-            for index, answer in answers.items():
-                cutters[index] = Cutter(context, request.stop)
-                cutters[index].feed(
-                    extract_completion(answer, prepared.chat.prefix, prepared.chat.suffix)
-                )
+            cutters = _cut_chat_answers(answers, prepared.chat, context, request.stop)
         # In the model's order, as the user would get them.
         shown = [
             restore(text, prepared.template)
             for _, cutter in sorted(cutters.items())
             if (text := cutter.result()) is not None
         ]
-        ranked = [Suggestion(text.replace("\n", ctx.line_ending)) for text in rank(shown, context)]
+        ranked = tuple(
+            text.replace("\n", prepared.ctx.line_ending) for text in rank(shown, context)
+        )
         prepared.timings["backend"] = (streamed - started) * 1000
         prepared.timings["postprocess"] = (time.perf_counter() - streamed) * 1000
         return ranked
+
+
+def completion_context(prepared: Prepared) -> CompletionContext:
+    """What post-processing needs to know of the cursor."""
+    ctx = prepared.ctx
+    return CompletionContext(
+        prepared.mode, ctx.prefix, ctx.suffix, prepared.language, prose=is_prose(ctx.language_id)
+    )
+
+
+async def _checked_events(
+    backend: Backend,
+    request: CompletionRequest,
+    config: BackendConfig,
+    parsing: asyncio.Future[Any],
+) -> AsyncGenerator[StreamEvent]:
+    """The backend's events, each once the document's parts are computed; an error once the
+    answer is longer than `max_tokens` can be."""
+    received, most = 0, config.max_tokens * MAX_CHARS_PER_TOKEN * request.n
+    async with aclosing(backend.stream(request)) as events:
+        async for event in events:
+            received += len(event.text)
+            if received > most:
+                raise BackendError(
+                    f"{config.base_url} sent more than {config.max_tokens} tokens "
+                    "can be: it ignores max_tokens"
+                )
+            if not parsing.done():
+                await parsing
+            yield event
+
+
+async def _stream_fim(
+    events: AsyncIterator[StreamEvent],
+    context: CompletionContext,
+    request: CompletionRequest,
+    cutters: dict[int, Cutter],
+    finished: set[int],
+    on_streamed: Callable[[str], None] | None,
+) -> None:
+    """FIM: each candidate cut as it streams, into `cutters`; `finished` holds those cut
+    complete (kept if the time runs out). Returns once all of them are: the caller then closes
+    the HTTP stream."""
+    async for event in events:
+        index = event.index
+        if index in finished:
+            continue
+        if index not in cutters:
+            cutters[index] = Cutter(context, request.stop)
+        done = cutters[index].feed(event.text)
+        if index == 0 and on_streamed is not None:
+            on_streamed(cutters[0].text)
+        if done:
+            finished.add(index)
+            if len(finished) >= request.n:
+                return
+
+
+async def _stream_chat(events: AsyncIterator[StreamEvent]) -> dict[int, str]:
+    """Chat: each candidate's answer, read whole (its code is taken out of it afterwards)."""
+    answers: dict[int, str] = {}
+    async for event in events:
+        answers[event.index] = answers.get(event.index, "") + event.text
+    return answers
+
+
+def _cut_chat_answers(
+    answers: dict[int, str], chat: ChatPrompt, context: CompletionContext, stop: tuple[str, ...]
+) -> dict[int, Cutter]:
+    """The code of each chat answer, cut as a FIM answer would be."""
+    cutters: dict[int, Cutter] = {}
+    for index, answer in answers.items():
+        cutters[index] = Cutter(context, stop)
+        cutters[index].feed(extract_completion(answer, chat.prefix, chat.suffix))
+    return cutters

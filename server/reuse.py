@@ -23,21 +23,21 @@ _CRLF = re.compile(r"\r\n?")
 
 
 @dataclass(frozen=True)
-class Result:
-    """Suggestions made at a cursor; `origin` says how they were made (backend, prefetch)."""
+class Suggestion:
+    """Suggestions for a cursor, best first, and how they were made: "backend" (a request to the
+    model), "prefetch" (one made after an accept), "cache" (the same place again), "typeahead"
+    (the rest of one the user is typing) or "inflight" (a request the user typed along with)."""
 
     prefix: str
     suffix: str
-    texts: tuple[str, ...]  # best first
-    origin: str = "backend"
-
-
-@dataclass(frozen=True)
-class Hit:
     texts: tuple[str, ...]
-    source: str  # "typeahead", "cache" or "prefetch"
-    typed: int  # characters the user typed into the result since it was made
-    result: Result
+    source: str = "backend"
+    rest_of: Suggestion | None = None  # typeahead: the suggestion the user is typing
+
+    @property
+    def typed(self) -> int:
+        """Characters the user typed into `rest_of` since it was made."""
+        return len(self.prefix) - len(self.rest_of.prefix) if self.rest_of is not None else 0
 
 
 class SuggestionCache:
@@ -46,38 +46,48 @@ class SuggestionCache:
     undo, a backspace) gets the same suggestions (an LRU keyed on the text around it)."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
-        self._by_window: OrderedDict[tuple[str, str, str], Result] = OrderedDict()
-        self._recent: dict[str, deque[Result]] = {}
+        self._by_window: OrderedDict[tuple[str, str, str], Suggestion] = OrderedDict()
+        self._recent: dict[str, deque[Suggestion]] = {}
         self._size = size
 
-    def put(self, uri: str, result: Result) -> None:
-        key = _window(uri, result.prefix, result.suffix)
-        self._by_window[key] = result
+    def put(self, uri: str, made: Suggestion) -> None:
+        """Keep a suggestion the model made ("backend" or "prefetch")."""
+        key = _window(uri, made.prefix, made.suffix)
+        self._by_window[key] = made
         self._by_window.move_to_end(key)
         while len(self._by_window) > self._size:
             self._by_window.popitem(last=False)
-        self._recent.setdefault(uri, deque(maxlen=RECENT_PER_DOCUMENT)).appendleft(result)
+        self._recent.setdefault(uri, deque(maxlen=RECENT_PER_DOCUMENT)).appendleft(made)
 
-    def lookup(self, uri: str, prefix: str, suffix: str) -> Hit | None:
-        for result in self._recent.get(uri, ()):
-            if suffix != result.suffix or not prefix.startswith(result.prefix):
+    def lookup(self, uri: str, prefix: str, suffix: str) -> Suggestion | None:
+        for made in self._recent.get(uri, ()):
+            if suffix != made.suffix or not prefix.startswith(made.prefix):
                 continue
-            typed = prefix[len(result.prefix) :]
-            rest = tuple(t[len(typed) :] for t in result.texts if t.startswith(typed))
-            rest = tuple(r for r in rest if r.strip())
-            if rest:
-                source = "prefetch" if result.origin == "prefetch" else "cache"
-                return Hit(rest, "typeahead" if typed else source, len(typed), result)
+            typed = prefix[len(made.prefix) :]
+            if rest := rest_after(made.texts, typed):
+                source = "typeahead" if typed else _source_again(made)
+                return Suggestion(prefix, suffix, rest, source, rest_of=made)
         found = self._by_window.get(_window(uri, prefix, suffix))
         if found is None:
             return None
         self._by_window.move_to_end(_window(uri, prefix, suffix))
-        return Hit(found.texts, "prefetch" if found.origin == "prefetch" else "cache", 0, found)
+        return Suggestion(prefix, suffix, found.texts, _source_again(found))
 
     def forget(self, uri: str) -> None:
         self._recent.pop(uri, None)
         for key in [key for key in self._by_window if key[0] == uri]:
             del self._by_window[key]
+
+
+def rest_after(texts: tuple[str, ...], typed: str) -> tuple[str, ...]:
+    """What is left to show of the texts that start with what the user typed."""
+    rest = (t[len(typed) :] for t in texts if t.startswith(typed))
+    return tuple(r for r in rest if r.strip())
+
+
+def _source_again(made: Suggestion) -> str:
+    """The source of a suggestion given again at the place it was made."""
+    return "prefetch" if made.source == "prefetch" else "cache"
 
 
 def _window(uri: str, prefix: str, suffix: str) -> tuple[str, str, str]:
@@ -93,7 +103,6 @@ class Flight:
     prefix: str
     suffix: str
     task: asyncio.Task[tuple[str, ...]]
-    origin: str = "backend"
     streamed: str = ""
 
     def serves(self, prefix: str, suffix: str) -> str | None:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from infill.framing import Frames
-from infill.server import PipeReader
+from infill.protocol import PipeReader
 from tests.fuzzing import frame, fuzz_settings, junk_frames
 
 

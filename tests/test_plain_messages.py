@@ -1,4 +1,4 @@
-"""A keystroke's two messages read as plain JSON (`InfillServer.take_plain`) mean what pygls's
+"""A keystroke's two messages read as plain JSON (`infill.fast_path`) mean what pygls's
 typed reading of them means; whatever the plain reading is not sure of goes to pygls."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lsprotocol import types as lsp
 
-from infill.server import _plain_did_change, _plain_inline_completion, _span, create_server
+from infill.fast_path import change_span, plain_did_change, plain_inline_completion
+from infill.server import create_server
 from tests.fuzzing import fuzz_settings
 
 URI = "file:///w/a.py"
@@ -87,7 +88,7 @@ inline_params = st.one_of(
 @fuzz_settings(300)
 @given(did_change_params)
 def test_a_did_change_read_plainly_is_what_pygls_reads(params: Any):
-    plain = _plain_did_change(params)
+    plain = plain_did_change(params)
     if plain is None:
         return  # pygls reads it, and says what is wrong with it
     message = typed(did_change(params))
@@ -95,14 +96,14 @@ def test_a_did_change_read_plainly_is_what_pygls_reads(params: Any):
     assert plain == (
         document.uri,
         document.version,
-        [(change.text, _span(change)) for change in message.params.content_changes],
+        [(change.text, change_span(change)) for change in message.params.content_changes],
     )
 
 
 @fuzz_settings(300)
 @given(inline_params)
 def test_an_inline_completion_read_plainly_is_what_pygls_reads(params: Any):
-    plain = _plain_inline_completion(params)
+    plain = plain_inline_completion(params)
     if plain is None:
         return
     message = typed(inline(params))

@@ -10,7 +10,7 @@ from infill.reuse import (
     CACHE_PREFIX_CHARS,
     Flight,
     Flights,
-    Result,
+    Suggestion,
     SuggestionCache,
     TypingSpeed,
     agrees,
@@ -21,7 +21,7 @@ URI = "file:///a.py"
 
 def test_typeahead_gives_the_rest_of_what_is_typed_into():
     cache = SuggestionCache()
-    cache.put(URI, Result("x = ", "\n", ("compute(a, b)", "zero()")))
+    cache.put(URI, Suggestion("x = ", "\n", ("compute(a, b)", "zero()")))
     hit = cache.lookup(URI, "x = comp", "\n")
     assert hit is not None and hit.texts == ("ute(a, b)",) and hit.source == "typeahead"
     assert hit.typed == 4
@@ -32,7 +32,7 @@ def test_typeahead_gives_the_rest_of_what_is_typed_into():
 
 def test_the_same_place_again_is_a_cache_hit():
     cache = SuggestionCache()
-    cache.put(URI, Result("x = ", "\n", ("1",), origin="prefetch"))
+    cache.put(URI, Suggestion("x = ", "\n", ("1",), source="prefetch"))
     hit = cache.lookup(URI, "x = ", "\n")
     assert hit is not None and hit.texts == ("1",) and hit.source == "prefetch"
     assert cache.lookup("file:///other.py", "x = ", "\n") is None
@@ -41,12 +41,12 @@ def test_the_same_place_again_is_a_cache_hit():
 def test_the_cache_is_keyed_on_the_text_near_the_cursor_and_bounded():
     cache = SuggestionCache(size=2)
     far = "# " + "a" * CACHE_PREFIX_CHARS + "\n"
-    cache.put(URI, Result("old\n" + far, "", ("1",)))
+    cache.put(URI, Suggestion("old\n" + far, "", ("1",)))
     # Text further up than the window changed: still the same answer.
     hit = cache.lookup(URI, "new\n" + far, "")
     assert hit is not None and hit.texts == ("1",)
-    cache.put(URI, Result("b", "", ("2",)))
-    cache.put(URI, Result("c", "", ("3",)))
+    cache.put(URI, Suggestion("b", "", ("2",)))
+    cache.put(URI, Suggestion("c", "", ("3",)))
     cache.forget(URI)
     assert cache.lookup(URI, "b", "") is None
 
