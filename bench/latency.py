@@ -89,12 +89,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from infill.harness import LspClient  # noqa: E402
+from infill.metrics import PERCENTILES, percentile, percentiles  # noqa: E402
 from infill.settings import merge, parse_assignment  # noqa: E402
 from tests.fake_llm import FakeLLM, Received, Reply  # noqa: E402
 
 PAUSE_S = 0.5  # a gap after a key at least this long is a pause
 OPEN_SETTLE_S = 0.5  # after opening a file, before the first key (a user reads first)
-PERCENTILES = (50, 75, 95, 99)
 TABBY_AGENT_VERSION = "1.5.0"
 PEERS_CACHE = Path.home() / ".cache" / "infill" / "peers"
 
@@ -652,21 +652,10 @@ async def run_system(
 # -- the numbers -------------------------------------------------------------------------------
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default); inf where it reaches an
-    infinite value (a miss); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    if math.isinf(ordered[high]):
-        return math.inf
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def distribution(values: Sequence[float]) -> dict[str, Any]:
-    stats: dict[str, Any] = {f"p{q}": percentile(values, q) for q in PERCENTILES}
+    """P50/P75/P95/P99 (None for no values; a miss counts as infinitely late) and n."""
+    quantiles = percentiles(values, PERCENTILES) if values else [None] * len(PERCENTILES)
+    stats: dict[str, Any] = {f"p{q}": v for q, v in zip(PERCENTILES, quantiles, strict=True)}
     stats["n"] = len(values)
     return stats
 
