@@ -51,6 +51,7 @@ from infill.reuse import Flight, Flights, Hit, Result, SuggestionCache, TypingSp
 from infill.settings import (
     Settings,
     SettingsError,
+    describe_unknown,
     expand_dotted,
     load_user_config,
     parse_settings,
@@ -237,6 +238,7 @@ class InfillServer(LanguageServer):
         # Settings layers, later ones winning; a layer is only stored once the whole
         # combination validates, so the last good settings stay in force.
         self.layers: dict[str, Mapping[str, Any]] = {"file": {}, "init": {}, "client": {}}
+        self._unknown_told: set[str] = set()  # unknown keys are warned about once
         self._waiting: dict[str, asyncio.Task[Any]] = {}  # the latest request per document
         self.cache = SuggestionCache()
         self.flights = Flights()
@@ -385,8 +387,9 @@ class InfillServer(LanguageServer):
         except SettingsError as exc:
             self.show(lsp.MessageType.Error, f"{exc}; keeping the previous settings")
             return
-        if unknown:
-            self.show(lsp.MessageType.Warning, f"unknown settings ignored: {', '.join(unknown)}")
+        if untold := [key for key in unknown if key not in self._unknown_told]:
+            self._unknown_told.update(untold)
+            self.show(lsp.MessageType.Warning, describe_unknown(untold))
         self.layers = candidate
         changed = settings.backend != self.settings.backend
         if settings != self.settings:
