@@ -34,8 +34,27 @@ from bench.latency.systems import (
     tabby_system,
 )
 from bench.latency.typing_model import REPO, TypingModel, make_session
-from infill.settings import merge, parse_assignment
+from infill.settings import (
+    SettingsError,
+    describe_unknown,
+    merge,
+    parse_assignment,
+    parse_settings,
+)
 from tests.fake_llm import FakeLLM
+
+
+def _setting(text: str) -> dict[str, Any]:
+    """`--set KEY=VALUE`, checked by infill's settings schema: a typo would measure the
+    defaults instead."""
+    try:
+        layer = parse_assignment(text)
+        _, unknown = parse_settings(layer)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if unknown:
+        raise argparse.ArgumentTypeError(describe_unknown(unknown))
+    return layer
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -63,6 +82,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--set",
         dest="settings",
+        type=_setting,
         action="append",
         default=[],
         metavar="KEY=VALUE",
@@ -77,8 +97,8 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     session = make_session(args.lines, args.seed, probes=args.probes)
     keys = sum(len(s.keys) for s in session)
     overrides: dict[str, Any] = {}
-    for assignment in args.settings:
-        overrides = merge(overrides, parse_assignment(assignment))
+    for layer in args.settings:
+        overrides = merge(overrides, layer)
     cli = ensure_tabby_agent() if "tabby-agent" in args.peer else None
     fake = await FakeLLM().start()
     model = TypedFileModel(args.ttft_ms / 1000, args.tps, args.answer_lines, args.wrong, args.seed)
