@@ -169,7 +169,7 @@ def complete(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"infill: {exc}", file=sys.stderr)
         return 2
-    told = f"infill: {describe_unknown(unknown)}" if unknown else ""
+    told = f"infill: unknown settings ignored: {describe_unknown(unknown)}" if unknown else ""
     if told:
         print(told, file=sys.stderr)
     path, line, column = args.position
@@ -205,7 +205,7 @@ def doctor(args: argparse.Namespace) -> int:
         print(f"FAIL  settings   {exc}")
         return 2
     if unknown:
-        print(f"warn  settings   {describe_unknown(unknown)}")
+        print(f"warn  settings   unknown settings ignored: {describe_unknown(unknown)}")
     checks = asyncio.run(diagnose(settings))
     print(report(checks))
     return 0 if all(check.ok for check in checks) else 1

@@ -389,7 +389,8 @@ class InfillServer(LanguageServer):
             return
         if untold := [key for key in unknown if key not in self._unknown_told]:
             self._unknown_told.update(untold)
-            self.show(lsp.MessageType.Warning, describe_unknown(untold))
+            ignored = describe_unknown(untold)
+            self.show(lsp.MessageType.Warning, f"unknown settings ignored: {ignored}")
         self.layers = candidate
         changed = settings.backend != self.settings.backend
         if settings != self.settings:

@@ -173,12 +173,12 @@ def closest_key(key: str) -> str | None:
 
 
 def describe_unknown(unknown: Sequence[str]) -> str:
-    """One warning for the unknown keys, each with the known one it is closest to."""
+    """The unknown keys, for one warning: each with the known one it is closest to."""
     described = []
     for key in unknown:
         closest = closest_key(key)
         described.append(f"{key} (did you mean {closest}?)" if closest else key)
-    return f"unknown settings ignored: {', '.join(described)}"
+    return ", ".join(described)
 
 
 def expand_dotted(values: Mapping[str, Any]) -> dict[str, Any]:

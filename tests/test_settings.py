@@ -265,7 +265,7 @@ def test_an_unknown_key_is_told_the_closest_known_one(key: str, closest: str | N
 def test_unknown_keys_make_one_warning_naming_each_and_its_closest_known_key():
     _, unknown = parse_settings({"backend.foo": 1, "temprature": 0.2, "xyzzy": True})
     assert describe_unknown(unknown) == (
-        "unknown settings ignored: backend.foo (did you mean backend.model?),"
+        "backend.foo (did you mean backend.model?),"
         " temprature (did you mean backend.temperature?), xyzzy"
     )
 

@@ -53,7 +53,7 @@ def _setting(text: str) -> dict[str, Any]:
     except SettingsError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if unknown:
-        raise argparse.ArgumentTypeError(describe_unknown(unknown))
+        raise argparse.ArgumentTypeError(f"unknown setting {describe_unknown(unknown)}")
     return layer
 
 
