@@ -97,23 +97,21 @@ class Field:
 
     key: str  # "backend.url"
     name: str  # the attribute: "url"
-    type: type  # int, float, bool or str
-    optional: bool  # None is a value of it ("unset")
+    type: type  # int, float, bool or str (None, "unset", is never given: nulls are dropped)
     default: Any
     setting: Setting
 
 
 def _fields() -> Iterator[Field]:
+    sections = typing.get_type_hints(Settings)
     for section in attrs.fields(Settings):
-        cls = section.default.factory  # type: ignore[union-attr]
-        hints = typing.get_type_hints(cls)
-        for attribute in attrs.fields(cls):
+        hints = typing.get_type_hints(sections[section.name])
+        for attribute in attrs.fields(sections[section.name]):
             kinds = typing.get_args(hints[attribute.name]) or (hints[attribute.name],)
             yield Field(
                 key=f"{section.name}.{attribute.name}",
                 name=attribute.name,
                 type=next(kind for kind in kinds if kind is not types.NoneType),
-                optional=types.NoneType in kinds,
                 default=attribute.default,
                 setting=attribute.metadata[SETTING],
             )
