@@ -56,6 +56,7 @@ class Setting:
     machine: bool = False
     # Set only in config.toml, under this name (the file is the user's own; editors sync theirs).
     file_key: str | None = None
+    secret: bool = False  # its value is never shown, not even when invalid
     shown_default: str | None = None  # the README's default, where the value alone misleads
 
 
@@ -127,7 +128,11 @@ class BackendConfig:
     api_key_from_file: str = attrs.field(
         default="",
         repr=False,
-        metadata={SETTING: Setting("the key itself, in `config.toml` only", file_key="api_key")},
+        metadata={
+            SETTING: Setting(
+                "the key itself, in `config.toml` only", file_key="api_key", secret=True
+            )
+        },
     )
     max_tokens: int = setting(128, "most tokens to generate", minimum=1, maximum=8192)
     temperature: float = setting(0.0, "sampling temperature", minimum=0.0, maximum=2.0)

@@ -96,6 +96,7 @@ class Field:
     """One setting of the schema, by its dotted key."""
 
     key: str  # "backend.url"
+    written: str  # as the user writes it: "backend.api_key" for `backend.api_key_from_file`
     name: str  # the attribute: "url"
     type: type  # int, float, bool or str (None, "unset", is never given: nulls are dropped)
     default: Any
@@ -107,13 +108,15 @@ def _fields() -> Iterator[Field]:
     for section in attrs.fields(Settings):
         hints = typing.get_type_hints(sections[section.name])
         for attribute in attrs.fields(sections[section.name]):
+            schema = attribute.metadata[SETTING]
             kinds = typing.get_args(hints[attribute.name]) or (hints[attribute.name],)
             yield Field(
                 key=f"{section.name}.{attribute.name}",
+                written=f"{section.name}.{schema.file_key or attribute.name}",
                 name=attribute.name,
                 type=next(kind for kind in kinds if kind is not types.NoneType),
                 default=attribute.default,
-                setting=attribute.metadata[SETTING],
+                setting=schema,
             )
 
 
@@ -125,23 +128,24 @@ def _checked(field: Field, value: Any) -> Any:
     """`value` as the field's, strictly: of its type (no true for 1, no "5" for 5), within its
     bounds and choices; ValueError saying what was expected."""
     schema = field.setting
+    got = "a value not shown" if schema.secret else repr(value)
     if field.type is bool:
         if not isinstance(value, bool):
-            raise ValueError(f"expected true or false, got {value!r}")
+            raise ValueError(f"expected true or false, got {got}")
     elif field.type is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"expected a whole number, got {value!r}")
+            raise ValueError(f"expected a whole number, got {got}")
     elif field.type is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"expected a number, got {value!r}")
+            raise ValueError(f"expected a number, got {got}")
         value = float(value)
     elif not isinstance(value, str):
-        raise ValueError(f"expected a string, got {value!r}")
+        raise ValueError(f"expected a string, got {got}")
     low, high = schema.minimum, schema.maximum
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"expected {low} to {high}, got {value}")
+        raise ValueError(f"expected {low} to {high}, got {got}")
     if schema.choices and value not in schema.choices:
-        raise ValueError(f"expected one of {', '.join(schema.choices)}, got {value!r}")
+        raise ValueError(f"expected one of {', '.join(schema.choices)}, got {got}")
     return schema.check(value) if schema.check else value
 
 
@@ -240,7 +244,7 @@ def parse_settings(*layers: Mapping[str, Any]) -> tuple[Settings, list[str]]:
         try:
             changes[key.partition(".")[0]][field.name] = _checked(field, value)
         except ValueError as exc:
-            raise SettingsError(key, str(exc)) from None
+            raise SettingsError(field.written, str(exc)) from None
     if changes["backend"].get("url") and "kind" not in changes["backend"]:
         changes["backend"]["kind"] = URL_KIND  # an address without a kind: OpenAI-compatible
     settings = Settings()
@@ -252,9 +256,8 @@ def settings_table() -> str:
     """The README's table of settings, from the schema."""
     rows = ["| key | meaning | default |", "|---|---|---|"]
     for field in FIELDS.values():
-        schema = field.setting
-        key = f"{field.key.partition('.')[0]}.{schema.file_key}" if schema.file_key else field.key
-        rows.append(f"| `{key}` | {schema.doc} | {schema.shown_default or _shown(field)} |")
+        default = field.setting.shown_default or _shown(field)
+        rows.append(f"| `{field.written}` | {field.setting.doc} | {default} |")
     return "\n".join(rows) + "\n"
 
 

@@ -21,6 +21,7 @@ from infill.settings import (
     parse_assignment,
     parse_settings,
     settings_table,
+    take_file_api_key,
     user_config_path,
 )
 
@@ -206,6 +207,13 @@ def test_a_pasted_api_key_is_refused_without_echoing_it(secret: str):
     # Not in the chained exception either, should anything print the traceback.
     for chained in (error.__cause__, error.__context__):
         assert chained is None or secret not in str(chained)
+
+
+def test_an_api_key_of_the_wrong_type_in_config_toml_is_refused_without_echoing_it():
+    with pytest.raises(SettingsError) as info:
+        parse_settings(take_file_api_key({"backend": {"api_key": 31415926535}}))
+    assert info.value.key == "backend.api_key"  # as config.toml has it
+    assert "31415926535" not in str(info.value)
 
 
 def test_an_environment_variable_name_is_accepted():
