@@ -43,7 +43,8 @@ SETTING = "infill.setting"
 class Setting:
     """A settings field's schema besides its type (the annotation) and default: what
     server/settings.py validates with, and what the README's table and the VS Code extension's
-    settings are checked against."""
+    settings are checked against. Declared here, where the backends' own section (BackendConfig)
+    uses it; the server's sections use it too."""
 
     doc: str  # the README's meaning
     minimum: float | None = None
@@ -99,7 +100,10 @@ class BackendConfig:
 
     kind: str = setting(
         OFFLINE_KIND,
-        "`ngram` (the offline engine), `openai`, `llamacpp`, `ollama`, `anthropic`, `mistral`",
+        ", ".join(
+            f"`{kind}` (the offline engine)" if kind == OFFLINE_KIND else f"`{kind}`"
+            for kind in BACKEND_KINDS
+        ),
         choices=BACKEND_KINDS,
         machine=True,
         shown_default="`ngram`; `openai` when `backend.url` is set",
