@@ -61,6 +61,7 @@ from infill.context import cursor_context  # noqa: E402
 from infill.context.document import Document  # noqa: E402
 from infill.context.syntax import language_name  # noqa: E402
 from infill.harness import LspClient  # noqa: E402
+from infill.metrics import percentile  # noqa: E402
 from infill.postprocess import (  # noqa: E402
     FILTERS,
     CompletionContext,
@@ -218,11 +219,6 @@ HEADER = (
     f"{'split':<22} {'cases':>5} {'exact':>7} {'goal':>7} {'shown':>7}"
     f" {'P50 ms':>7} {'P95 ms':>7} {'pp P50µs':>8} {'pp P95µs':>8}"
 )
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 # -- cases ----------------------------------------------------------------------------------

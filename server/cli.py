@@ -10,9 +10,12 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infill import __version__
+
+if TYPE_CHECKING:
+    from infill.settings import Settings
 
 # Language ids (as editors name them) by file extension, for `infill complete`.
 LANGUAGE_IDS = {
@@ -115,6 +118,7 @@ async def _complete(
     settings: dict[str, Any],
     explain: bool,
     root: Path | None = None,
+    told: str = "",
 ) -> int:
     from infill.harness import LspClient
 
@@ -150,43 +154,58 @@ async def _complete(
             print(items[0]["insertText"])
             return 0
         for message in client.messages:
-            print(message["message"], file=sys.stderr)
+            if message["message"] != told:  # the unknown keys, already warned about
+                print(message["message"], file=sys.stderr)
         if not client.messages:
             print("infill: no suggestion at this position", file=sys.stderr)
         return 1
 
 
 def complete(args: argparse.Namespace) -> int:
-    from infill.settings import SettingsError
+    from infill.settings import SettingsError, describe_unknown
 
     try:
-        settings = _settings_from(args.set)
+        layer, _, unknown = _settings_from(args.set)
     except SettingsError as exc:
         print(f"infill: {exc}", file=sys.stderr)
         return 2
+    told = f"infill: unknown settings ignored: {describe_unknown(unknown)}" if unknown else ""
+    if told:
+        print(told, file=sys.stderr)
     path, line, column = args.position
-    return asyncio.run(_complete(path, line, column, settings, args.explain, args.root))
+    return asyncio.run(_complete(path, line, column, layer, args.explain, args.root, told))
 
 
-def _settings_from(assignments: list[str]) -> dict[str, Any]:
-    from infill.settings import merge, parse_assignment
+def _settings_from(assignments: list[str]) -> tuple[dict[str, Any], Settings, list[str]]:
+    """The `--set` layer; the settings it makes over the user's config.toml, as the server
+    will combine them; and the unknown keys of both. SettingsError for an invalid value or a
+    config.toml that cannot be read."""
+    from infill.settings import (
+        load_user_config,
+        merge,
+        parse_assignment,
+        parse_settings,
+        take_file_api_key,
+    )
 
-    settings: dict[str, Any] = {}
+    layer: dict[str, Any] = {}
     for assignment in assignments:
-        settings = merge(settings, parse_assignment(assignment))
-    return settings
+        layer = merge(layer, parse_assignment(assignment))
+    settings, unknown = parse_settings(take_file_api_key(load_user_config()), layer)
+    return layer, settings, unknown
 
 
 def doctor(args: argparse.Namespace) -> int:
     from infill.doctor import diagnose, report
-    from infill.settings import SettingsError, load_user_config, parse_settings, take_file_api_key
+    from infill.settings import SettingsError, describe_unknown
 
     try:
-        file_settings = take_file_api_key(load_user_config())
-        settings, _ = parse_settings(file_settings, _settings_from(args.set))
+        _, settings, unknown = _settings_from(args.set)
     except SettingsError as exc:
         print(f"FAIL  settings   {exc}")
-        return 1
+        return 2
+    if unknown:
+        print(f"warn  settings   unknown settings ignored: {describe_unknown(unknown)}")
     checks = asyncio.run(diagnose(settings))
     print(report(checks))
     return 0 if all(check.ok for check in checks) else 1

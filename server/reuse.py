@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-import statistics
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+
+from infill.metrics import percentile
 
 # Windows of the document around the cursor that key the cache: what a model sees of it.
 CACHE_PREFIX_CHARS = 4096
@@ -212,6 +213,6 @@ class TypingSpeed:
             return 0.0
         if len(self.intervals) < 3 or self.last is None:
             return self.LOW_MS
-        usual = statistics.quantiles(self.intervals, n=4)[2] * 1000  # 3 of 4 keys come sooner
+        usual = percentile(self.intervals, 75) * 1000  # 3 of 4 keys come sooner
         wait = min(max(usual, self.LOW_MS), self.HIGH_MS)
         return max(0.0, wait - (now - self.last) * 1000)
