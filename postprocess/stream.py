@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from infill.postprocess.filters import first_line_end, postprocess, truncate_at_block_end
 from infill.postprocess.mode import CompletionContext, Mode, opens_body
 from infill.postprocess.syntax import block_end, has_grammar
+
+# A line end as a model may write it: post-processing works on "\n" only; the suggestion gets
+# the document's line ends when it leaves (the server's job).
+_LINE_END = re.compile(r"\r\n?")
 
 
 def stop_index(
@@ -55,10 +60,20 @@ class Cutter:
     def __init__(self, ctx: CompletionContext, stop: tuple[str, ...] = ()) -> None:
         self.ctx = ctx
         self.stop = stop
-        self.text = ""
+        self.text = ""  # what the model wrote so far, "\n" line ends
+        self._carriage_return = False  # the last delta ended with "\r": "\n" may follow
 
     def feed(self, delta: str) -> bool:
-        """Add streamed text; True when the rest of the stream is not needed."""
+        """Add streamed text; True when the rest of the stream is not needed.
+
+        Whatever line ends the model writes (a model trained on Windows code, a chat model,
+        a proxy: "\r\n", even "\r") become "\n" here, once, where the text comes in."""
+        if self._carriage_return:
+            delta = "\r" + delta
+        self._carriage_return = delta.endswith("\r")
+        if self._carriage_return:
+            delta = delta[:-1]
+        delta = _LINE_END.sub("\n", delta)
         self.text += delta
         cut = stop_index(self.text, self.ctx, self.stop, blocks="\n" in delta)
         if cut is not None and self._upgrades(cut):
@@ -67,6 +82,7 @@ class Cutter:
         if cut is None:
             return False
         self.text = self.text[:cut]
+        self._carriage_return = False
         return True
 
     def _upgrades(self, cut: int) -> bool:
@@ -81,4 +97,7 @@ class Cutter:
 
     def result(self) -> str | None:
         """The text to show, post-processed; None for nothing."""
+        if self._carriage_return:  # the stream ended with it
+            self._carriage_return = False
+            self.text += "\n"
         return postprocess(self.text, self.ctx)

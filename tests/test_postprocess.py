@@ -623,6 +623,27 @@ def test_cutter_upgrades_a_first_line_that_opens_a_block():
     assert cutter.result() == "items):\n    return sum(items)"
 
 
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+@pytest.mark.parametrize("line_end", ["\r\n", "\r"])
+def test_cutter_reads_any_line_end_as_one(line_end: str, size: int):
+    # Cut anywhere, even between the "\r" and the "\n" of one line end.
+    context = CompletionContext(MULTI, "def f(x):\n    if x:", "\n    return 0\n", "python")
+    answer = "\n        y = 1\n        z = 2\n    return 0\n".replace("\n", line_end)
+    cutter = Cutter(context)
+    feed_all(cutter, answer, size)
+    assert cutter.result() == "\n        y = 1\n        z = 2"
+
+
+def test_cutter_keeps_a_line_end_the_stream_ends_with():
+    cutter = Cutter(CompletionContext(SINGLE, "    name: app", "\n", None))
+    assert not cutter.feed("\r")
+    assert cutter.result() is None  # the next line is not there: nothing
+    cutter = Cutter(CompletionContext(MULTI, "def f():\n    ", "\n", "python"))
+    assert not cutter.feed("return 1\r")
+    assert cutter.text == "return 1"
+    assert cutter.result() == "return 1"
+
+
 def test_cutter_stops_at_a_stop_sequence():
     cutter = Cutter(CompletionContext(MULTI, "", "", None), stop=("<|endoftext|>",))
     assert feed_all(cutter, "a = 1<|endoftext|>junk") == ("a = 1", True)
