@@ -22,10 +22,12 @@ Splits (data in ../shared/data, see its README):
 - safim-block-crlf: SAFIM block holes of the files written with CRLF line ends, the overrun
   replayed with the file's own line ends: a model trained on Windows code, a chat model or a
   proxy may answer with "\\r\\n" whatever the prompt had.
-- end-of-scope: Python holes starting on a line of their own (HumanEval multi-line, SAFIM
-  block) whose ground truth goes on less indented than its first line (the rest of a nested
-  block, then the lines that finish the function); the cursor after the first line's
-  indentation, where an editor's auto-indent leaves it. Overrun as above.
+- end-of-scope: Python holes at the end of a nested block (HumanEval multi-line, SAFIM block):
+  the ground truth starts on a line of its own and goes on less indented (the rest of the
+  nested block, then the lines that finish the enclosing ones), down to the indentation of the
+  code that follows, which is less indented than the hole's first line (or the end of the
+  file); the cursor after the first line's indentation, where an editor's auto-indent leaves
+  it. Overrun as above.
 - mid-line-opener: a function or method of a SAFIM file (its hole filled in) whose signature
   is being typed: the cursor after the `(` of its parameters, the editor's `)` right of the
   cursor, the definition's rest gone. The model writes the parameters, `)`, the rest of the
@@ -299,9 +301,11 @@ def overrun_case(
 
 
 def indented_hole(hole: tuple[str, str, str]) -> tuple[str, str, str] | None:
-    """A hole starting on a line of its own that goes on less indented than its first line,
-    the cursor after that line's indentation (where an editor's auto-indent leaves it); None
-    for other holes."""
+    """A hole at the end of a nested block: it starts on a line of its own and goes on less
+    indented than its first line, down to the indentation of the code that follows it (which
+    is less indented than the first line), or to the end of the file; the cursor after the
+    first line's indentation (where an editor's auto-indent leaves it). None for other
+    holes."""
     prefix, ground_truth, suffix = hole
     if prefix.endswith("\n"):
         first = ground_truth[: len(ground_truth) - len(ground_truth.lstrip(" \t"))]
@@ -309,10 +313,19 @@ def indented_hole(hole: tuple[str, str, str]) -> tuple[str, str, str] | None:
     indent = prefix[prefix.rfind("\n") + 1 :]
     if not indent or indent.strip():
         return None
+    # The lines after the hole's last line (which the ground truth may end).
+    after = suffix if ground_truth.endswith("\n") else suffix.partition("\n")[2]
+    following = next((line for line in after.split("\n") if line.strip()), "")
+    floor = _indentation(following)
     lines = [line for line in ground_truth.split("\n")[1:] if line.strip()]
-    if not any(len(line) - len(line.lstrip(" \t")) < len(indent) for line in lines):
+    widths = [_indentation(line) for line in lines]
+    if floor >= len(indent) or not any(w < len(indent) for w in widths):
         return None
-    return prefix, ground_truth, suffix
+    return (prefix, ground_truth, suffix) if all(w >= floor for w in widths) else None
+
+
+def _indentation(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
 
 
 def sample(cases: list[Case], limit: int, seed: int) -> list[Case]:

@@ -8,12 +8,15 @@ from collections.abc import Callable
 
 from infill.postprocess.mode import (
     BRACKETS,
+    CLOSES_BLOCK,
     LITERALS,
     CompletionContext,
     Mode,
     document_balance,
+    indent_width,
     opens_block,
     opens_long_string,
+    scope_floor,
 )
 from infill.postprocess.syntax import (
     block_end,
@@ -53,13 +56,6 @@ def merge_space_at_join(completion: str, ctx: CompletionContext) -> str | None:
     return completion
 
 
-_CLOSES_BLOCK = re.compile(r"[)\]}]|end\b")
-
-
-def _indent_width(line: str) -> int:
-    return len(line[: len(line) - len(line.lstrip(" \t"))].expandtabs(4))
-
-
 def truncate_at_block_end(completion: str, ctx: CompletionContext) -> str | None:
     """A multi-line suggestion is the block that starts at the cursor: cut where it ends (the
     model would otherwise write the next function). tree-sitter says where, with the completion
@@ -85,10 +81,14 @@ def _truncate_by_indentation(completion: str, ctx: CompletionContext) -> str:
         return completion  # text, not code: its indentation says nothing
     lines = completion.split("\n")
     if not ctx.line_before.strip():
-        # On an empty line: statements at the cursor's indentation or deeper.
-        indent = _indent_width(ctx.line_before)
+        # On an empty line: statements at the cursor's indentation or deeper, or down to the
+        # code that follows (without a tree, not to column 0: nothing would end it).
+        indent = indent_width(ctx.line_before)
+        floor = scope_floor(ctx.line_before, ctx.suffix)
+        if floor:
+            indent = min(indent, floor)
         for i, line in enumerate(lines[1:], start=1):
-            if line.strip() and _indent_width(line) < indent:
+            if line.strip() and indent_width(line) < indent:
                 return "\n".join(lines[:i])
         return completion
     # After a block opener: the body is indented deeper than the opener's line; a closing
@@ -97,11 +97,11 @@ def _truncate_by_indentation(completion: str, ctx: CompletionContext) -> str:
     # (`name: x|` + `\nscript:\n  - run`).
     first = next((i for i, line in enumerate(lines) if line.strip()), 0)
     at = first if first and opens_block(lines[first]) and not opens_block(ctx.line_before) else 0
-    opener = _indent_width(lines[at] if at else ctx.line_before)
+    opener = indent_width(lines[at] if at else ctx.line_before)
     for i, line in enumerate(lines[at + 1 :], start=at + 1):
-        if not line.strip() or _indent_width(line) > opener:
+        if not line.strip() or indent_width(line) > opener:
             continue
-        closes = _indent_width(line) == opener and _CLOSES_BLOCK.match(line.lstrip())
+        closes = indent_width(line) == opener and CLOSES_BLOCK.match(line.lstrip())
         return "\n".join(lines[: i + 1] if closes else lines[:i])
     return completion
 

@@ -22,6 +22,12 @@ PROSE_LANGUAGE_IDS = frozenset(
 # a method's signature) or an expression going on, and the block or body follows, braces
 # often on their own line.
 _HEADER_LANGUAGES = frozenset({"c", "cpp", "java", "c_sharp"})
+# A line that closes a block (`}`, `end`). Below the cursor it keeps the completion inside the
+# block; a clause such as `elif x:` does not: the completion may add clauses before it, as it
+# may add statements before `return x` (what does not parse is dropped).
+CLOSES_BLOCK = re.compile(r"[)\]}]|end\b")
+# The first line with code in a text.
+_CODE_LINE = re.compile(r"^[ \t]*\S.*", re.MULTILINE)
 
 
 class Mode(enum.Enum):
@@ -80,6 +86,32 @@ def document_balance(prefix: str, completion: str, suffix: str) -> tuple[int, ..
     line_after, newline, tail = suffix.partition("\n")
     pieces = (head, line_before + completion + line_after, newline + tail)
     return tuple(map(sum, zip(*map(bracket_balance, pieces), strict=True)))
+
+
+def indent_width(line: str) -> int:
+    """The width of a line's indentation, a tab as 4 columns."""
+    return len(line[: len(line) - len(line.lstrip(" \t"))].expandtabs(4))
+
+
+@lru_cache(maxsize=16)
+def scope_floor(line_before: str, suffix: str) -> int | None:
+    """On a line of its own, the least indentation (`indent_width`) the completion's lines
+    may have: the model may finish the block the cursor is in and go on with the lines that
+    finish the enclosing ones, down to the indentation of the code that follows the cursor
+    (deeper than it when that line closes the cursor's block: `}`, `end`), or to column 0
+    at the end of the document. None when the cursor is after code on its line."""
+    if line_before.strip():
+        return None
+    line_after, _, rest = suffix.partition("\n")
+    if line_after.strip():
+        following = line_before + line_after
+    else:
+        found = _CODE_LINE.search(rest)
+        if found is None:
+            return 0
+        following = found.group()
+    width = indent_width(following)
+    return width + 1 if CLOSES_BLOCK.match(following.lstrip()) else width
 
 
 def is_prose(language_id: str) -> bool:

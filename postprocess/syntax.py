@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 import tree_sitter
 
 from infill.context.syntax import get_language
-from infill.postprocess.mode import BRACKETS, document_balance
+from infill.postprocess.mode import BRACKETS, document_balance, indent_width, scope_floor
 
 # One parser per thread and language: a parser is not to be used by two threads at once, and
 # the document's tree is parsed in a worker thread while the event loop parses completions.
@@ -137,9 +137,15 @@ def block_end(prefix: str, completion: str, suffix: str, language: str | None) -
     # block), what is being finished goes on past the line: not `self.x` in `if self.x(y):`.
     line_end = start + written.find(b"\n") if b"\n" in written else end
     past = line_end if text[start - column : start].strip() else start
-    node: tree_sitter.Node | None = tree.root_node.descendant_for_byte_range(start, start)
-    while node is not None and not (node.end_byte > past and _encloses(node, start, column, text)):
-        node = node.parent
+    line_before = prefix[prefix.rfind("\n") + 1 :]
+    floor = scope_floor(line_before, suffix) if column else None
+    node = None
+    if floor is not None and floor < indent_width(line_before):
+        # A line of its own at the end of a nested block: the lines finishing the enclosing
+        # ones down to the code below belong to it, up to the end of the definition.
+        node = _enclosing(tree.root_node, start, past, lambda n: _finishes(n, floor, text))
+    if node is None or node.parent is None:
+        node = _enclosing(tree.root_node, start, past, lambda n: _encloses(n, start, column, text))
     if (node is None or node.parent is None) and column == 0:
         # Outside any definition the first one written is the unit.
         node = _first_definition(tree.root_node, start)
@@ -167,7 +173,25 @@ def block_end(prefix: str, completion: str, suffix: str, language: str | None) -
         cut = statement.end_byte - start
         # `};` `});` `),`: the punctuation that ends the statement the block is part of.
         cut += len(written[cut:]) - len(written[cut:].lstrip(b";,)]"))
+        cut = _closing_lines(prefix, written, cut, suffix)
     return len(written[:cut].decode("utf-8", errors="ignore"))
+
+
+def _closing_lines(prefix: str, written: bytes, cut: int, suffix: str) -> int:
+    """`cut`, moved over the lines right after it that only close brackets the document
+    leaves open: a file being written, the method finished, then its class."""
+    while written.startswith(b"\n", cut):
+        line_end = written.find(b"\n", cut + 1)
+        line_end = len(written) if line_end == -1 else line_end
+        line = written[cut + 1 : line_end].decode("utf-8", errors="ignore").strip()
+        if not line or line.strip(")]};,"):
+            break
+        kept = written[:cut].decode("utf-8", errors="ignore")
+        balance = document_balance(prefix, kept, suffix)
+        if any(line.count(closer) > open_ for closer, open_ in zip(BRACKETS, balance, strict=True)):
+            break
+        cut = line_end
+    return cut
 
 
 def _statement_of(node: tree_sitter.Node, text: bytes, end: int) -> tree_sitter.Node | None:
@@ -206,12 +230,38 @@ _DEFINITIONS = ("function", "method", "class", "constructor", "impl", "interface
 _FUNCTIONS = ("function", "method", "constructor", "lambda", "closure")
 
 
+def _enclosing(
+    root: tree_sitter.Node, start: int, past: int, unit: Callable[[tree_sitter.Node], bool]
+) -> tree_sitter.Node | None:
+    """The innermost node around the cursor that ends past `past` and is a `unit`."""
+    node: tree_sitter.Node | None = root.descendant_for_byte_range(start, start)
+    while node is not None and not (
+        node.start_byte < start < node.end_byte and node.end_byte > past and unit(node)
+    ):
+        node = node.parent
+    return node
+
+
+def _finishes(node: tree_sitter.Node, floor: int, text: bytes) -> bool:
+    """Whether the node is what a completion allowed down to `floor` finishes: it starts
+    less indented, or it is the definition the cursor is in (the outermost function: a
+    helper nested in one is part of it)."""
+    line_start = text.rfind(b"\n", 0, node.start_byte) + 1
+    indentation = text[line_start : node.start_byte].decode("utf-8", errors="ignore")
+    return indent_width(indentation) < floor or _is_unit(node)
+
+
 def _encloses(node: tree_sitter.Node, start: int, column: int, text: bytes) -> bool:
     if not node.start_byte < start < node.end_byte:
         return False
     if column == 0:
-        return any(word in node.type for word in _DEFINITIONS) and not _in_function(node)
+        return _is_unit(node)
     return _start_indentation(text, node) < column
+
+
+def _is_unit(node: tree_sitter.Node) -> bool:
+    """A definition not nested in a function: a function, a method, a class."""
+    return any(word in node.type for word in _DEFINITIONS) and not _in_function(node)
 
 
 def _in_function(node: tree_sitter.Node) -> bool:

@@ -26,7 +26,7 @@ from infill.postprocess.filters import (
     trim_trailing_whitespace,
     truncate_at_block_end,
 )
-from infill.postprocess.mode import opens_body
+from infill.postprocess.mode import opens_body, scope_floor
 
 SINGLE = Mode.SINGLE_LINE
 MULTI = Mode.MULTI_LINE
@@ -585,6 +585,39 @@ def test_drop_parse_errors_introduced(
 ):
     context = CompletionContext(SINGLE, prefix, suffix, language)
     assert drop_parse_errors_introduced(completion, context) == expected
+
+
+@pytest.mark.parametrize(
+    ("line_before", "suffix", "floor"),
+    [
+        ("        ", "\n    return x\n", 4),  # down to the code below
+        ("        ", "\n\n\ndef g():\n", 0),
+        ("        ", "\n", 0),  # the end of the document
+        ("        ", "\n    }\n", 5),  # a closer: its block, not below it
+        ("        ", "\n  end\n", 3),
+        ("    ", "}\n", 5),  # the closer on the cursor's line
+        ("\t\t", "\n\treturn x\n", 4),  # a tab is 4 columns
+        ("    ", "\n        elif x:\n", 8),  # a clause: more may come before it
+        ("    x = ", "\n", None),  # after code: not on a line of its own
+    ],
+)
+def test_scope_floor(line_before: str, suffix: str, floor: int | None):
+    assert scope_floor(line_before, suffix) == floor
+
+
+def test_a_completion_finishes_the_function_at_the_end_of_a_nested_block():
+    prefix = "def has(xs, y):\n    for x in xs:\n        if x == y:\n            "
+    context = CompletionContext(MULTI, prefix, "\n\n\ndef g():\n    pass\n", "python")
+    completion = "return True\n    return False\n\n\ndef h():\n    pass\n"
+    assert postprocess(completion, context) == "return True\n    return False"
+
+
+def test_a_completion_at_the_end_of_a_nested_block_stays_above_the_code_below():
+    # The code below is at the loop's level: the function's own last line is not the model's.
+    prefix = "def f(xs):\n    for x in xs:\n        if x:\n            "
+    context = CompletionContext(MULTI, prefix, "\n        n += 1\n    return n\n", "python")
+    completion = "log(x)\n        n += 2\n    return 0\n"
+    assert postprocess(completion, context) == "log(x)\n        n += 2"
 
 
 # -- Cutter: the stream -------------------------------------------------------------------------
