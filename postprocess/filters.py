@@ -65,12 +65,13 @@ def truncate_at_block_end(completion: str, ctx: CompletionContext) -> str | None
     if ctx.prose:
         paragraph = re.search(r"\S\n[ \t]*\n", completion)  # ends at a blank line
         return completion[: paragraph.start() + 1] if paragraph else completion
-    cut = block_end(ctx.prefix, completion, ctx.suffix, ctx.language)
+    cut = block_end(ctx.prefix, completion, ctx.suffix, ctx.language, ctx.replaced)
     body = completion.rstrip()
     if cut is None and "\n" in body:
         # The model stopped in the middle of a line (its token limit): that line alone may
         # be what breaks the parse.
-        cut = block_end(ctx.prefix, body[: body.rfind("\n")], ctx.suffix, ctx.language)
+        kept = body[: body.rfind("\n")]
+        cut = block_end(ctx.prefix, kept, ctx.suffix, ctx.language, ctx.replaced)
     if cut is not None:
         return completion[:cut]
     return _truncate_by_indentation(completion, ctx)
@@ -209,7 +210,7 @@ def trim_line_suffix_overlap(completion: str, ctx: CompletionContext) -> str | N
     tail = ctx.line_after.strip()
     if not tail:
         return completion
-    cut = _reaches(completion, tail)
+    cut = reaches(completion, tail)
     if cut is None and completion.rstrip().endswith(tail) and not set(tail) & set(BRACKETS):
         cut = len(completion.rstrip()) - len(tail)
     if cut is None:
@@ -224,7 +225,9 @@ def trim_line_suffix_overlap(completion: str, ctx: CompletionContext) -> str | N
     return kept if kept.strip() else None
 
 
-def _reaches(completion: str, tail: str) -> int | None:
+def reaches(completion: str, tail: str) -> int | None:
+    """Where the completion writes out `tail`, the text right of the cursor, at bracket depth
+    0 counted from the cursor, or closes a bracket opened before it as `tail` does."""
     code = LITERALS.sub(lambda literal: " " * len(literal.group()), completion)
     openers = set(BRACKETS.values())
     depth = 0
@@ -242,10 +245,23 @@ def _reaches(completion: str, tail: str) -> int | None:
     return None
 
 
+def replaced_length(completion: str, suffix: str) -> int:
+    """How much of the document after the cursor a suggestion replaces: the rest of the
+    cursor's line up to its trailing blanks when the suggestion writes it out again and goes on
+    past it (`fn f(|)` → `n: u32) -> u32 {…}`, `f(|)` → `\\n    a,\\n)`, `def f(|)` →
+    `): return 1`); else nothing. (A suggestion in front of that text never writes it:
+    `trim_line_suffix_overlap`.)"""
+    line_after = suffix.split("\n", 1)[0]
+    tail = line_after.strip()
+    if not tail or reaches(completion, tail) is None:
+        return 0
+    return len(line_after.rstrip())
+
+
 def drop_unbalanced_brackets(completion: str, ctx: CompletionContext) -> str | None:
     """Brackets the completion leaves unmatched that were matched without it (`foo(|)` →
     `a))`), counted over the document: a completion that closes what is open above is fine."""
-    before = document_balance(ctx.prefix, "", ctx.suffix)
+    before = document_balance(ctx.prefix, ctx.replaced, ctx.suffix)
     after = document_balance(ctx.prefix, completion, ctx.suffix)
     return (
         None
@@ -258,8 +274,8 @@ def drop_parse_errors_introduced(completion: str, ctx: CompletionContext) -> str
     """A completion after which tree-sitter finds more errors than before is broken code.
     (Counted: where the document has an error already, an unfinished statement, tree-sitter's
     recovery may still see one after a broken completion.)"""
-    before = original_tree(ctx.prefix, ctx.suffix, ctx.language)
-    after = tree_with(ctx.prefix, completion, ctx.suffix, ctx.language)
+    before = original_tree(ctx.prefix, ctx.replaced + ctx.suffix, ctx.language)
+    after = tree_with(ctx.prefix, completion, ctx.suffix, ctx.language, ctx.replaced)
     if before is None or after is None:
         return completion
     return None if error_count(after) > error_count(before) else completion

@@ -44,6 +44,9 @@ class CompletionContext:
     suffix: str  # the document after the cursor
     language: str | None = None  # tree-sitter grammar name, for the syntax-aware steps
     prose: bool = False  # Markdown, plain text: paragraphs, not blocks
+    # The text right of the cursor that the completion replaces (then not in `suffix`): the
+    # rest of the line, written out again by a completion that goes on past it.
+    replaced: str = ""
 
     @cached_property
     def line_before(self) -> str:
@@ -123,12 +126,21 @@ def opens_block(line: str) -> bool:
     return line.rstrip().endswith(OPENERS)
 
 
-def opens_body(line: str, language: str | None) -> bool:
+def opens_body(line: str, language: str | None, following: str = "") -> bool:
     """Whether what follows the line is a block or body: after `{` or `:`, and in C-like
-    languages after a `)` that ends the line (`if (x)`, `void f(int a)`, `builder.a()`)."""
+    languages after a `)` that ends the line (`if (x)`, `void f(int a)`, `builder.a()`) or
+    before a `{` that starts the `following` text (`void f() throws E` + `\\n{`)."""
     if opens_block(line):
         return True
-    return language in _HEADER_LANGUAGES and LITERALS.sub("", line).rstrip().endswith(")")
+    if not headers_end_lines(language):
+        return False
+    return LITERALS.sub("", line).rstrip().endswith(")") or following.lstrip().startswith("{")
+
+
+def headers_end_lines(language: str | None) -> bool:
+    """Whether the language's headers (`if (x)`, a signature) may end a line, their block's
+    `{` on the next one."""
+    return language in _HEADER_LANGUAGES
 
 
 def ends_statement(line: str) -> bool:

@@ -5,8 +5,20 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from infill.postprocess.filters import first_line_end, postprocess, truncate_at_block_end
-from infill.postprocess.mode import CompletionContext, Mode, opens_body
+from infill.postprocess.filters import (
+    first_line_end,
+    postprocess,
+    reaches,
+    replaced_length,
+    truncate_at_block_end,
+)
+from infill.postprocess.mode import (
+    BRACKETS,
+    CompletionContext,
+    Mode,
+    headers_end_lines,
+    opens_body,
+)
 from infill.postprocess.syntax import block_end, has_grammar
 
 # A line end as a model may write it: post-processing works on "\n" only; the suggestion gets
@@ -41,7 +53,7 @@ def stop_index(
     complete = lines[: lines.rfind("\n") + 1]
     if complete.strip():
         if has_grammar(ctx.language):
-            found = block_end(ctx.prefix, complete, ctx.suffix, ctx.language)
+            found = block_end(ctx.prefix, complete, ctx.suffix, ctx.language, ctx.replaced)
             block = complete if found is None else complete[:found]
         else:
             block = truncate_at_block_end(complete, ctx)
@@ -55,6 +67,10 @@ class Cutter:
 
     A single-line request whose line opens a block (`def f(x):`, `} else {`, in C-like
     languages `if (x)`) becomes a multi-line one: the block is what the user wants next.
+    So does one in front of text on the cursor's line that the model writes out again and
+    goes on past, opening a block (`fn f(|)` → `n: u32) -> u32 {`), or in front of closers
+    after a line break inside the brackets they close (`f(|)` → `\n    a,\n)`): that
+    suggestion replaces the rest of the line (see `replaced_length`).
     """
 
     def __init__(self, ctx: CompletionContext, stop: tuple[str, ...] = ()) -> None:
@@ -62,6 +78,9 @@ class Cutter:
         self.stop = stop
         self.text = ""  # what the model wrote so far, "\n" line ends
         self._carriage_return = False  # the last delta ended with "\r": "\n" may follow
+        # The single-line context of a suggestion that became one replacing the rest of the
+        # cursor's line: what it falls back to if the model does not write that rest out.
+        self._in_front: CompletionContext | None = None
 
     def feed(self, delta: str) -> bool:
         """Add streamed text; True when the rest of the stream is not needed.
@@ -76,8 +95,9 @@ class Cutter:
         delta = _LINE_END.sub("\n", delta)
         self.text += delta
         cut = stop_index(self.text, self.ctx, self.stop, blocks="\n" in delta)
-        if cut is not None and self._upgrades(cut):
-            self.ctx = replace(self.ctx, mode=Mode.MULTI_LINE)
+        if cut is not None and self._header_may_end_here(cut):
+            return False  # whether a `{` comes on the next line decides
+        if cut is not None and self._upgrade(cut):
             cut = stop_index(self.text, self.ctx, self.stop)
         if cut is None:
             return False
@@ -85,14 +105,55 @@ class Cutter:
         self._carriage_return = False
         return True
 
-    def _upgrades(self, cut: int) -> bool:
+    def _upgrade(self, cut: int) -> bool:
+        """Change the context at the single-line cut, if `_upgraded` says so."""
+        upgraded = self._upgraded(cut)
+        if upgraded is None:
+            return False
+        if upgraded.replaced:
+            self._in_front = self.ctx
+        self.ctx = upgraded
+        return True
+
+    def _upgraded(self, cut: int) -> CompletionContext | None:
+        """The context the request has from the single-line cut on, if it changes: multi-line
+        after a line that opens a block, replacing the rest of the line when the line writes
+        it out again and goes on past it."""
         ctx = self.ctx
+        if ctx.mode is not Mode.SINGLE_LINE or ctx.replaced:
+            return None
+        ends_line = self.text[cut : cut + 1] == "\n"
+        line = ctx.line_before + self.text[:cut]
+        opens = ends_line and opens_body(line, ctx.language, self.text[cut + 1 :])
+        tail = ctx.line_after.strip()
+        if not tail:
+            return replace(ctx, mode=Mode.MULTI_LINE) if opens else None
+        reached = reaches(self.text[:cut], tail)
+        if reached is not None:
+            if not (opens or self.text[reached + len(tail) : cut].strip()):
+                return None  # in front of the rest of the line: trimmed to go before it
+        elif not (ends_line and _breaks_inside(line, tail)):
+            return None
+        # Post-processed in the document without the rest of the line.
+        end = len(ctx.line_after.rstrip())
+        return replace(
+            ctx,
+            mode=Mode.MULTI_LINE if opens or reached is None else Mode.SINGLE_LINE,
+            suffix=ctx.suffix[end:],
+            replaced=ctx.suffix[:end],
+        )
+
+    def _header_may_end_here(self, cut: int) -> bool:
+        """A single-line cut at the end of a line that may be a header (not a statement or
+        a list item) with nothing after it yet, in a language where a header's `{` may come
+        on the next line."""
+        line = (self.ctx.line_before + self.text[:cut]).rstrip()
         return (
-            ctx.mode is Mode.SINGLE_LINE
-            and cut < len(self.text)
-            and self.text[cut] == "\n"
-            and not ctx.line_after.strip()
-            and opens_body(ctx.line_before + self.text[:cut], ctx.language)
+            self.ctx.mode is Mode.SINGLE_LINE
+            and self.text[cut : cut + 1] == "\n"
+            and not self.text[cut:].strip()
+            and headers_end_lines(self.ctx.language)
+            and not line.endswith((";", ",", "{", "}"))
         )
 
     def result(self) -> str | None:
@@ -100,4 +161,18 @@ class Cutter:
         if self._carriage_return:  # the stream ended with it
             self._carriage_return = False
             self.text += "\n"
-        return postprocess(self.text, self.ctx)
+        if self.ctx.mode is Mode.SINGLE_LINE:
+            # A line the stream did not cut may write out the rest of the cursor's line.
+            self._upgrade(first_line_end(self.text, self.ctx))
+        shown = postprocess(self.text, self.ctx)
+        if self._in_front is not None:
+            if shown is None or not replaced_length(shown, self._in_front.suffix):
+                # The model did not write the rest of the line out: a suggestion in front of it.
+                return postprocess(self.text, self._in_front)
+        return shown
+
+
+def _breaks_inside(line: str, tail: str) -> bool:
+    """Whether the line, broken after an open bracket, leaves it to closers right of the
+    cursor (`f(|)` → `\\n    a,\\n)`): the completion writes the lines inside, then them."""
+    return not tail.strip(")]};,") and line.rstrip().endswith(tuple(BRACKETS.values()))

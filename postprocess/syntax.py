@@ -41,23 +41,25 @@ def _point(text: bytes) -> tuple[int, int]:
 
 @lru_cache(maxsize=8)
 def tree_with(
-    prefix: str, completion: str, suffix: str, language: str | None
+    prefix: str, completion: str, suffix: str, language: str | None, replaced: str = ""
 ) -> tree_sitter.Tree | None:
-    """The document with the completion inserted, reparsed incrementally from the original
-    (cached: the block cut and the error count look at the same text)."""
-    before = original_tree(prefix, suffix, language)
+    """The document with the completion inserted (in place of `replaced`, text right of the
+    cursor), reparsed incrementally from the original (cached: the block cut and the error
+    count look at the same text)."""
+    before = original_tree(prefix, replaced + suffix, language)
     if before is None or language is None:
         return None
     head, inserted = prefix.encode("utf-8"), completion.encode("utf-8")
     start, (row, column) = len(head), _point(head)
     rows, last = _point(inserted)
+    old_rows, old_last = _point(replaced.encode("utf-8"))
     tree = before.copy()
     tree.edit(
         start_byte=start,
-        old_end_byte=start,
+        old_end_byte=start + len(replaced.encode("utf-8")),
         new_end_byte=start + len(inserted),
         start_point=(row, column),
-        old_end_point=(row, column),
+        old_end_point=(row + old_rows, old_last if old_rows else column + old_last),
         new_end_point=(row + rows, last if rows else column + last),
     )
     parser = _parser(language)
@@ -108,7 +110,9 @@ def _indentation(line: bytes) -> int:
     return len(line) - len(line.lstrip(b" \t"))
 
 
-def block_end(prefix: str, completion: str, suffix: str, language: str | None) -> int | None:
+def block_end(
+    prefix: str, completion: str, suffix: str, language: str | None, replaced: str = ""
+) -> int | None:
     """Where, in `completion`, the construct it was meant to finish ends, when more of the
     completion follows: the model writing on past it.
 
@@ -123,7 +127,7 @@ def block_end(prefix: str, completion: str, suffix: str, language: str | None) -
     completion stays inside, or None when the tree cannot say (no grammar, or the parse is
     broken in the completion): the caller falls back to indentation.
     """
-    tree = tree_with(prefix, completion, suffix, language)
+    tree = tree_with(prefix, completion, suffix, language, replaced)
     if tree is None:
         return None
     text = (prefix + completion + suffix).encode("utf-8")

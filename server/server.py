@@ -46,6 +46,7 @@ from infill.pipeline import (
     explain,
     prepare,
 )
+from infill.postprocess import replaced_length
 from infill.prompts.tokens import warm_up
 from infill.reuse import Flight, Flights, Hit, Result, SuggestionCache, TypingSpeed
 from infill.settings import (
@@ -638,13 +639,22 @@ class InfillServer(LanguageServer):
         if answer is None or not answer.texts:
             return None
         at = {"line": position.line, "character": position.character}
-        cursor = {"start": at, "end": at}
         return {
             "items": [
-                {"insertText": text, "range": cursor, "command": command}
+                {"insertText": text, "range": self._replaced(answer, text, at), "command": command}
                 for text, command in zip(answer.texts, self.offer(uri, answer), strict=True)
             ]
         }
+
+    def _replaced(self, answer: Answer, text: str, at: dict[str, int]) -> dict[str, Any]:
+        """The range an item replaces: the cursor, or from it the rest of its line when the
+        suggestion writes that out again and goes on past it (`fn f(|)` → `n: u32) {…}`)."""
+        replaced = answer.suffix[: replaced_length(text, answer.suffix)]
+        end = {
+            "line": at["line"],
+            "character": at["character"] + code_units(replaced, self.encoding),
+        }
+        return {"start": at, "end": end}
 
     # -- completion ------------------------------------------------------------------------
 
@@ -810,7 +820,9 @@ class InfillServer(LanguageServer):
         commands = []
         for text in answer.texts:
             self._offer_id += 1
-            self.offered[self._offer_id] = (uri, answer.prefix, answer.suffix, text)
+            # Accepted, the text stands in front of what it does not replace.
+            suffix = answer.suffix[replaced_length(text, answer.suffix) :]
+            self.offered[self._offer_id] = (uri, answer.prefix, suffix, text)
             commands.append(
                 {"title": "infill: accepted", "command": ACCEPTED, "arguments": [self._offer_id]}
             )
@@ -1051,6 +1063,11 @@ def create_server() -> InfillServer:
             character=params.position.character - code_units(typed, ls.encoding),
         )
         new_text = typed + suggestion
+        replaced = answer.suffix[: replaced_length(suggestion, answer.suffix)]
+        end = lsp.Position(
+            line=params.position.line,
+            character=params.position.character + code_units(replaced, ls.encoding),
+        )
         label = new_text.strip().split("\n", 1)[0]
         item = lsp.CompletionItem(
             label=label if len(label) <= 80 else label[:79] + "…",
@@ -1062,9 +1079,7 @@ def create_server() -> InfillServer:
             filter_text=new_text,
             sort_text="0",
             insert_text_format=lsp.InsertTextFormat.PlainText,
-            text_edit=lsp.TextEdit(
-                range=lsp.Range(start=start, end=params.position), new_text=new_text
-            ),
+            text_edit=lsp.TextEdit(range=lsp.Range(start=start, end=end), new_text=new_text),
         )
         # Incomplete: the suggestion depends on every keystroke, so the client asks again.
         return lsp.CompletionList(is_incomplete=True, items=[item])

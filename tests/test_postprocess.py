@@ -10,6 +10,7 @@ from infill.postprocess import (
     Cutter,
     Mode,
     completion_mode,
+    replaced_length,
     stop_index,
 )
 from infill.postprocess.filters import (
@@ -675,6 +676,47 @@ def test_cutter_keeps_a_line_end_the_stream_ends_with():
     assert not cutter.feed("return 1\r")
     assert cutter.text == "return 1"
     assert cutter.result() == "return 1"
+
+
+@pytest.mark.parametrize(
+    ("completion", "suffix", "replaced"),
+    [
+        ("n: u32) -> u32 {\n    n\n}", ")\n", 1),  # goes on past the `)`
+        ("\n    a,\n    b,\n)", ")  \r\nx = 1\r\n", 1),  # up to the trailing blanks
+        ("a, b", ")\n", 0),  # in front of it
+        ("n: u32) -> u32 {\n    n\n}", "\n", 0),  # nothing right of the cursor
+    ],
+)
+def test_replaced_length(completion: str, suffix: str, replaced: int):
+    assert replaced_length(completion, suffix) == replaced
+
+
+def test_cutter_replaces_the_closers_a_signature_goes_on_past():
+    cutter = Cutter(CompletionContext(SINGLE, "def norm(", ")\n\n\nx = 1\n", "python"))
+    feed_all(cutter, "v):\n    return abs(v)\n\n\nx = 1\n")
+    assert (cutter.ctx.mode, cutter.ctx.replaced, cutter.ctx.suffix) == (
+        MULTI,
+        ")",
+        "\n\n\nx = 1\n",
+    )
+    assert cutter.result() == "v):\n    return abs(v)"
+
+
+def test_cutter_falls_back_in_front_of_the_closers_when_the_model_never_writes_them():
+    cutter = Cutter(CompletionContext(SINGLE, "total = sum(", ")\n", "python"))
+    feed_all(cutter, "\n    prices\n")  # the line broken inside `(`, the `)` never written
+    assert cutter.result() is None  # no first line to show in front of the `)`
+    cutter = Cutter(CompletionContext(SINGLE, "total = sum(", ")\n", "python"))
+    feed_all(cutter, "prices)")
+    assert cutter.result() == "prices"
+
+
+def test_cutter_waits_for_the_next_line_after_a_header_in_c_like_languages():
+    context = CompletionContext(SINGLE, "class A {\n    void run(", ")\n}\n", "java")
+    cutter = Cutter(context)
+    assert not cutter.feed("int n) throws E\n")  # a `{` may come next
+    assert not cutter.feed("    {\n")
+    assert cutter.ctx.mode is MULTI
 
 
 def test_cutter_stops_at_a_stop_sequence():
