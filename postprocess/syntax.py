@@ -68,8 +68,10 @@ def tree_with(
 
 
 def error_count(tree: tree_sitter.Tree) -> int:
-    """ERROR and MISSING nodes in the tree."""
-    return sum(1 for _ in _errors(tree.root_node))
+    """ERROR and MISSING nodes in the tree; a node with an error that none of its children
+    shows counts once: it has a MISSING node of a hidden kind (Python's `_newline` between
+    `f(x)` and `f(x)` written on one line), which is not among `children`."""
+    return sum(1 for _ in _errors(tree.root_node, hidden=True))
 
 
 def _has_error_in(node: tree_sitter.Node, start: int, end: int) -> bool:
@@ -78,10 +80,14 @@ def _has_error_in(node: tree_sitter.Node, start: int, end: int) -> bool:
 
 
 def _errors(
-    node: tree_sitter.Node, start: int = -1, end: int | float = float("inf")
+    node: tree_sitter.Node,
+    start: int = -1,
+    end: int | float = float("inf"),
+    hidden: bool = False,
 ) -> Iterator[tree_sitter.Node]:
     """ERROR and MISSING nodes overlapping the bytes [start, end), only descending where
-    tree-sitter says an error is."""
+    tree-sitter says an error is; with `hidden`, also the nodes with an error none of their
+    children shows (a hidden MISSING child)."""
     stack = [node]
     while stack:
         node = stack.pop()
@@ -90,7 +96,10 @@ def _errors(
         if node.is_error or node.is_missing:
             yield node
         elif node.has_error:
-            stack.extend(node.children)
+            children = node.children
+            if hidden and not any(child.has_error for child in children):
+                yield node
+            stack.extend(children)
 
 
 def _only_comments(root: tree_sitter.Node, start: int, end: int) -> bool:

@@ -621,6 +621,14 @@ def test_a_completion_at_the_end_of_a_nested_block_stays_above_the_code_below():
     assert postprocess(completion, context) == "log(x)\n        n += 2"
 
 
+def test_a_missing_line_break_of_a_hidden_kind_is_an_error():
+    # Python's missing `_newline` is in no node's `children`; only `has_error` shows it.
+    prefix = "def f(items):\n    result = total(items)"
+    context = CompletionContext(SINGLE, prefix, "\n    return result\n", "python")
+    assert drop_parse_errors_introduced("total(items)", context) is None
+    assert drop_parse_errors_introduced(" + 1", context) == " + 1"
+
+
 # -- Cutter: the stream -------------------------------------------------------------------------
 
 
