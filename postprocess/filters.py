@@ -99,6 +99,12 @@ def _truncate_by_indentation(completion: str, ctx: CompletionContext) -> str:
     first = next((i for i, line in enumerate(lines) if line.strip()), 0)
     at = first if first and opens_block(lines[first]) and not opens_block(ctx.line_before) else 0
     opener = indent_width(lines[at] if at else ctx.line_before)
+    # A bracket the opener opens ends the block where it closes, however it is indented
+    # (`.brand` + `-name {` + body + `}`); until then the block goes on.
+    opener_line = LITERALS.sub("", lines[at] if at else ctx.line_before + lines[0]).rstrip()
+    if opener_line.endswith(tuple(BRACKETS.values())):
+        closing = _closing_line(lines, at, opener_line[-1])
+        return completion if closing is None else "\n".join(lines[: closing + 1])
     for i, line in enumerate(lines[at + 1 :], start=at + 1):
         if not line.strip() or indent_width(line) > opener:
             continue
@@ -107,25 +113,60 @@ def _truncate_by_indentation(completion: str, ctx: CompletionContext) -> str:
     return completion
 
 
+def _closing_line(lines: list[str], at: int, bracket: str) -> int | None:
+    """The index of the line after `at` that closes the open `bracket` ending line `at`;
+    None when none does."""
+    closer = next(c for c, o in BRACKETS.items() if o == bracket)
+    depth = 0
+    for i, line in enumerate(lines[at + 1 :], start=at + 1):
+        for ch in LITERALS.sub("", line):
+            if ch == bracket:
+                depth += 1
+            elif ch == closer:
+                depth -= 1
+                if depth < 0:
+                    return i
+    return None
+
+
 def drop_lines_repeating_suffix(completion: str, ctx: CompletionContext) -> str | None:
     """Models often regenerate the code below the cursor: cut where the completion starts
     repeating the lines that already follow (nothing at all if it repeats them from its start).
 
     A repeat must go on for two lines where both texts have them: one matching `return False`
-    or `}` inside a new block is not the code below. Lines match exactly, indentation
-    included, or, when they are long enough to be distinctive, up to indentation."""
+    or `}` inside a new block is not the code below, nor is a `}` that closes a bracket the
+    completion opened. Lines match exactly, indentation included, or, when they are long
+    enough to be distinctive, up to indentation."""
     lines = completion.split("\n")
     following = [line.rstrip() for line in ctx.suffix.split("\n")[1:] if line.strip()]
     if not following:
         return completion
     whole = _whole_lines(lines, ctx)
+    code = [(i, line.rstrip()) for i, line in enumerate(whole) if line.strip()]
     first = 0 if not ctx.line_before.strip() else 1
-    for i in range(first, len(whole)):
-        rest = [line.rstrip() for line in whole[i:] if line.strip()]
+    opened = dict.fromkeys(BRACKETS, 0)  # brackets the completion opened and left open
+    written = 0  # lines counted into `opened`
+    for k, (i, line) in enumerate(code):
+        for before in whole[written:i]:
+            _count_brackets(before, opened)
+        written = i
+        if i < first or (_is_closing_line(line) and opened.get(line.strip()[0], 0) > 0):
+            continue
+        rest = [text for _, text in code[k : k + 2]]
         n = min(2, len(rest), len(following))
-        if whole[i].strip() and all(map(_same_line, rest[:n], following[:n])):
+        if all(map(_same_line, rest[:n], following[:n])):
             return "\n".join(lines[:i]) if i else None
     return completion
+
+
+def _count_brackets(line: str, opened: dict[str, int]) -> None:
+    """Add the line's brackets to `opened` (per closer: opened minus closed, not below 0)."""
+    for ch in LITERALS.sub("", line):
+        for closer, opener in BRACKETS.items():
+            if ch == opener:
+                opened[closer] += 1
+            elif ch == closer:
+                opened[closer] = max(opened[closer] - 1, 0)
 
 
 _DISTINCTIVE = 20  # characters of code that are unlikely to repeat by chance

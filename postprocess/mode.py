@@ -117,6 +117,21 @@ def scope_floor(line_before: str, suffix: str) -> int | None:
     return width + 1 if CLOSES_BLOCK.match(following.lstrip()) else width
 
 
+def last_in_block(line_before: str, suffix: str) -> bool:
+    """Whether the cursor is at the end of the last line of a block: the code that follows
+    closes it (`}`, `end`, less indented). More of the block's lines (a struct's fields, an
+    interface's members) may be written before it."""
+    line_after, _, rest = suffix.partition("\n")
+    if line_after.strip() or not line_before.strip():
+        return False
+    found = _CODE_LINE.search(rest)
+    return (
+        found is not None
+        and CLOSES_BLOCK.match(found.group().lstrip()) is not None
+        and indent_width(found.group()) < indent_width(line_before)
+    )
+
+
 def is_prose(language_id: str) -> bool:
     return language_id in PROSE_LANGUAGE_IDS
 

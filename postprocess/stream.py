@@ -17,9 +17,10 @@ from infill.postprocess.mode import (
     CompletionContext,
     Mode,
     headers_end_lines,
+    last_in_block,
     opens_body,
 )
-from infill.postprocess.syntax import block_end, has_grammar
+from infill.postprocess.syntax import block_end, has_grammar, in_member_list
 
 # A line end as a model may write it: post-processing works on "\n" only; the suggestion gets
 # the document's line ends when it leaves (the server's job).
@@ -66,7 +67,9 @@ class Cutter:
     """Reads the model's output as it streams and says when to stop reading.
 
     A single-line request whose line opens a block (`def f(x):`, `} else {`, in C-like
-    languages `if (x)`) becomes a multi-line one: the block is what the user wants next.
+    languages `if (x)`) becomes a multi-line one: the block is what the user wants next; so
+    does one at the end of the last line of a block of members (a struct's fields, an
+    interface's members, an object's entries): more of them may follow.
     So does one in front of text on the cursor's line that the model writes out again and
     goes on past, opening a block (`fn f(|)` → `n: u32) -> u32 {`), or in front of closers
     after a line break inside the brackets they close (`f(|)` → `\n    a,\n)`): that
@@ -127,7 +130,12 @@ class Cutter:
         opens = ends_line and opens_body(line, ctx.language, self.text[cut + 1 :])
         tail = ctx.line_after.strip()
         if not tail:
-            return replace(ctx, mode=Mode.MULTI_LINE) if opens else None
+            more = opens or (
+                ends_line
+                and last_in_block(ctx.line_before, ctx.suffix)
+                and in_member_list(ctx.prefix, ctx.suffix, ctx.language)
+            )
+            return replace(ctx, mode=Mode.MULTI_LINE) if more else None
         reached = reaches(self.text[:cut], tail)
         if reached is not None:
             if not (opens or self.text[reached + len(tail) : cut].strip()):

@@ -35,6 +35,40 @@ def original_tree(prefix: str, suffix: str, language: str | None) -> tree_sitter
     return parser.parse((prefix + suffix).encode("utf-8")) if parser is not None else None
 
 
+# Blocks of members, entries or fields rather than statements: their last line written, more
+# of the same may follow.
+_MEMBER_LISTS = frozenset(
+    {
+        "field_declaration_list",
+        "interface_body",
+        "class_body",
+        "declaration_list",
+        "enumerator_list",
+        "enum_body",
+        "enum_member_declaration_list",
+        "object_type",
+        "object",
+        "dictionary",
+        "array",
+        "list",
+        "initializer_list",
+    }
+)
+
+
+def in_member_list(prefix: str, suffix: str, language: str | None) -> bool:
+    """Whether the cursor's line is in a block of members or entries (a struct's fields, an
+    interface's members, an object's properties), not of statements."""
+    tree = original_tree(prefix, suffix, language)
+    if tree is None:
+        return False
+    start, row = len(prefix.encode("utf-8")), prefix.count("\n")
+    node: tree_sitter.Node | None = tree.root_node.descendant_for_byte_range(start, start)
+    while node is not None and not node.start_point[0] < row < node.end_point[0]:
+        node = node.parent
+    return node is not None and node.type in _MEMBER_LISTS
+
+
 def _point(text: bytes) -> tuple[int, int]:
     return text.count(b"\n"), len(text) - (text.rfind(b"\n") + 1)
 

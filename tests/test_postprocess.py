@@ -27,7 +27,7 @@ from infill.postprocess.filters import (
     trim_trailing_whitespace,
     truncate_at_block_end,
 )
-from infill.postprocess.mode import opens_body, scope_floor
+from infill.postprocess.mode import last_in_block, opens_body, scope_floor
 
 SINGLE = Mode.SINGLE_LINE
 MULTI = Mode.MULTI_LINE
@@ -604,6 +604,27 @@ def test_drop_parse_errors_introduced(
 )
 def test_scope_floor(line_before: str, suffix: str, floor: int | None):
     assert scope_floor(line_before, suffix) == floor
+
+
+@pytest.mark.parametrize(
+    ("line_before", "suffix", "last"),
+    [
+        ("    City   ", "\n}\n", True),
+        ("  e", "\n\n}\n", True),
+        ("    x = 1", "\n    y = 2\n}\n", False),  # more lines follow in the block
+        ("    x = 1", "\n", False),  # nothing closes
+        ("    ", "\n}\n", False),  # an empty line: multi-line already
+        ("    f(", ")\n}\n", False),  # mid-line
+    ],
+)
+def test_last_in_block(line_before: str, suffix: str, last: bool):
+    assert last_in_block(line_before, suffix) is last
+
+
+def test_a_closer_of_the_completions_own_bracket_is_not_a_repeat_of_the_code_below():
+    context = CompletionContext(MULTI, ".card {\n  .title", "\n}\n\n.footer {\n}\n", None)
+    completion = " {\n  margin: 0;\n}\n}\n\n.footer {"
+    assert drop_lines_repeating_suffix(completion, context) == " {\n  margin: 0;\n}"
 
 
 def test_a_completion_finishes_the_function_at_the_end_of_a_nested_block():
