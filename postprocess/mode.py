@@ -117,6 +117,16 @@ def scope_floor(line_before: str, suffix: str) -> int | None:
     return width + 1 if CLOSES_BLOCK.match(following.lstrip()) else width
 
 
+def body_below(line_before: str, suffix: str) -> bool:
+    """Whether the code after the cursor's line is a body for it: indented deeper, or a `{`
+    on its own line."""
+    found = _CODE_LINE.search(suffix.partition("\n")[2])
+    if found is None:
+        return False
+    line = found.group()
+    return line.lstrip().startswith("{") or indent_width(line) > indent_width(line_before)
+
+
 def last_in_block(line_before: str, suffix: str) -> bool:
     """Whether the cursor is at the end of the last line of a block: the code that follows
     closes it (`}`, `end`, less indented). More of the block's lines (a struct's fields, an

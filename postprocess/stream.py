@@ -16,6 +16,7 @@ from infill.postprocess.mode import (
     BRACKETS,
     CompletionContext,
     Mode,
+    body_below,
     headers_end_lines,
     last_in_block,
     opens_body,
@@ -138,8 +139,12 @@ class Cutter:
             return replace(ctx, mode=Mode.MULTI_LINE) if more else None
         reached = reaches(self.text[:cut], tail)
         if reached is not None:
-            if not (opens or self.text[reached + len(tail) : cut].strip()):
-                return None  # in front of the rest of the line: trimmed to go before it
+            if not self.text[reached + len(tail) : cut].strip() and not (
+                opens and not body_below(ctx.line_before, ctx.suffix)
+            ):
+                # In front of the rest of the line, which has its body below if it opens
+                # one (`if (|)` + `x > 0)`): trimmed to go before it.
+                return None
         elif not (ends_line and _breaks_inside(line, tail)):
             return None
         # Post-processed in the document without the rest of the line.
@@ -154,14 +159,16 @@ class Cutter:
     def _header_may_end_here(self, cut: int) -> bool:
         """A single-line cut at the end of a line that may be a header (not a statement or
         a list item) with nothing after it yet, in a language where a header's `{` may come
-        on the next line."""
-        line = (self.ctx.line_before + self.text[:cut]).rstrip()
+        on the next line, and no body below the cursor's line yet."""
+        ctx = self.ctx
+        line = (ctx.line_before + self.text[:cut]).rstrip()
         return (
-            self.ctx.mode is Mode.SINGLE_LINE
+            ctx.mode is Mode.SINGLE_LINE
             and self.text[cut : cut + 1] == "\n"
             and not self.text[cut:].strip()
-            and headers_end_lines(self.ctx.language)
+            and headers_end_lines(ctx.language)
             and not line.endswith((";", ",", "{", "}"))
+            and not body_below(ctx.line_before, ctx.suffix)
         )
 
     def result(self) -> str | None:

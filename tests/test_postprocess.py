@@ -748,6 +748,15 @@ def test_cutter_waits_for_the_next_line_after_a_header_in_c_like_languages():
     assert cutter.ctx.mode is MULTI
 
 
+def test_cutter_keeps_a_header_single_line_when_its_body_is_below():
+    # `while (|)` over its body: the model's `{` and body repeat the document.
+    prefix = "void f() {\n    while ("
+    context = CompletionContext(SINGLE, prefix, ")\n    {\n        step();\n    }\n}\n", "java")
+    cutter = Cutter(context)
+    assert feed_all(cutter, "running())\n    {\n        step();\n") == ("running())", True)
+    assert (cutter.ctx.mode, cutter.result()) == (SINGLE, "running()")
+
+
 def test_cutter_stops_at_a_stop_sequence():
     cutter = Cutter(CompletionContext(MULTI, "", "", None), stop=("<|endoftext|>",))
     assert feed_all(cutter, "a = 1<|endoftext|>junk") == ("a = 1", True)
