@@ -286,15 +286,59 @@ def reaches(completion: str, tail: str) -> int | None:
     return None
 
 
+_QUOTES = "\"'`"
+
+
+def closes_in_order(completion: str, tail: str) -> int | None:
+    """Where the completion has closed, one by one and in their order, the literal and the
+    brackets that `tail` (closers, quotes, `;` and `,` only) closes right of the cursor,
+    writing more in between (`print("|");` + `a", b);`): the index after the last; None if
+    it does not."""
+    if not tail or tail.strip(")]};," + _QUOTES):
+        return None
+    openers = set(BRACKETS.values())
+    want, depth, i = 0, 0, 0
+    while i < len(completion):
+        ch, expected = completion[i], tail[want]
+        if expected in _QUOTES:
+            # The cursor is in a literal: its text runs to the unescaped quote.
+            if ch == "\\":
+                i += 1
+            elif ch == expected:
+                want += 1
+        elif ch in _QUOTES:
+            end = completion.find(ch, i + 1)  # a literal of the completion's own
+            if end == -1:
+                return None
+            i = end
+        elif ch in openers:
+            depth += 1
+        elif expected in ";," and ch == expected and depth == 0:
+            want += 1
+        elif ch in BRACKETS:
+            if depth == 0 and ch != expected:
+                return None  # closes something else
+            if depth == 0:
+                want += 1
+            depth = max(depth - 1, 0)
+        if want == len(tail):
+            return i + 1
+        i += 1
+    return None
+
+
 def replaced_length(completion: str, suffix: str) -> int:
     """How much of the document after the cursor a suggestion replaces: the rest of the
     cursor's line up to its trailing blanks when the suggestion writes it out again and goes on
     past it (`fn f(|)` → `n: u32) -> u32 {…}`, `f(|)` → `\\n    a,\\n)`, `def f(|)` →
-    `): return 1`); else nothing. (A suggestion in front of that text never writes it:
+    `): return 1`), or closes what it closes with more in between (`log("|")` → `a", b);`);
+    else nothing. (A suggestion in front of that text never writes it:
     `trim_line_suffix_overlap`.)"""
     line_after = suffix.split("\n", 1)[0]
     tail = line_after.strip()
-    if not tail or reaches(completion, tail) is None:
+    if not tail or (
+        reaches(completion, tail) is None and closes_in_order(completion, tail) is None
+    ):
         return 0
     return len(line_after.rstrip())
 

@@ -6,6 +6,7 @@ import re
 from dataclasses import replace
 
 from infill.postprocess.filters import (
+    closes_in_order,
     first_line_end,
     postprocess,
     reaches,
@@ -138,6 +139,7 @@ class Cutter:
             )
             return replace(ctx, mode=Mode.MULTI_LINE) if more else None
         reached = reaches(self.text[:cut], tail)
+        closed = None if reached is not None else closes_in_order(self.text[:cut], tail)
         if reached is not None:
             if not self.text[reached + len(tail) : cut].strip() and not (
                 opens and not body_below(ctx.line_before, ctx.suffix)
@@ -145,13 +147,15 @@ class Cutter:
                 # In front of the rest of the line, which has its body below if it opens
                 # one (`if (|)` + `x > 0)`): trimmed to go before it.
                 return None
-        elif not (ends_line and _breaks_inside(line, tail)):
+        elif closed is None and not (ends_line and _breaks_inside(line, tail)):
             return None
         # Post-processed in the document without the rest of the line.
         end = len(ctx.line_after.rstrip())
         return replace(
             ctx,
-            mode=Mode.MULTI_LINE if opens or reached is None else Mode.SINGLE_LINE,
+            mode=Mode.MULTI_LINE
+            if opens or (reached is None and closed is None)
+            else Mode.SINGLE_LINE,
             suffix=ctx.suffix[end:],
             replaced=ctx.suffix[:end],
         )

@@ -14,6 +14,7 @@ from infill.postprocess import (
     stop_index,
 )
 from infill.postprocess.filters import (
+    closes_in_order,
     drop_blank,
     drop_lines_repeating_suffix,
     drop_parse_errors_introduced,
@@ -718,6 +719,23 @@ def test_cutter_keeps_a_line_end_the_stream_ends_with():
 )
 def test_replaced_length(completion: str, suffix: str, replaced: int):
     assert replaced_length(completion, suffix) == replaced
+
+
+@pytest.mark.parametrize(
+    ("completion", "tail", "at"),
+    [
+        ('a", b);', '");', 7),  # the literal, the call, the statement
+        ('a\\"b", c)', '")', 9),  # an escaped quote is text
+        ("a), f(b))", "))", 9),
+        ("a, [1, 2])", ")", 10),
+        ('a, "x)")', ")", 8),  # a `)` in the completion's own literal
+        ("a]", ")", None),  # closes something else
+        ("a, b", ")", None),  # never closes
+        ("a) + b", ") x", None),  # not closers only
+    ],
+)
+def test_closes_in_order(completion: str, tail: str, at: int | None):
+    assert closes_in_order(completion, tail) == at
 
 
 def test_cutter_replaces_the_closers_a_signature_goes_on_past():
