@@ -191,6 +191,13 @@ class Outcome:
         return self.got == self.case.expected
 
     @property
+    def exact_but_blanks(self) -> bool:
+        """Exact up to trailing blanks (of lines, of the document): what editors strip."""
+        if self.case.split == "cceval":
+            return self.exact
+        return _without_trailing_blanks(self.got) == _without_trailing_blanks(self.case.expected)
+
+    @property
     def inserted(self) -> str | None:
         """What accepting put at the cursor, if the document is still prefix + X + suffix."""
         prefix, suffix = self.case.prefix, self.case.kept_suffix
@@ -225,19 +232,20 @@ class Outcome:
 def row(label: str, outcomes: list[Outcome]) -> str:
     n = len(outcomes)
     exact = sum(o.exact for o in outcomes) / n
+    blanks = sum(o.exact_but_blanks for o in outcomes) / n
     goal = sum(o.case.achievable for o in outcomes) / n
     shown = sum(o.shown for o in outcomes) / n
     latency = [o.latency_ms for o in outcomes]
     pp = [o.local.postprocess_us for o in outcomes if o.local.postprocess_us is not None]
     pp_cells = f"{percentile(pp, 50):>8.1f} {percentile(pp, 95):>8.1f}" if pp else " " * 17
     return (
-        f"{label:<22} {n:>5} {exact:>7.1%} {goal:>7.1%} {shown:>7.1%}"
+        f"{label:<22} {n:>5} {exact:>7.1%} {blanks:>7.1%} {goal:>7.1%} {shown:>7.1%}"
         f" {percentile(latency, 50):>7.1f} {percentile(latency, 95):>7.1f} {pp_cells}"
     )
 
 
 HEADER = (
-    f"{'split':<22} {'cases':>5} {'exact':>7} {'goal':>7} {'shown':>7}"
+    f"{'split':<22} {'cases':>5} {'exact':>7} {'~blanks':>7} {'goal':>7} {'shown':>7}"
     f" {'P50 ms':>7} {'P95 ms':>7} {'pp P50µs':>8} {'pp P95µs':>8}"
 )
 
@@ -676,10 +684,11 @@ def report(results: dict[str, list[Outcome]], failures_path: Path) -> None:
             for language, group in sorted(by_language.items()):
                 print(row(f"  {language}", group))
     print(
-        "\nexact: accepted document == expected; goal: what a perfect post-processor could "
-        "reach from the raw output;\nshown: a suggestion was returned; P50/P95 ms: the "
-        "inlineCompletion request; pp: stream cut + post-processing in-process, with the\n"
-        "document's tree ready (the server parses it while the model computes its first token)"
+        "\nexact: accepted document == expected; ~blanks: the same up to trailing blanks; goal: "
+        "what a perfect\npost-processor could reach from the raw output; shown: a suggestion "
+        "was returned; P50/P95 ms: the inlineCompletion\nrequest; pp: stream cut + "
+        "post-processing in-process, with the document's tree ready (the server parses it\n"
+        "while the model computes its first token)"
     )
     parses = [
         o.local.parse_us
