@@ -72,10 +72,12 @@ class Cutter:
     languages `if (x)`) becomes a multi-line one: the block is what the user wants next; so
     does one at the end of the last line of a block of members (a struct's fields, an
     interface's members, an object's entries): more of them may follow.
-    So does one in front of text on the cursor's line that the model writes out again and
-    goes on past, opening a block (`fn f(|)` → `n: u32) -> u32 {`), or in front of closers
-    after a line break inside the brackets they close (`f(|)` → `\n    a,\n)`): that
-    suggestion replaces the rest of the line (see `replaced_length`).
+
+    In front of text on the cursor's line, a suggestion that writes that text out again and
+    goes on past it (`fn f(|)` → `n: u32) -> u32 {`, multi-line when the line opens a block),
+    that breaks the line inside the brackets the text closes (`f(|)` → `\n    a,\n)`), or
+    that closes them one by one with more between (`log("|")` → `a", b)`) replaces that text
+    (see `replaced_length`).
     """
 
     def __init__(self, ctx: CompletionContext, stop: tuple[str, ...] = ()) -> None:
