@@ -159,14 +159,17 @@ def drop_lines_repeating_suffix(completion: str, ctx: CompletionContext) -> str 
     return completion
 
 
+_BRACKET = re.compile(r"[()\[\]{}]")
+_CLOSER_OF = {opener: closer for closer, opener in BRACKETS.items()}
+
+
 def _count_brackets(line: str, opened: dict[str, int]) -> None:
     """Add the line's brackets to `opened` (per closer: opened minus closed, not below 0)."""
-    for ch in LITERALS.sub("", line):
-        for closer, opener in BRACKETS.items():
-            if ch == opener:
-                opened[closer] += 1
-            elif ch == closer:
-                opened[closer] = max(opened[closer] - 1, 0)
+    for ch in _BRACKET.findall(LITERALS.sub("", line)):
+        if ch in _CLOSER_OF:
+            opened[_CLOSER_OF[ch]] += 1
+        else:
+            opened[ch] = max(opened[ch] - 1, 0)
 
 
 _DISTINCTIVE = 20  # characters of code that are unlikely to repeat by chance
