@@ -186,7 +186,7 @@ class InfillServer(LanguageServer):
         if suggestion is None or not suggestion.texts:
             return None
         offer_ids = self.suggestions.offer(uri, suggestion)
-        return inline_items(suggestion, line, character, offer_ids)
+        return inline_items(suggestion, line, character, offer_ids, self.encoding)
 
 
 def create_server() -> InfillServer:
