@@ -289,6 +289,14 @@ class Completer:
             self.breaker = CircuitBreaker(self._on_health)  # a new backend starts healthy
         return self._backend
 
+    async def warm(self, config: BackendConfig) -> None:
+        """Open the backend's connection ahead of the first request; a backend that cannot
+        be reached is reported down at once (editors' status bars say so before anyone types)."""
+        backend = self.backend(config)
+        reason = await backend.warm()
+        if reason is not None and backend is self._backend:  # not replaced meanwhile
+            self.breaker.unreachable(reason)
+
     async def aclose(self) -> None:
         if self._backend is not None:
             await self._backend.aclose()
