@@ -1,7 +1,6 @@
 """The VS Code extension in editors/vscode: installed from its package-lock.json, compiled, its
 unit tests run with node's test runner, and packaged as a .vsix with no network. Its settings
-are checked against the server's. (The end-to-end run in a real VS Code is `make test-vscode`:
-it needs Chromium, Node 24 and a ~3-minute native build of code-server.)"""
+are checked against the server's. (The run in a real VS Code is tests/test_vscode_e2e.py.)"""
 
 from __future__ import annotations
 

@@ -12,8 +12,11 @@ import {
   type ErrorHandler,
   LanguageClient,
   type LanguageClientOptions,
+  type Message,
   type ServerOptions,
   State,
+  StreamMessageReader,
+  StreamMessageWriter,
 } from "vscode-languageclient/node";
 import { ServerProcess } from "./process";
 import { type Explanation, formatExplanation } from "./report";
@@ -64,6 +67,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   // Started here, not by the client: its stderr goes to the output channel at each line's own
   // level, and its exit code and last words are known when it ends.
   const serverOptions: ServerOptions = async () => {
+    outputChannel.info(`starting ${command}`);
     server = await ServerProcess.start(executable, ["serve"], {
       log: outputChannel,
       cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
@@ -72,7 +76,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     if (!stdout || !stdin) {
       throw new Error(`${command}: no pipes to talk to it`);
     }
-    return { reader: stdout, writer: stdin };
+    return { reader: new StreamMessageReader(stdout), writer: new ServerWriter(stdin, server, command) };
   };
   let restarts: ErrorHandler | undefined; // the client's own policy, once the server has run
   const languages = config().get<string[]>("languages", []);
@@ -83,6 +87,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     ]),
     initializationOptions: settings(),
     outputChannel,
+    // Reported once, by the extension, with how the server ended.
+    initializationFailedHandler: () => false,
     errorHandler: {
       // A server that ends before it answers `initialize` (a wrong path, a broken install)
       // would end the same way again: no restarts, and how it ended goes to the status bar.
@@ -191,6 +197,28 @@ export async function deactivate(): Promise<void> {
     server.kill();
   }
   server = undefined;
+}
+
+/** Messages to the server; a write to one that has ended fails with how it ended. */
+class ServerWriter extends StreamMessageWriter {
+  constructor(
+    stdin: NodeJS.WritableStream,
+    private readonly server: ServerProcess,
+    private readonly command: string,
+  ) {
+    super(stdin);
+  }
+
+  override async write(message: Message): Promise<void> {
+    try {
+      await super.write(message);
+    } catch (error) {
+      if ((await this.server.settled(2000)) !== undefined) {
+        throw new Error(`${this.command} ${this.server.describe()}`);
+      }
+      throw error;
+    }
+  }
 }
 
 /** Read-only text documents for the reports, opened beside the editor. */
