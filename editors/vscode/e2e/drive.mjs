@@ -197,7 +197,9 @@ async function deadBackend() {
 async function badServer() {
   await openFile();
   const status = await statusBar("not running");
-  await page.waitForSelector(".notifications-toasts .notification-list-item-message", { timeout: LIMIT });
+  await page.waitForSelector(".notifications-toasts .notification-list-item-message", {
+    timeout: LIMIT,
+  });
   // What else the first seconds bring (a restart would show another start and its failure).
   await new Promise((resolve) => setTimeout(resolve, 3000));
   const messages = await notifications();

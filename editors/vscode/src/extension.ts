@@ -33,7 +33,11 @@ let server: ServerProcess | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const status = new Status();
-  const item = vscode.window.createStatusBarItem("infill.status", vscode.StatusBarAlignment.Right, 100);
+  const item = vscode.window.createStatusBarItem(
+    "infill.status",
+    vscode.StatusBarAlignment.Right,
+    100,
+  );
   item.name = "infill";
   item.command = "infill.toggle";
   const render = (): void => {
@@ -76,7 +80,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     if (!stdout || !stdin) {
       throw new Error(`${command}: no pipes to talk to it`);
     }
-    return { reader: new StreamMessageReader(stdout), writer: new ServerWriter(stdin, server, command) };
+    return {
+      reader: new StreamMessageReader(stdout),
+      writer: new ServerWriter(stdin, server, command),
+    };
   };
   let restarts: ErrorHandler | undefined; // the client's own policy, once the server has run
   const languages = config().get<string[]>("languages", []);
@@ -93,11 +100,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       // A server that ends before it answers `initialize` (a wrong path, a broken install)
       // would end the same way again: no restarts, and how it ended goes to the status bar.
       error: (error, message, count) =>
-        server?.answered ? restarts!.error(error, message, count) : { action: ErrorAction.Continue, handled: true },
+        server?.answered
+          ? restarts!.error(error, message, count)
+          : { action: ErrorAction.Continue, handled: true },
       closed: async () => {
         await server?.settled(2000);
         if (server && !server.answered) {
-          return { action: CloseAction.DoNotRestart, message: `${command} ${server.describe()}`, handled: true };
+          const message = `${command} ${server.describe()}`;
+          return { action: CloseAction.DoNotRestart, message, handled: true };
         }
         return restarts!.closed();
       },
@@ -173,8 +183,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     // Not the failed write to a process that is gone ("write EPIPE"): how it ended.
     const ended = server && (await server.settled(2000)) !== undefined;
     status.server = "stopped";
-    status.message =
-      server && ended ? `${command} ${server.describe()}` : error instanceof Error ? error.message : String(error);
+    if (server && ended) {
+      status.message = `${command} ${server.describe()}`;
+    } else {
+      status.message = error instanceof Error ? error.message : String(error);
+    }
     render();
     void vscode.window.showErrorMessage(
       `infill: ${status.message}. Set infill.server.path to the infill executable.`,

@@ -78,6 +78,8 @@ export class ServerProcess {
         resolve(this.exit);
       });
     });
+    // Once started, how it ends is the "close" event's; a failed kill is only worth a line.
+    child.on("error", (error) => log.error(`infill serve: ${error.message}`));
     if (child.stderr) {
       void routeServerLog(child.stderr, log, (line) => {
         this.tail.push(line);
@@ -87,7 +89,11 @@ export class ServerProcess {
   }
 
   /** Started, or an Error saying why not (no such file, not executable). */
-  static start(command: string, args: string[], options: { log: LevelledLog; cwd?: string }): Promise<ServerProcess> {
+  static start(
+    command: string,
+    args: string[],
+    options: { log: LevelledLog; cwd?: string },
+  ): Promise<ServerProcess> {
     const child = spawn(command, args, { cwd: options.cwd, stdio: "pipe" });
     return new Promise((resolve, reject) => {
       child.once("spawn", () => resolve(new ServerProcess(child, options.log)));
@@ -104,7 +110,9 @@ export class ServerProcess {
   /** Its exit, waiting at most `ms` for it. */
   async settled(ms: number): Promise<Exit | undefined> {
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ms);
+    });
     try {
       return await Promise.race([this.exited, late]);
     } finally {
@@ -124,7 +132,9 @@ export class ServerProcess {
       return "running";
     }
     const how =
-      this.exit.code !== null ? `exited with code ${this.exit.code}` : `was stopped by ${this.exit.signal}`;
+      this.exit.code !== null
+        ? `exited with code ${this.exit.code}`
+        : `was stopped by ${this.exit.signal}`;
     return this.tail.length > 0 ? `${how}: ${this.tail.join(" | ")}` : how;
   }
 }
