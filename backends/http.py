@@ -20,7 +20,9 @@ from infill.backends.wire import (
     Disconnected,
     HttpClient,
     HttpError,
+    ProxyError,
     Response,
+    TlsError,
     env_proxy,
 )
 
@@ -90,8 +92,8 @@ class HttpBackend:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     async def warm(self) -> str | None:
-        """Open the pooled connection (once per backend); why the backend could not be
-        reached, if it could not (any answer, even an error status, means it can be)."""
+        """Open the pooled connection (once per backend); why no connection could be made, if
+        none could. A slow or odd answer is an answer: the requests judge those."""
         if self.warm_path and self._warming is None:
             self._warming = asyncio.ensure_future(self._warm())
         if self._warming is not None:
@@ -108,7 +110,7 @@ class HttpBackend:
         except (HttpError, TimeoutError, ValueError) as exc:
             reason = _describe(exc)
             log.info("warming %s: %s", self.config.base_url, reason)
-            return reason
+            return reason if isinstance(exc, (ConnectError, TlsError, ProxyError)) else None
         return None
 
     async def aclose(self) -> None:
