@@ -178,7 +178,8 @@ async def vscode(
     typed: str = "",
 ) -> AsyncIterator[dict[str, Any]]:
     """A scenario of drive.mjs run in code-server on a workspace with greet.py; yields what
-    the driver saw while VS Code and the server still run."""
+    the driver saw while VS Code and the server still run; after the block, also the Output
+    channel's lines (`output`)."""
     folder = tmp_path / "workspace"
     folder.mkdir()
     (folder / "greet.py").write_text("def greet(name):\n")
@@ -215,6 +216,15 @@ async def vscode(
         assert driver.returncode == 0, f"{result.get('error')}\n{err.decode()}\n{console}"
         result["screenshot"] = screenshot
         yield result
+    result["output"] = output_channel(home)
+
+
+def output_channel(home: Path) -> list[str]:
+    """The lines of the Output channel "infill": the log file VS Code keeps it in (all of it, where
+    the panel shows a screenful), complete once code-server has stopped."""
+    logs = list((home / "data" / "logs").glob("*/exthost*/infill.infill/infill.log"))
+    assert len(logs) == 1, logs
+    return logs[0].read_text().splitlines()
 
 
 def tagged(output: list[str], text: str) -> list[str]:

@@ -4,11 +4,10 @@
 // host's log shows), or the error. Scenarios:
 //   accept: open a file, run "infill: Explain this suggestion", type, wait for infill's ghost
 //     text, take a screenshot, accept a word of it (Ctrl+Right) and the rest with Tab, save,
-//     run "infill: Show stats", read the Output channel "infill".
-//   dead-backend: open a file, wait for the status bar item to say the backend is down, read
-//     the Output channel.
+//     run "infill: Show stats".
+//   dead-backend: open a file, wait for the status bar item to say the backend is down.
 //   bad-server: open a file, wait for the status bar item to say the server is not running,
-//     read the notifications and the Output channel.
+//     read the notifications.
 import { createRequire } from "node:module";
 
 const options = JSON.parse(process.argv[2]);
@@ -105,40 +104,6 @@ async function statusBar(what) {
   return label.jsonValue();
 }
 
-/** The lines of the Output channel "infill", in the maximized panel. */
-async function outputChannel(expected) {
-  step = `output channel: ${expected}`;
-  await runCommand("Output: Show Output Channels");
-  // The picker's row of the channel (not a command's, "infill: ..."), once it is on screen.
-  const row = await page.waitForFunction(
-    () => {
-      for (const row of document.querySelectorAll(".quick-input-list .monaco-list-row")) {
-        const label = row.getAttribute("aria-label") ?? "";
-        if (label.startsWith("infill") && !label.startsWith("infill:") && row.checkVisibility()) {
-          return row;
-        }
-      }
-      return null;
-    },
-    null,
-    { timeout: LIMIT },
-  );
-  await row.asElement().click();
-  // The whole height for it (the command palette does not open from the read-only output).
-  await page.click('.part.panel .action-label[aria-label^="Maximize"]', { timeout: LIMIT });
-  const text = await page.waitForFunction(
-    (expected) => {
-      // Monaco draws blanks as no-break spaces.
-      const lines = document.querySelector(".part.panel .monaco-editor .view-lines")?.innerText
-        ?.replaceAll("\u00a0", " ");
-      return lines && lines.includes(expected) ? lines : null;
-    },
-    expected,
-    { timeout: LIMIT },
-  );
-  return (await text.jsonValue()).split("\n");
-}
-
 async function notifications() {
   return page.$$eval(".notifications-toasts .notification-list-item-message", (nodes) =>
     nodes.map((node) => node.textContent),
@@ -183,15 +148,13 @@ async function accept() {
   await page.waitForSelector(".tab.active.dirty", { state: "detached", timeout: LIMIT });
   await runCommand("infill: Show stats");
   const stats = await documentText("stats.txt");
-  const output = await outputChannel("indexed");
-  return { ghost, ghostAfterWord, lines, accepted, explanation, stats, output };
+  return { ghost, ghostAfterWord, lines, accepted, explanation, stats };
 }
 
 async function deadBackend() {
   await openFile();
   const status = await statusBar("backend error");
-  const output = await outputChannel("backend unavailable");
-  return { status, output };
+  return { status };
 }
 
 async function badServer() {
@@ -203,8 +166,7 @@ async function badServer() {
   // What else the first seconds bring (a restart would show another start and its failure).
   await new Promise((resolve) => setTimeout(resolve, 3000));
   const messages = await notifications();
-  const output = await outputChannel("exited with code");
-  return { status, messages, output };
+  return { status, messages };
 }
 
 const scenarios = { accept, "dead-backend": deadBackend, "bad-server": badServer };
