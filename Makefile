@@ -38,11 +38,12 @@ lint: $(VENV)/.installed-test
 test: $(VENV)/.installed-test lint
 	$(PY) -m pytest
 
-# The extension in a real VS Code: code-server driven in headless Chromium (tests/vscode_e2e.py).
-# The first run installs Debian's chromium, Node 24 and code-server (a native build of about 3
-# minutes) into ~/.cache/infill/vscode-e2e/; then about a minute. Needs ~1.3 GB of memory.
+# The extension in a real VS Code alone (`make test` runs it too): code-server driven in
+# headless Chromium (tests/test_vscode_e2e.py). The first run on a machine installs Debian's
+# chromium, Node 24 and code-server (a native build of about 3 minutes) into
+# ~/.cache/infill/vscode-e2e/; then about 30 s per run. Needs ~1.3 GB of memory.
 test-vscode: $(VENV)/.installed-test
-	$(PY) -m pytest tests/vscode_e2e.py
+	$(PY) -m pytest tests/test_vscode_e2e.py
 
 # The fuzz tests with 20 times the cases `make test` runs (malformed frames, params and edits
 # against the real server, the framing, the document store, credentials; ~5 minutes).

@@ -254,8 +254,9 @@ class Backend(Protocol):
         """The answer as it is produced; closing the iterator closes the HTTP stream."""
         ...
 
-    async def warm(self) -> None:
-        """Open a connection ahead of the first request."""
+    async def warm(self) -> str | None:
+        """Open a connection ahead of the first request; why the backend could not be
+        reached, if it could not."""
         ...
 
     async def aclose(self) -> None: ...

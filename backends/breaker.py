@@ -45,6 +45,13 @@ class CircuitBreaker:
             if self._on_change:
                 self._on_change(True, "the backend answers again")
 
+    def unreachable(self, reason: str) -> None:
+        """The backend could not be reached at all (the connection opened ahead of the first
+        request failed): down now, not after requests have failed as well."""
+        if not self.down:
+            self.failures = FAILURES_TO_OPEN - 1
+            self.failure(reason)
+
     def failure(self, reason: str, retry_after: float | None = None) -> None:
         self.failures += 1
         if self.down:

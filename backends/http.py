@@ -20,7 +20,9 @@ from infill.backends.wire import (
     Disconnected,
     HttpClient,
     HttpError,
+    ProxyError,
     Response,
+    TlsError,
     env_proxy,
 )
 
@@ -80,7 +82,7 @@ class HttpBackend:
         # One timeout for connecting and for each read: it catches a stall before the headers
         # and mid-stream. The environment's proxy is looked up once, not on every request.
         self._client = HttpClient(config.timeout_ms / 1000, env_proxy(config.base_url))
-        self._warming: asyncio.Task[None] | None = None
+        self._warming: asyncio.Task[str | None] | None = None
 
     def url(self, path: str) -> str:
         return self.config.base_url + path
@@ -89,14 +91,16 @@ class HttpBackend:
         key = self.config.api_key()
         return {"Authorization": f"Bearer {key}"} if key else {}
 
-    async def warm(self) -> None:
-        """Open the pooled connection (once per backend)."""
+    async def warm(self) -> str | None:
+        """Open the pooled connection (once per backend); why no connection could be made, if
+        none could. A slow or odd answer is an answer: the requests judge those."""
         if self.warm_path and self._warming is None:
             self._warming = asyncio.ensure_future(self._warm())
         if self._warming is not None:
-            await asyncio.shield(self._warming)
+            return await asyncio.shield(self._warming)
+        return None
 
-    async def _warm(self) -> None:
+    async def _warm(self) -> str | None:
         try:
             response = await self._client.request("GET", self.url(self.warm_path), self.headers())
             try:
@@ -104,7 +108,10 @@ class HttpBackend:
             finally:
                 response.close()
         except (HttpError, TimeoutError, ValueError) as exc:
-            log.info("warming %s: %s", self.config.base_url, _describe(exc))
+            reason = _describe(exc)
+            log.info("warming %s: %s", self.config.base_url, reason)
+            return reason if isinstance(exc, (ConnectError, TlsError, ProxyError)) else None
+        return None
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -283,6 +283,14 @@ class Completer:
         future.add_done_callback(self._background.discard)
         return future
 
+    async def warm(self, config: BackendConfig) -> None:
+        """Open the backend's connection ahead of the first request; a backend that cannot
+        be reached is reported down at once (editors' status bars say so before anyone types)."""
+        backend = self.backend(config)
+        reason = await backend.warm()
+        if reason is not None and backend is self._backend:  # not replaced meanwhile
+            self.breaker.unreachable(reason)
+
     async def aclose(self) -> None:
         if self._backend is not None:
             await self._backend.aclose()

@@ -115,8 +115,7 @@ class InfillServer(LanguageServer):
     def warm_backend(self) -> None:
         """Open the backend's connection before the first keystroke needs it."""
         if self.settings.backend.base_url:
-            backend = self.completer.backend(self.settings.backend)
-            self.keep(asyncio.ensure_future(backend.warm()))
+            self.keep(asyncio.ensure_future(self.completer.warm(self.settings.backend)))
 
     # -- settings --------------------------------------------------------------------------
 

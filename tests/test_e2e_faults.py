@@ -166,6 +166,20 @@ async def test_connection_refused_until_the_server_starts(start_client: StartCli
     assert any(refused in line for line in client.stderr_lines), client.stderr_lines[-5:]
 
 
+async def test_a_backend_dead_at_start_is_reported_before_any_request(
+    start_client: StartClient,
+):
+    # The start-up check (the request that opens the backend's connection) is refused: the
+    # editor's status bar says so at once, not after the first requests have failed too.
+    port = free_port()
+    client = await start_client(initialization_options=settings(f"http://127.0.0.1:{port}/v1"))
+
+    status = await client.wait_for_notification("infill/status")
+    assert status["state"] == "backend-error"
+    assert "Connection refused" in status["message"], status
+    assert len([m for m in client.messages if down(m)]) == 1
+
+
 @pytest.fixture
 async def plain_tcp() -> AsyncIterator[int]:
     """A port that answers a TLS handshake with plain HTTP (a server without TLS)."""

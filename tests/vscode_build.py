@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from pathlib import Path
@@ -26,6 +27,7 @@ def npm(*args: str, offline: bool = False) -> str:
     return done.stdout
 
 
+@functools.cache  # once per test session: tests/test_vscode.py and tests/test_vscode_e2e.py
 def compile_extension() -> Path:
     """`npm ci` from the committed package-lock.json, then `tsc`."""
     npm("ci", "--no-audit", "--no-fund")

@@ -33,8 +33,9 @@ class NgramBackend:
         if text:
             yield StreamEvent(text, finish_reason="stop")
 
-    async def warm(self) -> None:
+    async def warm(self) -> str | None:
         """Nothing to connect to."""
+        return None
 
     async def aclose(self) -> None:
         """Nothing to close: the index belongs to the server."""

@@ -1,8 +1,13 @@
-// Drives VS Code (code-server) in headless Chromium as a user would: open a file, run "infill:
-// Explain this suggestion", type, wait for infill's ghost text, take a screenshot, accept a
-// word of it (Ctrl+Right) and the rest with Tab, save, run "infill: Show stats". Prints one JSON line: what the ghost text, the
-// reports and the page's console (where the extension host's log shows) read, or the error. Called by tests/vscode_e2e.py with one JSON argument:
-//   {playwright, url, file, type, screenshot}
+// Drives VS Code (code-server) in headless Chromium as a user would. Called by
+// tests/test_vscode_e2e.py with one JSON argument {playwright, url, file, scenario, type,
+// screenshot}; prints one JSON line: what the page showed, its console (where the extension
+// host's log shows), or the error. Scenarios:
+//   accept: open a file, run "infill: Explain this suggestion", type, wait for infill's ghost
+//     text, take a screenshot, accept a word of it (Ctrl+Right) and the rest with Tab, save,
+//     run "infill: Show stats".
+//   dead-backend: open a file, wait for the status bar item to say the backend is down.
+//   bad-server: open a file, wait for the status bar item to say the server is not running,
+//     read the notifications.
 import { createRequire } from "node:module";
 
 const options = JSON.parse(process.argv[2]);
@@ -22,7 +27,7 @@ const browser = await chromium.launch({
     "--disable-sync",
   ],
 });
-const page = await browser.newPage({ viewport: { width: 1200, height: 640 } });
+const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
 const console_ = [];
 let extensionReady;
 const ready = new Promise((resolve) => (extensionReady = resolve));
@@ -79,8 +84,33 @@ async function documentText(name) {
   return (await text.jsonValue()).replaceAll("\u00a0", " ");
 }
 
-let exitCode = 0;
-try {
+/** The status bar item of infill: its accessible label (the tooltip) once it contains `what`. */
+async function statusBar(what) {
+  step = `status bar: ${what}`;
+  const label = await page.waitForFunction(
+    (what) => {
+      for (const item of document.querySelectorAll(".statusbar-item")) {
+        const label = item.querySelector("[aria-label]")?.getAttribute("aria-label") ??
+          item.getAttribute("aria-label") ?? "";
+        if (label.startsWith("infill:") && label.includes(what)) {
+          return label;
+        }
+      }
+      return null;
+    },
+    what,
+    { timeout: LIMIT },
+  );
+  return label.jsonValue();
+}
+
+async function notifications() {
+  return page.$$eval(".notifications-toasts .notification-list-item-message", (nodes) =>
+    nodes.map((node) => node.textContent),
+  );
+}
+
+async function openFile() {
   await page.goto(options.url);
   await page.waitForSelector(".monaco-workbench", { timeout: LIMIT });
   await page.keyboard.press("Control+P");
@@ -89,6 +119,10 @@ try {
   await page.waitForSelector(".quick-input-list .monaco-list-row", { timeout: LIMIT });
   await page.keyboard.press("Enter");
   await page.waitForSelector(`.tab.active[aria-label*="${options.file}"]`, { timeout: LIMIT });
+}
+
+async function accept() {
+  await openFile();
   // Text typed before the extension's provider is registered would never be asked about.
   await within(ready, "'infill: ready' from the extension");
   await page.click(".editor-instance .monaco-editor .view-lines");
@@ -114,13 +148,40 @@ try {
   await page.waitForSelector(".tab.active.dirty", { state: "detached", timeout: LIMIT });
   await runCommand("infill: Show stats");
   const stats = await documentText("stats.txt");
-  await page.screenshot({ path: options.screenshot.replace(/\.png$/, "-saved.png") });
-  console.log(
-    JSON.stringify({ ghost, ghostAfterWord, lines, accepted, explanation, stats, console: console_ }),
-  );
+  return { ghost, ghostAfterWord, lines, accepted, explanation, stats };
+}
+
+async function deadBackend() {
+  await openFile();
+  const status = await statusBar("backend error");
+  return { status };
+}
+
+async function badServer() {
+  await openFile();
+  const status = await statusBar("not running");
+  await page.waitForSelector(".notifications-toasts .notification-list-item-message", {
+    timeout: LIMIT,
+  });
+  // What else the first seconds bring (a restart would show another start and its failure).
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const messages = await notifications();
+  return { status, messages };
+}
+
+const scenarios = { accept, "dead-backend": deadBackend, "bad-server": badServer };
+let exitCode = 0;
+let step = "start";
+try {
+  const result = await scenarios[options.scenario]();
+  await page.screenshot({ path: options.screenshot.replace(/\.png$/, "-end.png") });
+  console.log(JSON.stringify({ ...result, console: console_ }));
 } catch (error) {
   await page.screenshot({ path: options.screenshot.replace(/\.png$/, "-failed.png") }).catch(() => {});
-  console.log(JSON.stringify({ error: String(error), console: console_ }));
+  const statusBarItems = await page
+    .$$eval(".statusbar-item", (items) => items.map((item) => item.outerHTML.slice(0, 400)))
+    .catch(() => []);
+  console.log(JSON.stringify({ error: String(error), step, statusBarItems, console: console_ }));
   exitCode = 1;
 } finally {
   await browser.close();

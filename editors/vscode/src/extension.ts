@@ -7,11 +7,18 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as vscode from "vscode";
 import {
+  CloseAction,
+  ErrorAction,
+  type ErrorHandler,
   LanguageClient,
   type LanguageClientOptions,
+  type Message,
   type ServerOptions,
   State,
+  StreamMessageReader,
+  StreamMessageWriter,
 } from "vscode-languageclient/node";
+import { ServerProcess } from "./process";
 import { type Explanation, formatExplanation } from "./report";
 import { serverExecutable } from "./server";
 import { serverKeys, serverSettings } from "./settings";
@@ -21,15 +28,23 @@ const SECTION = "infill";
 const SCHEME = "infill";
 
 let client: LanguageClient | undefined;
+/** The latest `infill serve` started (a restart starts another). */
+let server: ServerProcess | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const status = new Status();
-  const item = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
+  const item = vscode.window.createStatusBarItem(
+    "infill.status",
+    vscode.StatusBarAlignment.Right,
+    100,
+  );
+  item.name = "infill";
   item.command = "infill.toggle";
   const render = (): void => {
     const view = status.view();
     item.text = view.text;
     item.tooltip = view.tooltip;
+    item.accessibilityInformation = { label: view.tooltip };
     item.backgroundColor = view.error
       ? new vscode.ThemeColor("statusBarItem.errorBackground")
       : undefined;
@@ -51,8 +66,26 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     platform: process.platform,
     isFile: (file) => fs.statSync(file, { throwIfNoEntry: false })?.isFile() ?? false,
   });
-  // No `transport`: TransportKind.stdio would append `--stdio`; `infill serve` is stdio already.
-  const serverOptions: ServerOptions = { command: executable, args: ["serve"] };
+  const command = `${executable} serve`;
+  const outputChannel = vscode.window.createOutputChannel("infill", { log: true });
+  // Started here, not by the client: its stderr goes to the output channel at each line's own
+  // level, and its exit code and last words are known when it ends.
+  const serverOptions: ServerOptions = async () => {
+    outputChannel.info(`starting ${command}`);
+    server = await ServerProcess.start(executable, ["serve"], {
+      log: outputChannel,
+      cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+    });
+    const { stdout, stdin } = server.child;
+    if (!stdout || !stdin) {
+      throw new Error(`${command}: no pipes to talk to it`);
+    }
+    return {
+      reader: new StreamMessageReader(stdout),
+      writer: new ServerWriter(stdin, server, command),
+    };
+  };
+  let restarts: ErrorHandler | undefined; // the client's own policy, once the server has run
   const languages = config().get<string[]>("languages", []);
   const clientOptions: LanguageClientOptions = {
     documentSelector: languages.flatMap((language) => [
@@ -60,6 +93,25 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       { scheme: "untitled", language },
     ]),
     initializationOptions: settings(),
+    outputChannel,
+    // Reported once, by the extension, with how the server ended.
+    initializationFailedHandler: () => false,
+    errorHandler: {
+      // A server that ends before it answers `initialize` (a wrong path, a broken install)
+      // would end the same way again: no restarts, and how it ended goes to the status bar.
+      error: (error, message, count) =>
+        server?.answered
+          ? restarts!.error(error, message, count)
+          : { action: ErrorAction.Continue, handled: true },
+      closed: async () => {
+        await server?.settled(2000);
+        if (server && !server.answered) {
+          const message = `${command} ${server.describe()}`;
+          return { action: CloseAction.DoNotRestart, message, handled: true };
+        }
+        return restarts!.closed();
+      },
+    },
     middleware: {
       provideInlineCompletionItems: async (document, position, context, token, next) => {
         if (!status.enabled) {
@@ -87,6 +139,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     },
   };
   client = new LanguageClient("infill", "infill", serverOptions, clientOptions);
+  restarts = client.createDefaultErrorHandler();
   context.subscriptions.push(
     item,
     vscode.workspace.registerTextDocumentContentProvider(SCHEME, documents),
@@ -94,9 +147,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       status.notified(params);
       render();
     }),
+    outputChannel,
     client.onDidChangeState((change) => {
+      if (change.newState === State.Running && server) {
+        server.answered = true;
+      }
       if (change.newState === State.Stopped) {
         status.server = "stopped";
+        status.message = server && !server.running ? `${command} ${server.describe()}` : "";
         render();
       }
     }),
@@ -122,8 +180,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   try {
     await client.start();
   } catch (error) {
+    // Not the failed write to a process that is gone ("write EPIPE"): how it ended.
+    const ended = server && (await server.settled(2000)) !== undefined;
     status.server = "stopped";
-    status.message = `cannot start ${executable} serve: ${String(error)}`;
+    if (server && ended) {
+      status.message = `${command} ${server.describe()}`;
+    } else {
+      status.message = error instanceof Error ? error.message : String(error);
+    }
     render();
     void vscode.window.showErrorMessage(
       `infill: ${status.message}. Set infill.server.path to the infill executable.`,
@@ -141,6 +205,33 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 export async function deactivate(): Promise<void> {
   await client?.stop();
   client = undefined;
+  // It exits at `exit`, or when its stdin closes; a hung one is stopped.
+  if (server && (await server.settled(2000)) === undefined) {
+    server.kill();
+  }
+  server = undefined;
+}
+
+/** Messages to the server; a write to one that has ended fails with how it ended. */
+class ServerWriter extends StreamMessageWriter {
+  constructor(
+    stdin: NodeJS.WritableStream,
+    private readonly server: ServerProcess,
+    private readonly command: string,
+  ) {
+    super(stdin);
+  }
+
+  override async write(message: Message): Promise<void> {
+    try {
+      await super.write(message);
+    } catch (error) {
+      if ((await this.server.settled(2000)) !== undefined) {
+        throw new Error(`${this.command} ${this.server.describe()}`);
+      }
+      throw error;
+    }
+  }
 }
 
 /** Read-only text documents for the reports, opened beside the editor. */

@@ -6,11 +6,11 @@
 local M = {}
 
 local api = vim.api
+local highlight = require('infill.highlight')
 local namespace = api.nvim_create_namespace('infill.ghost')
 local INVOKED, AUTOMATIC = 1, 2 -- lsp.InlineCompletionTriggerKind
 
 M.namespace = namespace
-M.highlight = 'Comment'
 
 ---@class infill.GhostState
 ---@field client_id integer?
@@ -80,14 +80,14 @@ local function show(bufnr)
     return
   end
   local lines = vim.split(item.insertText, '\n', { plain = true })
-  local virt_text = { { lines[1], M.highlight } }
+  local virt_text = { { lines[1], highlight.group } }
   local virt_lines = {}
   for i = 2, #lines do
-    virt_lines[#virt_lines + 1] = { { lines[i], M.highlight } }
+    virt_lines[#virt_lines + 1] = { { lines[i], highlight.group } }
   end
   if #state.items > 1 then
     local last = virt_lines[#virt_lines] or virt_text
-    last[#last + 1] = { (' (%d/%d)'):format(state.index, #state.items), 'NonText' }
+    last[#last + 1] = { (' (%d/%d)'):format(state.index, #state.items), 'MoreMsg' }
   end
   api.nvim_buf_set_extmark(bufnr, namespace, state.row, state.col, {
     virt_text = virt_text,

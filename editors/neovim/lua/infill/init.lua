@@ -6,6 +6,7 @@ local M = {}
 
 local api = vim.api
 local ghost = require('infill.ghost')
+local highlight = require('infill.highlight')
 local report = require('infill.report')
 
 M.defaults = {
@@ -324,6 +325,7 @@ function M.setup(options)
   M.mode() -- fails early on a ghost_text that this Neovim cannot do
 
   local group = api.nvim_create_augroup('infill', { clear = true })
+  highlight.setup(group)
   api.nvim_create_autocmd('FileType', {
     group = group,
     pattern = M.config.filetypes,

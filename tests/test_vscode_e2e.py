@@ -1,16 +1,19 @@
-"""End to end in a real VS Code (`make test-vscode`; not part of `make test`, see below).
+"""End to end in a real VS Code: code-server (VS Code for the browser) runs offline with the
+extension's .vsix installed; headless Chromium, driven by playwright-core (editors/vscode/e2e/
+drive.mjs), does what a user does. Three runs:
 
-code-server (VS Code for the browser) runs offline with the extension's .vsix installed and
-`infill.server.path` pointing at this checkout's `infill`; headless Chromium, driven by
-playwright-core (editors/vscode/e2e/drive.mjs), opens a Python file and types; the ghost text
-comes from the real `infill serve` and the fake backend over HTTP. A word of it is accepted
-with Ctrl+Right and the rest with Tab, the file is saved, and the file on disk and the server's
-local metrics (the partial accept, and the item's `infill.accepted` command) are checked; so
-are the reports of "infill: Explain this suggestion" and "infill: Show stats".
+- with `infill.server.path` pointing at this checkout's `infill` and the fake backend over HTTP:
+  a Python file is opened and typed in, the ghost text comes from the real `infill serve`; a
+  word of it is accepted with Ctrl+Right and the rest with Tab, the file is saved, and the file
+  on disk and the server's local metrics (the partial accept, and the item's `infill.accepted`
+  command) are checked; so are the reports of "infill: Explain this suggestion" and "infill:
+  Show stats", and the levels the server's log lines have in the Output channel;
+- with a backend nobody listens at: the status bar says so before anything is typed;
+- with `/bin/false` as the server: how it ended, once, without restarts.
 
-Heavy, hence a target of its own: the first run installs Debian's chromium, Node 24 and
-code-server (a ~3-minute native build) into ~/.cache/infill/vscode-e2e/ (editors/vscode/e2e/
-setup.sh), and VS Code with Chromium takes about 1.3 GB of memory."""
+The first run on a machine installs Debian's chromium, Node 24 and code-server (a ~3-minute
+native build) into ~/.cache/infill/vscode-e2e/ (editors/vscode/e2e/setup.sh); later runs reuse
+them (about 30 s per run). VS Code with Chromium takes about 1.3 GB of memory."""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -126,11 +130,11 @@ async def code_server(
         log.close()
 
 
-def user_settings(fake: FakeLLM) -> dict[str, object]:
+def user_settings(server_path: str, backend_url: str) -> dict[str, object]:
     return {
-        "infill.server.path": str(Path(sys.executable).parent / "infill"),
+        "infill.server.path": server_path,
         "infill.backend.kind": "openai",
-        "infill.backend.url": fake.url,
+        "infill.backend.url": backend_url,
         "infill.backend.template": "qwen",
         "editor.inlineSuggest.enabled": True,
         # Nothing else on the screen or the wire: no word suggestions, no AI features of
@@ -149,42 +153,53 @@ def user_settings(fake: FakeLLM) -> dict[str, object]:
     }
 
 
-async def test_ghost_text_is_shown_and_tab_accepts_it(
-    fake: FakeLLM, env: dict[str, str], tmp_path: Path
-):
-    tools = await asyncio.to_thread(install)
-    await asyncio.to_thread(compile_extension)
-    vsix = await asyncio.to_thread(package_vsix)
+INFILL = str(Path(sys.executable).parent / "infill")
 
-    # The model is asked at every key; it answers only at the end of what is typed.
-    def answer(request: Received) -> Reply:
-        typed_all = f"{TYPED}<|fim_suffix|>" in request.body.get("prompt", "")
-        return Reply(chunks=[SUGGESTION, "\n"]) if typed_all else Reply(chunks=["\n"])
 
-    fake.on_request = answer
+@pytest.fixture(scope="module")
+def tools() -> dict[str, str]:
+    return install()
+
+
+@pytest.fixture(scope="module")
+def vsix() -> Path:
+    compile_extension()
+    return package_vsix()
+
+
+@contextlib.asynccontextmanager
+async def vscode(
+    scenario: str,
+    settings: dict[str, object],
+    tools: dict[str, str],
+    vsix: Path,
+    env: dict[str, str],
+    tmp_path: Path,
+    typed: str = "",
+) -> AsyncIterator[dict[str, Any]]:
+    """A scenario of drive.mjs run in code-server on a workspace with greet.py; yields what
+    the driver saw while VS Code and the server still run; after the block, also the Output
+    channel's lines (`output`)."""
     folder = tmp_path / "workspace"
     folder.mkdir()
-    source = folder / "greet.py"
-    source.write_text("def greet(name):\n")
+    (folder / "greet.py").write_text("def greet(name):\n")
     home = tmp_path / "code-server"
     (home / "data" / "User").mkdir(parents=True)
-    (home / "data" / "User" / "settings.json").write_text(json.dumps(user_settings(fake)))
+    (home / "data" / "User" / "settings.json").write_text(json.dumps(settings))
     node_bin = str(Path(tools["node"]).parent)
     server_env = {
         **env,
         "PATH": f"{node_bin}{os.pathsep}{env['PATH']}",  # code-server runs on Node 24
         "EXTENSIONS_GALLERY": "{}",  # no marketplace requests at all
     }
-    screenshot = tmp_path / "ghost-text.png"
-
-    expected = f"def greet(name):\n{TYPED}{SUGGESTION}"  # typed on the last, empty line
-    state = Path(env["XDG_STATE_HOME"]) / "infill" / "metrics.sqlite3"
+    screenshot = tmp_path / "screen.png"
     async with code_server(tools["code_server"], server_env, folder, home, vsix) as url:
         options = {
             "playwright": tools["playwright"],
             "url": url,
-            "file": source.name,
-            "type": TYPED,
+            "file": "greet.py",
+            "scenario": scenario,
+            "type": typed,
             "screenshot": str(screenshot),
         }
         driver = await asyncio.create_subprocess_exec(
@@ -199,6 +214,38 @@ async def test_ghost_text_is_shown_and_tab_accepts_it(
         (tmp_path / "driver.json").write_text(json.dumps(result, indent=1))
         console = "\n".join(result.get("console", [])[-40:])
         assert driver.returncode == 0, f"{result.get('error')}\n{err.decode()}\n{console}"
+        result["screenshot"] = screenshot
+        yield result
+    result["output"] = output_channel(home)
+
+
+def output_channel(home: Path) -> list[str]:
+    """The lines of the Output channel "infill": the log file VS Code keeps it in (all of it, where
+    the panel shows a screenful), complete once code-server has stopped."""
+    logs = list((home / "data" / "logs").glob("*/exthost*/infill.infill/infill.log"))
+    assert len(logs) == 1, logs
+    return logs[0].read_text().splitlines()
+
+
+def tagged(output: list[str], text: str) -> list[str]:
+    """The level tags ("info", "warning", ...) of the Output channel's lines holding `text`."""
+    return [m[1] for line in output if text in line and (m := re.search(r" \[(\w+)\] ", line))]
+
+
+async def test_ghost_text_is_shown_and_tab_accepts_it(
+    tools: dict[str, str], vsix: Path, fake: FakeLLM, env: dict[str, str], tmp_path: Path
+):
+    # The model is asked at every key; it answers only at the end of what is typed.
+    def answer(request: Received) -> Reply:
+        typed_all = f"{TYPED}<|fim_suffix|>" in request.body.get("prompt", "")
+        return Reply(chunks=[SUGGESTION, "\n"]) if typed_all else Reply(chunks=["\n"])
+
+    fake.on_request = answer
+    source = tmp_path / "workspace" / "greet.py"
+    expected = f"def greet(name):\n{TYPED}{SUGGESTION}"  # typed on the last, empty line
+    state = Path(env["XDG_STATE_HOME"]) / "infill" / "metrics.sqlite3"
+    settings = user_settings(INFILL, fake.url)
+    async with vscode("accept", settings, tools, vsix, env, tmp_path, TYPED) as result:
         # While VS Code and the server still run: the save reaches the disk through
         # code-server, and the server writes its metrics about every second.
         for _ in range(300):
@@ -222,9 +269,42 @@ async def test_ghost_text_is_shown_and_tab_accepts_it(
     numbers = report(state)
     assert (numbers["accepted_partly"], numbers["accepted_whole"]) == (1, 1)
     assert numbers["chars_accepted"] == len(SUGGESTION)
+    # The server's INFO lines are info in the Output channel, not errors.
+    assert tagged(result["output"], "infill.server: indexed ") == ["info"], result["output"]
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(screenshot, SCREENSHOT)
+    shutil.copyfile(result["screenshot"], SCREENSHOT)
 
 
 def accepted(metrics: Path) -> int:
     return report(metrics)["accepted_whole"] if metrics.is_file() else 0
+
+
+async def test_a_dead_backend_shows_in_the_status_bar_at_once(
+    tools: dict[str, str], vsix: Path, env: dict[str, str], tmp_path: Path
+):
+    nobody = f"http://127.0.0.1:{free_port()}/v1"
+    settings = user_settings(INFILL, nobody)
+    async with vscode("dead-backend", settings, tools, vsix, env, tmp_path) as result:
+        pass
+
+    # Before anything is typed: the server's start-up check was refused.
+    assert result["status"].startswith("infill: backend error, requests paused: "), result
+    assert "Connection refused" in result["status"]
+    assert tagged(result["output"], "backend unavailable, pausing requests") == ["warning"]
+
+
+async def test_a_server_that_cannot_run_is_reported_by_its_exit_code(
+    tools: dict[str, str], vsix: Path, fake: FakeLLM, env: dict[str, str], tmp_path: Path
+):
+    settings = user_settings("/bin/false", fake.url)
+    async with vscode("bad-server", settings, tools, vsix, env, tmp_path) as result:
+        pass
+
+    assert (
+        result["status"] == "infill: the server is not running: /bin/false serve exited with code 1"
+    )
+    assert any("/bin/false serve exited with code 1" in m for m in result["messages"]), result
+    # Not the failed write to it ("write EPIPE", which the Output channel has for the curious).
+    assert not [m for m in result["messages"] if "EPIPE" in m], result["messages"]
+    # Started once: a server that ends before it answers would end the same way again.
+    assert tagged(result["output"], "starting /bin/false serve") == ["info"], result["output"]
