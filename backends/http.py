@@ -180,7 +180,7 @@ class HttpBackend:
                     await response.aclose()
         except TimeoutError:
             log.info("warming %s: no answer within %d ms", url, self.config.timeout_ms)
-        except (httpx.HTTPError, httpx.InvalidURL, BackendError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError, BackendError) as exc:
             log.info("warming %s: %s", url, describe(exc))
 
     async def aclose(self) -> None:
@@ -211,9 +211,13 @@ class HttpBackend:
             # timeout) rather than open a second.
             await asyncio.wait((self._warming,))
         url = self.url(path)
-        request = self.client.build_request(
-            "POST", url, content=json.dumps(body).encode("utf-8"), headers=self.headers()
-        )
+        content = json.dumps(body).encode("utf-8")
+        try:
+            request = self.client.build_request(
+                "POST", url, content=content, headers=self.headers()
+            )
+        except (httpx.InvalidURL, ValueError) as exc:  # ValueError: urllib's reading of it
+            raise BackendError(f"not a URL to send requests to: {url}: {exc}") from None
         request.headers["Content-Type"] = "application/json"
         delay = BACKOFF_SECONDS
         resent = False
