@@ -14,9 +14,9 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import certifi
 import httpx
@@ -25,6 +25,7 @@ from infill import __version__
 from infill.backends.base import BackendConfig, BackendError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 USER_AGENT = f"infill/{__version__}"
 ERROR_BODY_CHARS = 300
@@ -120,11 +121,65 @@ def error_message(body: bytes) -> str:
 async def read_at_most(response: httpx.Response, limit: int) -> bytes:
     """The (decoded) body's first `limit` bytes: a body that never ends is not waited for."""
     data = bytearray()
-    async for chunk in response.aiter_bytes():
+    async for chunk in body_chunks(response):
         data += chunk
         if len(data) >= limit:
             break
     return bytes(data[:limit])
+
+
+# httpx's work in tasks of its own (see `guarded`), referenced until they are done.
+_detached: set[asyncio.Future[Any]] = set()
+
+
+def _detach(task: asyncio.Future[Any]) -> None:
+    _detached.add(task)
+    task.add_done_callback(_detached.discard)
+
+
+async def guarded(
+    work: Awaitable[T], on_abandoned: Callable[[T], asyncio.Future[None]] | None = None
+) -> T:
+    """`work` (a step of httpx's) in a task of its own, cancelled at most once however often
+    the caller is: httpx cleans up after a cancellation (closes the connection) with awaits of
+    its own, and a second cancellation there leaves the connection open, neither pooled nor
+    closed (encode/httpx#3782: the user's typing cancels requests, often twice). If the caller
+    is cancelled as the work finishes, `on_abandoned` gets its result."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.cancel()
+        _detach(task)
+        if on_abandoned is not None:
+            task.add_done_callback(
+                lambda done: (
+                    on_abandoned(done.result())
+                    if not done.cancelled() and done.exception() is None
+                    else None
+                )
+            )
+        raise
+
+
+async def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The (decoded) body as it arrives, each read `guarded`."""
+    chunks = response.aiter_bytes()
+    while (chunk := await guarded(anext(chunks, None))) is not None:
+        yield chunk
+
+
+def closing(response: httpx.Response) -> asyncio.Future[None]:
+    """Close `response`, and its connection if its body was not read to its end, in a task of
+    its own that is never cancelled: cut short, httpx's close leaves the connection open."""
+    task = asyncio.ensure_future(response.aclose())
+    _detach(task)
+    return task
+
+
+async def close(response: httpx.Response) -> None:
+    """`closing`, waited for (a cancellation of the caller stops the wait, not the close)."""
+    await asyncio.shield(closing(response))
 
 
 class HttpBackend:
@@ -173,11 +228,11 @@ class HttpBackend:
         try:
             async with asyncio.timeout(self.config.timeout_ms / 1000):
                 request = self.client.build_request("GET", url, headers=self.headers())
-                response = await self.client.send(request, stream=True)
+                response = await guarded(self.client.send(request, stream=True), closing)
                 try:
                     await read_at_most(response, WARM_BODY_BYTES)
                 finally:
-                    await response.aclose()
+                    await close(response)
         except TimeoutError:
             log.info("warming %s: no answer within %d ms", url, self.config.timeout_ms)
         except (httpx.HTTPError, httpx.InvalidURL, ValueError, BackendError) as exc:
@@ -199,7 +254,7 @@ class HttpBackend:
         try:
             yield response
         finally:
-            await response.aclose()
+            await close(response)
 
     async def _open(self, path: str, body: dict[str, Any]) -> httpx.Response:
         """Retries happen only here, before any token: refused connections and 429/503 after
@@ -224,7 +279,7 @@ class HttpBackend:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 # Cancelled meanwhile (the user typed on), httpx closes the connection.
-                response = await self.client.send(request, stream=True)
+                response = await guarded(self.client.send(request, stream=True), closing)
             except httpx.TimeoutException:
                 raise BackendError(
                     f"timed out after {self.config.timeout_ms} ms waiting for {url}"
@@ -247,7 +302,7 @@ class HttpBackend:
             except httpx.HTTPError:
                 raw = b""
             finally:
-                await response.aclose()
+                await close(response)
             wait = retry_after_seconds(response.headers.get("retry-after"))
             message = f"HTTP {response.status_code} from {url}: {error_message(raw)}"
             if response.status_code not in RETRY_STATUSES or attempt == MAX_ATTEMPTS:
@@ -261,7 +316,7 @@ class HttpBackend:
         """The (decoded) body's lines, as they arrive; a line beyond MAX_LINE_BYTES is an
         error."""
         try:
-            async for line in body_lines(response.aiter_bytes()):
+            async for line in body_lines(body_chunks(response)):
                 yield line.decode("utf-8", "replace")
         except OversizedLine:
             raise BackendError(f"oversized line from {response.url}") from None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import ipaddress
 import itertools
 import logging
@@ -155,6 +156,32 @@ async def test_a_request_cancelled_before_its_headers_closes_its_connection(
     with pytest.raises(asyncio.CancelledError):
         await asking
     await fake.wait_for_dropped(1)
+
+
+@pytest.mark.parametrize("turns", range(4))
+async def test_a_stream_cancelled_again_as_it_closes_still_closes_its_connection(
+    turns: int, fake: FakeLLM, backend: OpenAICompatible
+):
+    """The first cancellation closes the stream; another, some loop turns later, lands in
+    httpx's closing of the connection, which must not be cut short."""
+    fake.default = Reply(chunks=["a"], keep_open=True)
+
+    async def read(answered: asyncio.Event) -> None:
+        async for _ in backend.stream(REQUEST):
+            answered.set()
+
+    for _ in range(10):
+        answered = asyncio.Event()
+        reading = asyncio.ensure_future(read(answered))
+        await answered.wait()
+        reading.cancel()
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+    await fake.wait_for_dropped(10)
+    await until(lambda: fake.open_connections == 0, "every connection closed")
 
 
 async def test_closing_the_backend_closes_its_idle_connections(
