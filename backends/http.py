@@ -274,6 +274,9 @@ class HttpBackend:
         except (httpx.InvalidURL, ValueError) as exc:  # ValueError: urllib's reading of it
             raise BackendError(f"not a URL to send requests to: {url}: {exc}") from None
         request.headers["Content-Type"] = "application/json"
+        # A pause that would end past the request's own timeout is not waited out: the caller
+        # has given up by then, and the next request would go sooner than the server asked.
+        deadline = time.monotonic() + self.config.timeout_ms / 1000
         delay = BACKOFF_SECONDS
         resent = False
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -287,14 +290,15 @@ class HttpBackend:
             except httpx.HTTPError as exc:
                 unanswered = isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError)
                 refused = isinstance(exc, httpx.ConnectError) and not tls_failure(exc)
-                if attempt == MAX_ATTEMPTS or not (refused or (unanswered and not resent)):
-                    raise BackendError(f"{describe(exc)} talking to {url}") from None
-                if unanswered:
+                more = attempt < MAX_ATTEMPTS
+                if unanswered and not resent and more:
                     resent = True
                     continue
-                await asyncio.sleep(delay)
-                delay *= 2
-                continue
+                if refused and more and time.monotonic() + delay <= deadline:
+                    await asyncio.sleep(delay)
+                    delay *= 2
+                    continue
+                raise BackendError(f"{describe(exc)} talking to {url}") from None
             if response.status_code == 200:
                 return response
             try:
@@ -305,10 +309,12 @@ class HttpBackend:
                 await close(response)
             wait = retry_after_seconds(response.headers.get("retry-after"))
             message = f"HTTP {response.status_code} from {url}: {error_message(raw)}"
-            if response.status_code not in RETRY_STATUSES or attempt == MAX_ATTEMPTS:
+            pause = wait if wait is not None else delay
+            last = attempt == MAX_ATTEMPTS or time.monotonic() + pause > deadline
+            if response.status_code not in RETRY_STATUSES or last:
                 raise BackendError(message, retry_after=wait, status=response.status_code)
             log.info("%s; retrying", message)
-            await asyncio.sleep(wait if wait is not None else delay)
+            await asyncio.sleep(pause)
             delay *= 2
         raise AssertionError("unreachable")
 

@@ -350,6 +350,24 @@ async def test_a_kept_alive_connection_closed_as_it_is_reused_is_asked_again(
     assert (len(fake.requests), fake.connections) == (2, 2)
 
 
+@pytest.mark.parametrize(("retry_after", "requests"), [("0", 2), ("5", 1)])
+async def test_a_429_is_retried_only_when_its_retry_after_ends_within_the_timeout(
+    retry_after: str, requests: int, fake: FakeLLM
+):
+    fake.replies = [Reply(status=429, headers={"Retry-After": retry_after})]
+    backend = OpenAICompatible(BackendConfig(kind="openai", url=fake.url, timeout_ms=1000))
+    try:
+        if requests == 2:
+            assert await stream(backend) == ["hello"]
+        else:
+            with pytest.raises(BackendError, match="HTTP 429") as error:
+                await stream(backend)
+            assert error.value.retry_after == 5  # for the circuit breaker to wait as long
+    finally:
+        await backend.aclose()
+    assert len(fake.requests) == requests
+
+
 # -- what the answers hold -------------------------------------------------------------------------
 
 
