@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from infill.backends.base import BackendError, CompletionRequest, StreamEvent
-from infill.backends.http import HttpBackend, parse_json
+from infill.backends.http import HttpBackend, checked_key, parse_json
 from infill.backends.sse import sse_data
 
 API_VERSION = "2023-06-01"
@@ -16,7 +16,7 @@ DEFAULT_MODEL = "claude-3-5-haiku-latest"
 class Anthropic(HttpBackend):
     def headers(self) -> dict[str, str]:
         headers = {"anthropic-version": API_VERSION}
-        key = self.config.api_key()
+        key = checked_key(self.config)
         if key:
             headers["x-api-key"] = key
         return headers
@@ -38,13 +38,14 @@ class Anthropic(HttpBackend):
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         async with self.post_stream("/v1/messages", self.body(request)) as response:
+            url = str(response.url)
             async for data in sse_data(self.lines(response)):
-                event = parse_json(data, response.url)
+                event = parse_json(data, url)
                 kind = event.get("type")
                 if kind == "error":
                     error = event.get("error") or {}
                     raise BackendError(
-                        f"error from {response.url}: {error.get('type')}: {error.get('message')}"
+                        f"error from {url}: {error.get('type')}: {error.get('message')}"
                     )
                 if kind == "content_block_delta":
                     delta = event.get("delta") or {}

@@ -1,6 +1,7 @@
-"""What all HTTP backends share: one pooled client (backends/wire.py), timeouts, retries before
-the first token, error messages from each API's error shapes, and reading SSE or NDJSON bodies
-line by line."""
+"""What all HTTP backends share: one httpx client per backend (kept-alive connections that
+expire when idle, the environment's proxies, TLS with the system's CAs), timeouts, retries
+before the first token, error messages from each API's error shapes, and reading SSE or NDJSON
+bodies line by line."""
 
 from __future__ import annotations
 
@@ -8,31 +9,78 @@ import asyncio
 import email.utils
 import json
 import logging
+import os
 import re
+import socket
+import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+import certifi
+import httpx
+
+from infill import __version__
 from infill.backends.base import BackendConfig, BackendError
-from infill.backends.wire import (
-    ConnectError,
-    Disconnected,
-    HttpClient,
-    HttpError,
-    ProxyError,
-    Response,
-    TlsError,
-    env_proxy,
-)
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
+USER_AGENT = f"infill/{__version__}"
 ERROR_BODY_CHARS = 300
 RETRY_STATUSES = (429, 503)
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 3  # tries of a request nobody answered: refused connections, 429 and 503
 BACKOFF_SECONDS = 0.25  # doubled at each attempt, unless the server says when
 MAX_LINE_BYTES = 1 << 20  # a "line" longer than this is not an event stream
+# A kept-alive connection idle for longer is not used again: NATs and load balancers drop idle
+# flows without a word, and a request sent on one would wait out the whole timeout.
+KEEPALIVE_EXPIRY_S = 5.0
+# The warm-up's answer (a model list) is read up to this much, then its connection closed.
+WARM_BODY_BYTES = 4 << 20
+# An API key is sent in a header: visible ASCII only (a line end, a NUL or a non-ASCII letter
+# is a key pasted wrong, and would make a malformed request or one with a different key).
+_KEY_CHARACTER = re.compile(r"[\x20-\x7e]")
+
+
+def tls_context() -> ssl.SSLContext:
+    """The system's trusted CAs (OpenSSL reads SSL_CERT_FILE and SSL_CERT_DIR for others), or
+    certifi's where the system has none; host names checked."""
+    context = ssl.create_default_context()
+    named = os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR")
+    if not named and not context.cert_store_stats()["x509_ca"]:
+        context.load_verify_locations(certifi.where())
+    return context
+
+
+def make_client(config: BackendConfig) -> httpx.AsyncClient:
+    """A client for `config`'s server: one timeout for connecting and for each read (it catches
+    a stall before the headers and mid-stream), the environment's proxies (HTTP(S)_PROXY,
+    ALL_PROXY, NO_PROXY, read once here), compressed answers decoded. Raises ValueError or
+    ImportError for a proxy it cannot use."""
+    return httpx.AsyncClient(
+        timeout=config.timeout_ms / 1000,
+        limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S),
+        headers={"User-Agent": USER_AGENT},
+        verify=tls_context(),
+        trust_env=True,
+    )
+
+
+def checked_key(config: BackendConfig) -> str | None:
+    """The API key, refused (never sent, never shown) if it holds a character a header cannot
+    carry as it is."""
+    key = config.api_key()
+    if key is not None:
+        for position, character in enumerate(key):
+            if not _KEY_CHARACTER.fullmatch(character):
+                source = f"${config.api_key_env}" if config.api_key_env else "backend.api_key"
+                kind = "a non-ASCII" if ord(character) > 0x7F else "a control"
+                raise BackendError(
+                    f"the API key ({source}) holds {kind} character at position {position + 1} "
+                    f"of {len(key)}: it is not sent; set the key without it"
+                )
+    return key
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -70,6 +118,70 @@ def error_message(body: bytes) -> str:
     return text[:ERROR_BODY_CHARS]
 
 
+async def read_at_most(response: httpx.Response, limit: int) -> bytes:
+    """The (decoded) body's first `limit` bytes: a body that never ends is not waited for."""
+    data = bytearray()
+    async for chunk in body_chunks(response):
+        data += chunk
+        if len(data) >= limit:
+            break
+    return bytes(data[:limit])
+
+
+# httpx's work in tasks of its own (see `guarded`), referenced until they are done.
+_detached: set[asyncio.Future[Any]] = set()
+
+
+def _detach(task: asyncio.Future[Any]) -> None:
+    _detached.add(task)
+    task.add_done_callback(_detached.discard)
+
+
+async def guarded(
+    work: Awaitable[T], on_abandoned: Callable[[T], asyncio.Future[None]] | None = None
+) -> T:
+    """`work` (a step of httpx's) in a task of its own, cancelled at most once however often
+    the caller is: httpx cleans up after a cancellation (closes the connection) with awaits of
+    its own, and a second cancellation there leaves the connection open, neither pooled nor
+    closed (encode/httpx#3782: the user's typing cancels requests, often twice). If the caller
+    is cancelled as the work finishes, `on_abandoned` gets its result."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.cancel()
+        _detach(task)
+        if on_abandoned is not None:
+            task.add_done_callback(
+                lambda done: (
+                    on_abandoned(done.result())
+                    if not done.cancelled() and done.exception() is None
+                    else None
+                )
+            )
+        raise
+
+
+async def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The (decoded) body as it arrives, each read `guarded`."""
+    chunks = response.aiter_bytes()
+    while (chunk := await guarded(anext(chunks, None))) is not None:
+        yield chunk
+
+
+def closing(response: httpx.Response) -> asyncio.Future[None]:
+    """Close `response`, and its connection if its body was not read to its end, in a task of
+    its own that is never cancelled: cut short, httpx's close leaves the connection open."""
+    task = asyncio.ensure_future(response.aclose())
+    _detach(task)
+    return task
+
+
+async def close(response: httpx.Response) -> None:
+    """`closing`, waited for (a cancellation of the caller stops the wait, not the close)."""
+    await asyncio.shield(closing(response))
+
+
 class HttpBackend:
     """A backend that talks HTTP: subclasses say which request to send and how to read it."""
 
@@ -79,21 +191,32 @@ class HttpBackend:
 
     def __init__(self, config: BackendConfig) -> None:
         self.config = config
-        # One timeout for connecting and for each read: it catches a stall before the headers
-        # and mid-stream. The environment's proxy is looked up once, not on every request.
-        self._client = HttpClient(config.timeout_ms / 1000, env_proxy(config.base_url))
         self._warming: asyncio.Task[str | None] | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._refusal = ""  # why there is no client: a proxy the environment names is unusable
+        try:
+            self._client = make_client(config)
+        except (ValueError, ImportError, httpx.InvalidURL) as exc:
+            # Going direct where the user's network says to use a proxy is not an option.
+            self._refusal = f"cannot use the proxy set in the environment: {exc}"
+            log.warning("%s", self._refusal)
 
     def url(self, path: str) -> str:
         return self.config.base_url + path
 
     def headers(self) -> dict[str, str]:
-        key = self.config.api_key()
+        key = checked_key(self.config)
         return {"Authorization": f"Bearer {key}"} if key else {}
 
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise BackendError(self._refusal)
+        return self._client
+
     async def warm(self) -> str | None:
-        """Open the pooled connection (once per backend); why no connection could be made, if
-        none could. A slow or odd answer is an answer: the requests judge those."""
+        """Open a kept-alive connection (once per backend); why no connection could be made,
+        if none could. A slow or odd answer is an answer: the requests judge those."""
         if self.warm_path and self._warming is None:
             self._warming = asyncio.ensure_future(self._warm())
         if self._warming is not None:
@@ -101,90 +224,121 @@ class HttpBackend:
         return None
 
     async def _warm(self) -> str | None:
+        """A GET whose answer is read up to WARM_BODY_BYTES, all within the timeout: requests
+        wait for it (to use its connection), so it must end."""
+        url = self.url(self.warm_path)
         try:
-            response = await self._client.request("GET", self.url(self.warm_path), self.headers())
-            try:
-                await response.read()
-            finally:
-                response.close()
-        except (HttpError, TimeoutError, ValueError) as exc:
-            reason = _describe(exc)
-            log.info("warming %s: %s", self.config.base_url, reason)
-            return reason if isinstance(exc, (ConnectError, TlsError, ProxyError)) else None
+            async with asyncio.timeout(self.config.timeout_ms / 1000):
+                request = self.client.build_request("GET", url, headers=self.headers())
+                response = await guarded(self.client.send(request, stream=True), closing)
+                try:
+                    await read_at_most(response, WARM_BODY_BYTES)
+                finally:
+                    await close(response)
+        except TimeoutError:
+            log.info("warming %s: no answer within %d ms", url, self.config.timeout_ms)
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError, BackendError) as exc:
+            reason = describe(exc)
+            log.info("warming %s: %s", url, reason)
+            # No connection at all (refused, DNS, TLS, a proxy): the backend is down now.
+            unreachable = (httpx.ConnectError, httpx.ProxyError, BackendError)
+            return reason if isinstance(exc, unreachable) else None
         return None
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._warming is not None:
+            self._warming.cancel()
+            await asyncio.wait((self._warming,))
+        if self._client is not None:
+            await self._client.aclose()
 
     @asynccontextmanager
-    async def post_stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[Response]:
+    async def post_stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[httpx.Response]:
         """POST, and the streaming response once its status is 200; leaving the block closes
-        it, and with it the connection if the body was not read to its end."""
+        it, and with it the connection if the body was not read to its end (which is how the
+        server learns that nobody listens)."""
         response = await self._open(path, body)
         try:
             yield response
         finally:
-            # Synchronous, so a second cancellation cannot cut it short.
-            response.close()
+            await close(response)
 
-    async def _open(self, path: str, body: dict[str, Any]) -> Response:
-        """Retries happen only here, before any token: on connection errors and on 429/503,
-        after the server's Retry-After or a doubling backoff."""
+    async def _open(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """Retries happen only here, before any token: refused connections and 429/503 after
+        the server's Retry-After or a doubling backoff; a request the server may have read
+        before it hung up is sent once more, at once (the connection may have been one it
+        closed as it was reused), and no more."""
         if self._warming is not None and not self._warming.done():
-            # The connection being opened is the one to use: wait rather than open a second.
-            await asyncio.shield(self._warming)
+            # The connection being opened is the one to use: wait (at most the warm-up's own
+            # timeout) rather than open a second.
+            await asyncio.wait((self._warming,))
         url = self.url(path)
-        data = json.dumps(body).encode("utf-8")
-        headers = {**self.headers(), "Content-Type": "application/json"}
+        content = json.dumps(body).encode("utf-8")
+        try:
+            request = self.client.build_request(
+                "POST", url, content=content, headers=self.headers()
+            )
+        except (httpx.InvalidURL, ValueError) as exc:  # ValueError: urllib's reading of it
+            raise BackendError(f"not a URL to send requests to: {url}: {exc}") from None
+        request.headers["Content-Type"] = "application/json"
+        # A pause that would end past the request's own timeout is not waited out: the caller
+        # has given up by then, and the next request would go sooner than the server asked.
+        deadline = time.monotonic() + self.config.timeout_ms / 1000
         delay = BACKOFF_SECONDS
+        resent = False
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                # Cancelled meanwhile (the user typed on), the client closes the connection.
-                response = await self._client.request("POST", url, headers, data)
-            except TimeoutError:
+                # Cancelled meanwhile (the user typed on), httpx closes the connection.
+                response = await guarded(self.client.send(request, stream=True), closing)
+            except httpx.TimeoutException:
                 raise BackendError(
                     f"timed out after {self.config.timeout_ms} ms waiting for {url}"
                 ) from None
-            except (HttpError, ValueError) as exc:
-                # Refused connections and failed lookups may pass, as may a server that hung
-                # up without answering (a kept-alive connection closed as it was reused is
-                # asked again at once by the client); a TLS failure will not.
-                retry = isinstance(exc, ConnectError | Disconnected)
-                if attempt == MAX_ATTEMPTS or not retry:
-                    raise BackendError(f"{_describe(exc)} talking to {url}") from None
-                await asyncio.sleep(delay)
-                delay *= 2
-                continue
-            if response.status == 200:
+            except httpx.HTTPError as exc:
+                unanswered = isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError)
+                refused = isinstance(exc, httpx.ConnectError) and not tls_failure(exc)
+                more = attempt < MAX_ATTEMPTS
+                if unanswered and not resent and more:
+                    resent = True
+                    continue
+                if refused and more and time.monotonic() + delay <= deadline:
+                    await asyncio.sleep(delay)
+                    delay *= 2
+                    continue
+                raise BackendError(f"{describe(exc)} talking to {url}") from None
+            if response.status_code == 200:
                 return response
             try:
-                raw = await response.read(ERROR_BODY_CHARS * 4)
-            except (HttpError, TimeoutError):
+                raw = await read_at_most(response, ERROR_BODY_CHARS * 4)
+            except httpx.HTTPError:
                 raw = b""
             finally:
-                response.close()
+                await close(response)
             wait = retry_after_seconds(response.headers.get("retry-after"))
-            message = f"HTTP {response.status} from {url}: {error_message(raw)}"
-            if response.status not in RETRY_STATUSES or attempt == MAX_ATTEMPTS:
-                raise BackendError(message, retry_after=wait, status=response.status)
+            message = f"HTTP {response.status_code} from {url}: {error_message(raw)}"
+            pause = wait if wait is not None else delay
+            last = attempt == MAX_ATTEMPTS or time.monotonic() + pause > deadline
+            if response.status_code not in RETRY_STATUSES or last:
+                raise BackendError(message, retry_after=wait, status=response.status_code)
             log.info("%s; retrying", message)
-            await asyncio.sleep(wait if wait is not None else delay)
+            await asyncio.sleep(pause)
             delay *= 2
         raise AssertionError("unreachable")
 
-    async def lines(self, response: Response) -> AsyncIterator[str]:
-        """The body's lines, as they arrive; a line beyond MAX_LINE_BYTES is an error."""
+    async def lines(self, response: httpx.Response) -> AsyncIterator[str]:
+        """The (decoded) body's lines, as they arrive; a line beyond MAX_LINE_BYTES is an
+        error."""
         try:
-            async for line in body_lines(response.chunks()):
+            async for line in body_lines(body_chunks(response)):
                 yield line.decode("utf-8", "replace")
         except OversizedLine:
             raise BackendError(f"oversized line from {response.url}") from None
-        except TimeoutError:
+        except httpx.TimeoutException:
             raise BackendError(
                 f"stream from {response.url} stalled for {self.config.timeout_ms} ms"
             ) from None
-        except HttpError as exc:
-            raise BackendError(f"stream from {response.url} broke: {_describe(exc)}") from None
+        except httpx.HTTPError as exc:
+            raise BackendError(f"stream from {response.url} broke: {describe(exc)}") from None
 
 
 class OversizedLine(ValueError):
@@ -213,10 +367,40 @@ async def body_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield pending.rstrip(b"\r")
 
 
-def _describe(exc: BaseException) -> str:
-    """What went wrong, in words fit for a log line: the exception's class and its message."""
-    detail = str(exc)
-    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it was raised from, outermost first (httpx keeps the socket's or the ssl
+    module's error at the end of the chain)."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return chain
+
+
+def tls_failure(exc: BaseException) -> bool:
+    """Whether a failed connection failed in its TLS handshake (another try would fail the
+    same way)."""
+    return any(isinstance(cause, ssl.SSLError) for cause in _causes(exc))
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong, in words fit for a log line (httpx's messages name no header)."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError):
+        url = exc.request.url
+        where = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+        if tls_failure(exc):
+            return f"TLS handshake with {where} failed: {detail}"
+        for cause in _causes(exc):
+            if isinstance(cause, socket.gaierror):
+                return f"DNS lookup of {url.host} failed: {cause.strerror}"
+            if isinstance(cause, OSError) and cause.errno:
+                return f"cannot connect to {where}: {os.strerror(cause.errno)}"
+        return f"cannot connect to {where}: {detail}"
+    if isinstance(exc, httpx.ProxyError):
+        return f"the proxy refused: {detail}"
+    return f"{type(exc).__name__}: {detail}"
 
 
 def parse_json(data: str, url: str) -> dict[str, Any]:

@@ -44,10 +44,11 @@ class LlamaCpp(HttpBackend):
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         path = "/infill" if self.infill else "/completion"
         async with self.post_stream(path, self.body(request)) as response:
+            url = str(response.url)
             async for data in sse_data(self.lines(response)):
-                event = parse_json(data, response.url)
+                event = parse_json(data, url)
                 if "error" in event:
-                    raise BackendError(f"error from {response.url}: {event['error']}")
+                    raise BackendError(f"error from {url}: {event['error']}")
                 text = event.get("content")
                 stopped = bool(event.get("stop"))
                 yield StreamEvent(

@@ -32,7 +32,7 @@ class Mistral(HttpBackend):
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         async with self.post_stream("/fim/completions", self.body(request)) as response:
-            url = response.url
+            url = str(response.url)
             done = False
             async for data in sse_data(self.lines(response)):
                 if done:

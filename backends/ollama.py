@@ -38,12 +38,13 @@ class Ollama(HttpBackend):
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         async with self.post_stream("/api/generate", self.body(request)) as response:
+            url = str(response.url)
             async for line in self.lines(response):
                 if not line.strip():
                     continue
-                event = parse_json(line, response.url)
+                event = parse_json(line, url)
                 if "error" in event:
-                    raise BackendError(f"error from {response.url}: {event['error']}")
+                    raise BackendError(f"error from {url}: {event['error']}")
                 text = event.get("response")
                 done = bool(event.get("done"))
                 usage = {k: v for k, v in event.items() if k.endswith(("_count", "_duration"))}

@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
+import httpx
+
 from infill.backends.base import BackendError, CompletionRequest, StreamEvent
-from infill.backends.http import ERROR_BODY_CHARS, HttpBackend, parse_json
+from infill.backends.http import ERROR_BODY_CHARS, HttpBackend, close, parse_json
 from infill.backends.sse import sse_data
-from infill.backends.wire import Response
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class OpenAICompatible(HttpBackend):
         candidates: set[int] = set()  # the indexes answered
         response = await self._post(path, request)
         try:
-            url = response.url
+            url = str(response.url)
             done = False
             # After [DONE] the body still ends with its last chunk: reading on to the end
             # (not returning at once) is what lets the connection go back to the pool.
@@ -72,14 +73,14 @@ class OpenAICompatible(HttpBackend):
                     candidates.add(event.index)
                     yield event
         finally:
-            response.close()  # see post_stream
+            await close(response)  # see post_stream
         if request.n > 1 and self.takes_n and candidates == {0}:
             # A server that ignores `n` answers one candidate, and the caller, waiting for the
             # others, read it to its end: ask for one from now on, and stop early again.
             self.takes_n = False
             log.info("%s answered 1 of %d candidates; asking for one from now on", url, request.n)
 
-    async def _post(self, path: str, request: CompletionRequest) -> Response:
+    async def _post(self, path: str, request: CompletionRequest) -> httpx.Response:
         """The streaming response. A server that refuses `n` > 1 is asked for one candidate,
         now and from then on."""
         try:

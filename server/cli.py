@@ -56,6 +56,8 @@ def _setup_logging(level: str) -> None:
     handler.setFormatter(_SecretsOut("infill %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
     logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.root.level))
+    # httpx logs every request at INFO: one line per keystroke.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.root.level))
 
 
 def _host_port(text: str) -> tuple[str, int]:

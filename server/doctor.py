@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import attrs
+import httpx
 
 from infill.backends import (
     BackendConfig,
@@ -17,9 +18,16 @@ from infill.backends import (
     make_backend,
     without_secrets,
 )
+from infill.backends.http import (
+    WARM_BODY_BYTES,
+    checked_key,
+    describe,
+    make_client,
+    read_at_most,
+    tls_failure,
+)
 from infill.backends.ngram.index import NgramIndex
 from infill.backends.ngram.predictor import predict
-from infill.backends.wire import ConnectError, HttpClient, HttpError, env_proxy
 from infill.prompts import TEMPLATES, build_prompt
 from infill.prompts.chat import build_chat_prompt
 from infill.prompts.templates import DEFAULT_TEMPLATE, detect_family
@@ -74,26 +82,32 @@ async def diagnose(settings: Settings) -> list[Check]:
 
     path = MODEL_LISTS.get(config.kind)
     if path is not None:
-        headers = {"Authorization": f"Bearer {config.api_key()}"} if config.api_key() else {}
-        client = HttpClient(config.timeout_ms / 1000, env_proxy(config.base_url))
         try:
-            response = await client.request("GET", config.base_url + path, headers)
-            try:
-                status = response.status
-                answer = await response.read() if status == 200 else b""
-                listing = json.loads(answer) if answer.strip() else None
-            finally:
-                response.close()
-        except ConnectError:
+            key = checked_key(config)
+            client = make_client(config)
+        except BackendError as exc:
+            checks.append(Check("api key", False, str(exc)))
+            return checks
+        except (ValueError, ImportError) as exc:
+            checks.append(Check("proxy", False, f"cannot use the proxy set: {exc}"))
+            return checks
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        try:
+            async with client.stream("GET", config.base_url + path, headers=headers) as response:
+                status = response.status_code
+                answer = await read_at_most(response, WARM_BODY_BYTES) if status == 200 else b""
+            listing = json.loads(answer) if answer.strip() else None
+        except httpx.ConnectError as exc:
+            if tls_failure(exc):
+                checks.append(Check("reachable", False, f"{config.base_url}: {describe(exc)}"))
+                return checks
             hint = START_HINTS.get(config.kind, "check backend.url")
             checks.append(
                 Check("reachable", False, f"nothing is listening at {config.base_url}: {hint}")
             )
             return checks
-        except (HttpError, TimeoutError, ValueError) as exc:
-            checks.append(
-                Check("reachable", False, f"{config.base_url}: {type(exc).__name__}: {exc}")
-            )
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+            checks.append(Check("reachable", False, f"{config.base_url}: {describe(exc)}"))
             return checks
         finally:
             await client.aclose()

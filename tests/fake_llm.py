@@ -18,6 +18,7 @@ import contextlib
 import json
 import ssl
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import zip_longest
@@ -40,6 +41,8 @@ class Reply:
     abort: bool = False  # after the chunks, drop the connection mid-body
     hang_up: bool = False  # read the request, then close the connection without a word
     hold: asyncio.Event | None = None  # after the headers, wait for the test to set it
+    interim: int = 0  # interim answers (103 Early Hints) before the status line
+    gzip: bool = False  # the body gzip-encoded (Content-Encoding), each event flushed
     # Several candidates, as OpenAI streams `n` > 1 (its wires only): each one's text deltas,
     # by index, sent round-robin, one choice with its `index` per event; instead of `chunks`.
     choices: list[list[str]] = field(default_factory=list)
@@ -79,6 +82,9 @@ class FakeLLM:
         self.gets: list[Received] = []  # GET requests (the client warming its connection)
         self.events: list[Received] = []  # Tabby's POST /v1/events (usage events, not requests)
         self.models = ["fake"]  # what the model listings answer
+        # The model listings answer a body that never ends (until the client leaves).
+        self.endless_listings = False
+        self.listing_bytes_sent = 0  # of such bodies, written so far
         self._dropped = asyncio.Condition()
         self._received = asyncio.Condition()
         self._server: asyncio.Server | None = None
@@ -191,6 +197,17 @@ class FakeLLM:
             body = json.dumps(TABBY_HEALTH)
         elif path == "/v1beta/server_setting":
             body = json.dumps({"disable_client_side_telemetry": True})
+        elif self.endless_listings:
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
+            _write_chunk(writer, b'{"object": "list", "data": [')
+            entries = b'{"id": "fake", "object": "model"}, ' * 2000
+            while True:  # until writing fails: the client has gone
+                _write_chunk(writer, entries)
+                await writer.drain()
+                self.listing_bytes_sent += len(entries)
         else:
             data = [{"id": name, "object": "model"} for name in self.models]
             body = json.dumps({"object": "list", "data": data})
@@ -215,7 +232,11 @@ class FakeLLM:
         if reply.stall_before_headers:
             if await _client_gone_within(reader, reply.stall_before_headers):
                 return False
-        extra = "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items()).encode()
+        writer.write(
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n" * reply.interim
+        )
+        headers = {**reply.headers, **({"Content-Encoding": "gzip"} if reply.gzip else {})}
+        extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode()
         if reply.status != 200:
             body = reply.error_body.encode()
             writer.write(
@@ -231,8 +252,17 @@ class FakeLLM:
             b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n%s"
             b"Transfer-Encoding: chunked\r\n\r\n" % (wire.content_type, extra)
         )
+        gzip = zlib.compressobj(wbits=31) if reply.gzip else None
+
+        def write(data: bytes, last: bool = False) -> None:
+            if gzip is not None:
+                data = gzip.compress(data) + gzip.flush(
+                    zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
+                )
+            _write_chunk(writer, data)
+
         for raw in reply.raw_events:
-            _write_chunk(writer, raw.encode())
+            write(raw.encode())
         if reply.hold is not None:
             await writer.drain()
             await reply.hold.wait()
@@ -240,7 +270,7 @@ class FakeLLM:
             wait = reply.ttft if number == 0 and reply.ttft is not None else reply.delay
             if wait and await _client_gone_within(reader, wait):
                 return False
-            _write_chunk(writer, wire.delta(text, index))
+            write(wire.delta(text, index))
             await writer.drain()
             sent.append(time.perf_counter())
         if reply.keep_open:
@@ -250,7 +280,7 @@ class FakeLLM:
         if reply.abort:
             writer.transport.abort()  # a stream that stops half-way: no last chunk
             return True
-        _write_chunk(writer, wire.end())
+        write(wire.end(), last=True)
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True

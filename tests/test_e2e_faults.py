@@ -124,18 +124,22 @@ async def test_a_broken_answer_is_never_shown_reported_once_and_recovered_from(
 
 
 async def test_429_waits_as_long_as_retry_after_says(fake: FakeLLM, start_client: StartClient):
-    fake.default = Reply(status=429, headers={"Retry-After": "1"}, error_body="slow down")
+    """Three 429s, then answers: a Retry-After longer than the request's timeout is not slept
+    through (the next keystroke's request would go sooner than asked); the circuit breaker
+    keeps the backend paused at least that long."""
+    fake.replies = [Reply(status=429, headers={"Retry-After": "1"}, error_body="slow down")] * 3
+    fake.default = HEALTHY
     client = await start_client(initialization_options=settings(fake.url))
 
-    async def heal() -> None:
-        fake.default = HEALTHY
+    async def heal() -> None:  # it heals by itself, after its third 429
+        pass
 
     await break_and_heal(client, heal)
     # Each request after a 429 came no sooner than the server asked (less the event loop's
     # timer resolution): a lower bound the server keeps, not a measured speed.
     refused = [r for r in fake.requests if r.reply is not None and r.reply.status == 429]
     after = fake.requests[1 : len(refused) + 1]
-    assert len(refused) >= 3 and len(after) == len(refused)
+    assert len(refused) == 3 and len(after) == len(refused)
     assert all(b.arrived - a.arrived >= 0.95 for a, b in zip(refused, after, strict=True))
 
 

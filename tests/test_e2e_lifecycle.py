@@ -21,7 +21,8 @@ EXIT_WITHIN = 30  # seconds: a limit for a hung process, not a timing goal
 
 async def session(env: dict[str, str], fake: FakeLLM) -> LspClient:
     """A server that has counted 5 keystrokes and 2 requests, with a connection to the backend."""
-    fake.default = Reply(chunks=["42\n"])
+    # No line end: each answer is read to its end, and its connection kept for the next.
+    fake.default = Reply(chunks=["42"])
     client = await LspClient.start(env=env)
     await client.initialize(initialization_options={"backend": {"url": fake.url}})
     client.open(URI, "value = \n")
