@@ -142,6 +142,17 @@ class Relay:
     def completions(self) -> list[Exchange]:
         return [e for e in list(self.exchanges) if e.completion]
 
+    def answer_end(self, since: float) -> float | None:
+        """When the first completion asked for tokens since `since` (not a cache prefill of
+        `n_predict: 0`) was answered to its end; None if none has been yet."""
+        for exchange in self.completions():
+            body = exchange.body if isinstance(exchange.body, dict) else {}
+            asks = body.get("n_predict", body.get("max_tokens")) != 0
+            if exchange.arrived >= since and asks and not exchange.closed_by_client:
+                if exchange.ended is not None:
+                    return exchange.ended
+        return None
+
     async def _start(self) -> int:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         return int(self._server.sockets[0].getsockname()[1])

