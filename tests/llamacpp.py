@@ -96,8 +96,9 @@ class ModelShape:
 TINY = ModelShape(
     "tiny-qwen2-fim-v1.gguf", "infill tiny qwen2 (random weights)", 2, 64, 4, 2, 128, 4096
 )
-# Qwen2.5-Coder-0.5B's shape (its config.json), f16: ~1.3 GB, written in ~20 s. Its weights are
-# as random as the tiny one's, but every prompt token costs what it costs on the real model.
+# Qwen2.5-Coder-0.5B's shape (its config.json), f16: ~1.3 GB, written in 20 s (150 s on a busy
+# machine). Its weights are as random as the tiny one's, but every prompt token costs what it
+# costs on the real model (bench/local).
 QWEN_0_5B = ModelShape(
     "qwen2-0.5b-shape-fim-v1.gguf",
     "infill qwen2 0.5b shape (random weights)",

@@ -5,6 +5,10 @@ with the same flags, each asking for one token, whole (not streamed), with the p
 the server's `timings` then say how many prompt tokens it took from its cache (`cache_n`) and
 how many it had to evaluate (`prompt_n`). A request cancelled live was still replayed whole: the
 server processes a prompt to its end before it notices a closed connection.
+
+What is reused depends on the prompts' tokens and the server's flags and context size, never on
+the weights: both models share the vocabulary, and every run has the same context size, so the
+replay runs on the tiny model (seconds, where the 0.5B shape takes minutes).
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ import httpx
 
 from tests.llamacpp import LlamaServer
 
-# The context every run gets, the same for both models (the tiny one caps it at 4096 anyway):
-# room for the longest prompt either client sends, far from where either cuts its prompt.
-CTX_SIZE = 8192
+# The context every run gets: the tiny model's own (it caps any larger one at 4096), so a replay
+# on it sees the same prompts cut the same way as the 0.5B-shape run did.
+CTX_SIZE = 4096
 # llama-server's own default batch, which LlamaServer (made for the tests) would set to 512; the
 # flags under test override it.
 DEFAULT_BATCH = 2048

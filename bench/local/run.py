@@ -193,7 +193,7 @@ def run_system(
     wall = time.perf_counter() - origin
     recorded = [(e.path, e.body) for e in exchanges if isinstance(e.body, dict)]
     started = time.perf_counter()
-    with llama_server(binary, model, flags) as fresh:
+    with llama_server(binary, ensure_qwen_model(TINY), flags) as fresh:
         reuses = replay(fresh, recorded)
     if name.startswith("infill-"):
         (args.out / f"{model.stem}-{name}.stderr.log").write_text(
@@ -311,6 +311,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "server_flags": args.server_flags,
             "fixed_server_flags": f"--ctx-size {CTX_SIZE} --parallel 1 (batch {DEFAULT_BATCH} "
             "unless the flags say otherwise)",
+            "replayed_on": TINY.file_name,
             "chars": args.chars,
             "cap_s": args.cap_s,
             "newline_bias": args.newline_bias,
