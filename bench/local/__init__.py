@@ -1,7 +1,7 @@
 """The local-model benchmark: a real typing session against a real llama-server.
 
     python -m bench.local [--model tiny|0.5b ...] [--server-flags FLAGS] [--chars 400]
-                          [--cap-s 10] [--newline-bias 2.5] [--seed 1] [--set KEY=VALUE ...]
+                          [--cap-s 10] [--newline-bias B] [--seed 1] [--set KEY=VALUE ...]
                           [--peer llama.vim --peer-path DIR] [--out DIR]
 
 With a local model, time to first token is prompt processing: every prompt token the server
@@ -24,7 +24,7 @@ a pause without ghost text within the cap is a miss). Written to results.json in
 `--out` (default bench/results/local-<timestamp>/), and printed as a table.
 
 The random models never write a line break, so no answer would end at a line's end: the relay
-adds `logit_bias` [[198, `--newline-bias`]] (198 is "\\n") to every completion request of every
-system. It is the benchmark's own traffic, not what the clients send, and only changes what the
-model writes, never the prompt.
+adds `logit_bias` [[198, `--newline-bias`]] (198 is "\\n"; calibrated per model by default) to
+every completion request of every system. It is the benchmark's own traffic, not what the
+clients send, and only changes what the model writes, never the prompt.
 """

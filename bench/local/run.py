@@ -31,6 +31,10 @@ RECOMMENDED_FLAGS = "--cache-reuse 256 -b 1024 -ub 1024"
 MODELS: dict[str, ModelShape] = {"tiny": TINY, "0.5b": QWEN_0_5B}
 INFILL_KINDS = ("llamacpp", "openai")
 NEWLINE_TOKEN = 198  # "\n" in the Qwen2 vocabulary
+# Calibrated per model for greedy answers (infill's temperature 0) to end their first line now
+# and then: the tiny model at 2.5 writes nothing but the line end, at 1.0 a word or a few before
+# it; the 0.5B shape writes no line end below 2.0 and some at 2.5.
+NEWLINE_BIAS: dict[str, float] = {"tiny": 1.0, "0.5b": 2.5}
 LLAMA_VIM_HELP = (
     "llama.vim is on no package registry: clone https://github.com/ggml-org/llama.vim (MIT) "
     "anywhere and pass its folder as --peer-path (make bench-local LLAMA_VIM=DIR)"
@@ -58,8 +62,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--newline-bias",
         type=float,
-        default=2.5,
-        help="logit_bias of the line-end token in every completion request (0: none)",
+        default=None,
+        help="logit_bias of the line-end token in every completion request (0: none; default "
+        + ", ".join(f"{bias} for {name}" for name, bias in NEWLINE_BIAS.items())
+        + ")",
     )
     parser.add_argument("--seed", type=int, default=1, help="fixes the intervals between keys")
     parser.add_argument(
@@ -159,6 +165,7 @@ def exchange_record(exchange: Exchange, reuse: Reuse | None, origin: float) -> d
 
 
 def run_system(
+    model_name: str,
     name: str,
     args: argparse.Namespace,
     binary: Path,
@@ -171,7 +178,8 @@ def run_system(
     """Type the session into one system with its own llama-server, then replay what it sent
     to a fresh one."""
     flags = server_flags(args.server_flags)
-    add = {"logit_bias": [[NEWLINE_TOKEN, args.newline_bias]]} if args.newline_bias else {}
+    bias = NEWLINE_BIAS[model_name] if args.newline_bias is None else args.newline_bias
+    add = {"logit_bias": [[NEWLINE_TOKEN, bias]]} if bias else {}
     problems: list[str] = []
     log_lines: list[str] = []
     with llama_server(binary, model, flags) as upstream:
@@ -300,10 +308,17 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             for name in names:
                 print(f"[bench-local] {model_name}: typing into {name} ...", flush=True)
                 systems[name] = run_system(
-                    name, args, binary, model, session, workspace, scratch, overrides
+                    model_name, name, args, binary, model, session, workspace, scratch, overrides
                 )
                 print_system(model_name, name, systems[name]["summary"])
-            runs[model_name] = {"model": model.name, "systems": systems, "goals": goals(systems)}
+            runs[model_name] = {
+                "model": model.name,
+                "newline_bias": NEWLINE_BIAS[model_name]
+                if args.newline_bias is None
+                else args.newline_bias,
+                "systems": systems,
+                "goals": goals(systems),
+            }
     return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "args": {
