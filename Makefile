@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 EXAMPLE_ROOT := bench/example_workspace
 EXAMPLE := $(EXAMPLE_ROOT)/inventory.py:24:20
 
-.PHONY: run test test-vscode lint fuzz soak bench bench-context bench-postprocess bench-ngram clean
+.PHONY: run test test-vscode lint fuzz soak bench bench-local bench-context bench-postprocess \
+	bench-ngram clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "infill needs Python 3.11 or newer"'
@@ -61,6 +62,18 @@ soak: $(VENV)/.installed-test
 # writes results.json and latency_cdf.png to bench/results/latency-<timestamp>/.
 bench: $(VENV)/.installed-bench
 	$(PY) -m bench.latency --peer tabby-agent
+
+# A local model: a typing session (five asyncio files open, ~400 characters of streams.py typed
+# key by key, a pause at each line end) into infill with its llamacpp and openai backend kinds,
+# each against its own real llama-server (the tests' build), with the tests' tiny model and a
+# random model of Qwen2.5-Coder-0.5B's shape (written once, ~1.3 GB, into ~/.cache/infill).
+# Prompt tokens reused and evaluated per request, time to first token, pause -> ghost text;
+# results.json in bench/results/local-<timestamp>/. LLAMA_VIM=DIR (a llama.vim checkout) runs
+# llama.vim in headless Neovim too; FLAGS="..." the llama-server flags ("default": none);
+# ARGS="..." more options (python -m bench.local --help).
+bench-local: $(VENV)/.installed-test
+	$(PY) -m bench.local $(if $(LLAMA_VIM),--peer llama.vim --peer-path $(LLAMA_VIM)) \
+	  $(if $(FLAGS),--server-flags "$(FLAGS)") $(ARGS)
 
 # Context engine: cross-file definition recall on installed packages, and latency per request
 # on a ~3,000-line file with 20 open documents and the standard library indexed (~1 minute).

@@ -25,6 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -34,8 +35,6 @@ LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 
 VOCAB_NAME = "ggml-vocab-qwen2.gguf"
 SERVER_NAME = "llama-server"
-# Bump when the generated model changes so an old cached file is not reused.
-MODEL_NAME = "tiny-qwen2-fim-v1.gguf"
 
 # Qwen2.5-Coder's FIM and repository tokens, at their real ids. The Qwen2 vocabulary in the sdist
 # predates them: these ids hold `[PAD…]` placeholders there.
@@ -77,13 +76,39 @@ CMAKE_FLAGS = [
     # GGML_NATIVE stays at its default (ON, -march=native): the cache is per machine.
 ]
 
-# Tiny model shape: 2 layers, 64 wide, grouped-query attention like the real Qwen2 models.
-N_LAYER = 2
-N_EMBD = 64
-N_HEAD = 4
-N_HEAD_KV = 2
-N_FF = 128
-N_CTX_TRAIN = 4096
+
+@dataclass(frozen=True)
+class ModelShape:
+    """A random-weight Qwen2 model's size, and the cached file it is written to."""
+
+    # Bump the file name when the generated model changes so an old cached file is not reused.
+    file_name: str
+    title: str  # general.name in the file
+    n_layer: int
+    n_embd: int
+    n_head: int
+    n_head_kv: int
+    n_ff: int
+    n_ctx_train: int
+
+
+# The tests' model: 2 layers, 64 wide, grouped-query attention like the real Qwen2 models.
+TINY = ModelShape(
+    "tiny-qwen2-fim-v1.gguf", "infill tiny qwen2 (random weights)", 2, 64, 4, 2, 128, 4096
+)
+# Qwen2.5-Coder-0.5B's shape (its config.json), f16: ~1.3 GB, written in 20 s (150 s on a busy
+# machine). Its weights are as random as the tiny one's, but every prompt token costs what it
+# costs on the real model (bench/local).
+QWEN_0_5B = ModelShape(
+    "qwen2-0.5b-shape-fim-v1.gguf",
+    "infill qwen2 0.5b shape (random weights)",
+    24,
+    896,
+    14,
+    2,
+    4864,
+    32768,
+)
 
 
 def log(message: str) -> None:
@@ -218,18 +243,24 @@ def ensure_llama_server() -> Path:
 
 def ensure_tiny_qwen_model() -> Path:
     """The cached tiny Qwen2 GGUF with Qwen2.5-Coder's FIM tokens, generated if missing."""
+    return ensure_qwen_model(TINY)
+
+
+def ensure_qwen_model(shape: ModelShape) -> Path:
+    """The cached random-weight Qwen2 GGUF of `shape` with Qwen2.5-Coder's FIM tokens,
+    generated if missing."""
     ensure_llama_server()  # brings the vocabulary file into the cache dir
     target = cache_dir()
-    model = target / MODEL_NAME
+    model = target / shape.file_name
     if model.is_file():
         return model
     with _locked(target.parent / f"{target.name}.lock"):
         if model.is_file():
             return model
         started = time.monotonic()
-        partial = target / f"{MODEL_NAME}.partial-{os.getpid()}"
+        partial = target / f"{shape.file_name}.partial-{os.getpid()}"
         try:
-            _write_tiny_qwen_model(target / VOCAB_NAME, partial)
+            _write_qwen_model(target / VOCAB_NAME, partial, shape)
             os.replace(partial, model)
         finally:
             partial.unlink(missing_ok=True)
@@ -240,7 +271,7 @@ def ensure_tiny_qwen_model() -> Path:
     return model
 
 
-def _write_tiny_qwen_model(vocab_path: Path, out: Path) -> None:
+def _write_qwen_model(vocab_path: Path, out: Path, shape: ModelShape) -> None:
     # Imported here: only the tests that start a real server need gguf and numpy.
     import gguf
     import numpy as np
@@ -264,13 +295,13 @@ def _write_tiny_qwen_model(vocab_path: Path, out: Path) -> None:
     n_vocab = len(tokens)
 
     writer = gguf.GGUFWriter(out, "qwen2")
-    writer.add_name("infill tiny qwen2 (random weights)")
-    writer.add_context_length(N_CTX_TRAIN)
-    writer.add_embedding_length(N_EMBD)
-    writer.add_block_count(N_LAYER)
-    writer.add_feed_forward_length(N_FF)
-    writer.add_head_count(N_HEAD)
-    writer.add_head_count_kv(N_HEAD_KV)
+    writer.add_name(shape.title)
+    writer.add_context_length(shape.n_ctx_train)
+    writer.add_embedding_length(shape.n_embd)
+    writer.add_block_count(shape.n_layer)
+    writer.add_feed_forward_length(shape.n_ff)
+    writer.add_head_count(shape.n_head)
+    writer.add_head_count_kv(shape.n_head_kv)
     writer.add_layer_norm_rms_eps(1e-6)
     writer.add_rope_freq_base(1_000_000.0)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
@@ -297,7 +328,7 @@ def _write_tiny_qwen_model(vocab_path: Path, out: Path) -> None:
     # {n_embd, n_vocab}-style shapes that the qwen2 loader (src/models/qwen2.cpp) checks.
     # Matrices in f16 keep the file small; norms and biases must be f32.
     rng = np.random.default_rng(20240917)
-    n_embd_kv = N_EMBD // N_HEAD * N_HEAD_KV
+    n_embd_kv = shape.n_embd // shape.n_head * shape.n_head_kv
 
     def matrix(rows: int, cols: int) -> np.ndarray:
         return (rng.standard_normal((rows, cols)) * 0.02).astype(np.float16)
@@ -307,28 +338,28 @@ def _write_tiny_qwen_model(vocab_path: Path, out: Path) -> None:
             return np.full(size, fill, dtype=np.float32)
         return (rng.standard_normal(size) * 0.02).astype(np.float32)
 
-    writer.add_tensor("token_embd.weight", matrix(n_vocab, N_EMBD))
-    writer.add_tensor("output_norm.weight", vector(N_EMBD, 1.0))
+    writer.add_tensor("token_embd.weight", matrix(n_vocab, shape.n_embd))
+    writer.add_tensor("output_norm.weight", vector(shape.n_embd, 1.0))
     # An output head of its own, although the loader would tie it to token_embd and halve the
     # file: with tied random weights the residual stream stays close to the input embedding and
     # greedy decoding just repeats the prompt's last token (`<|fim_middle|>`, which renders as
     # nothing), so every completion would be empty text.
-    writer.add_tensor("output.weight", matrix(n_vocab, N_EMBD))
-    for layer in range(N_LAYER):
+    writer.add_tensor("output.weight", matrix(n_vocab, shape.n_embd))
+    for layer in range(shape.n_layer):
         block = f"blk.{layer}"
-        writer.add_tensor(f"{block}.attn_norm.weight", vector(N_EMBD, 1.0))
-        writer.add_tensor(f"{block}.attn_q.weight", matrix(N_EMBD, N_EMBD))
-        writer.add_tensor(f"{block}.attn_k.weight", matrix(n_embd_kv, N_EMBD))
-        writer.add_tensor(f"{block}.attn_v.weight", matrix(n_embd_kv, N_EMBD))
+        writer.add_tensor(f"{block}.attn_norm.weight", vector(shape.n_embd, 1.0))
+        writer.add_tensor(f"{block}.attn_q.weight", matrix(shape.n_embd, shape.n_embd))
+        writer.add_tensor(f"{block}.attn_k.weight", matrix(n_embd_kv, shape.n_embd))
+        writer.add_tensor(f"{block}.attn_v.weight", matrix(n_embd_kv, shape.n_embd))
         # Qwen2 is the family with q/k/v biases; the loader accepts them optionally.
-        writer.add_tensor(f"{block}.attn_q.bias", vector(N_EMBD))
+        writer.add_tensor(f"{block}.attn_q.bias", vector(shape.n_embd))
         writer.add_tensor(f"{block}.attn_k.bias", vector(n_embd_kv))
         writer.add_tensor(f"{block}.attn_v.bias", vector(n_embd_kv))
-        writer.add_tensor(f"{block}.attn_output.weight", matrix(N_EMBD, N_EMBD))
-        writer.add_tensor(f"{block}.ffn_norm.weight", vector(N_EMBD, 1.0))
-        writer.add_tensor(f"{block}.ffn_gate.weight", matrix(N_FF, N_EMBD))
-        writer.add_tensor(f"{block}.ffn_up.weight", matrix(N_FF, N_EMBD))
-        writer.add_tensor(f"{block}.ffn_down.weight", matrix(N_EMBD, N_FF))
+        writer.add_tensor(f"{block}.attn_output.weight", matrix(shape.n_embd, shape.n_embd))
+        writer.add_tensor(f"{block}.ffn_norm.weight", vector(shape.n_embd, 1.0))
+        writer.add_tensor(f"{block}.ffn_gate.weight", matrix(shape.n_ff, shape.n_embd))
+        writer.add_tensor(f"{block}.ffn_up.weight", matrix(shape.n_ff, shape.n_embd))
+        writer.add_tensor(f"{block}.ffn_down.weight", matrix(shape.n_embd, shape.n_ff))
 
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
