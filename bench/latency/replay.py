@@ -37,7 +37,7 @@ class Asked:
     error: str = ""
 
 
-def _consume(future: asyncio.Future[Any]) -> None:
+def consume(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()  # cancelled requests fail; that is expected
 
@@ -101,7 +101,7 @@ async def warm_up(client: TimedLspClient, system: System, workspace: Path, text:
     for version, char in enumerate("x = ", 2):
         position = press(client, uri, version, position, char)
         _, future = client.send_request(system.method, system.params(uri, position))
-        future.add_done_callback(_consume)
+        future.add_done_callback(consume)
         await asyncio.sleep(0.15)
     await asyncio.sleep(1.5)
     close_document(client, uri)
@@ -140,7 +140,7 @@ async def replay(
             offset += len(key.text)
             model.cursor = offset
             request_id, future = client.send_request(system.method, system.params(uri, position))
-            future.add_done_callback(_consume)
+            future.add_done_callback(consume)
             futures[request_id] = future
             line_start = segment.source.rfind("\n", 0, offset) + 1
             line_before = segment.source[line_start:offset]

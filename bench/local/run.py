@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.latency import finite, fmt, percentile
+from bench.latency.report import finite, fmt
 from bench.local.relay import Exchange, Relay
 from bench.local.reuse import CTX_SIZE, DEFAULT_BATCH, Reuse, llama_server, replay, reused_share
 from bench.local.session import Session, make_session
 from bench.local.systems import Pause, type_into_infill, type_into_llama_vim
+from infill.metrics import percentile
 from infill.settings import merge, parse_assignment
 from tests.llamacpp import QWEN_0_5B, TINY, ModelShape, ensure_llama_server, ensure_qwen_model
 

@@ -17,7 +17,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.latency import TypingModel, split_keys
+from bench.latency.typing_model import TypingModel, split_keys
 
 # Opened first, in this order, as other tabs; then the typed file.
 OTHER_FILES = ("events.py", "tasks.py", "locks.py", "queues.py")

@@ -13,16 +13,15 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from bench.latency import (
-    TimedLspClient,
-    _consume,
-    infill_system,
+from bench.latency.replay import (
+    consume,
     open_document,
     position_after,
     press,
     sleep_until,
     start_client,
 )
+from bench.latency.systems import TimedLspClient, infill_system
 from bench.local.session import Session
 from infill.settings import merge
 
@@ -100,7 +99,7 @@ async def type_into_infill(
             sent = time.perf_counter()
             position = press(client, uri, index + 2, position, key.text)
             request_id, future = client.send_request(system.method, system.params(uri, position))
-            future.add_done_callback(_consume)
+            future.add_done_callback(consume)
             previous = (request_id, future)
             due = sent + key.gap_after
             if not key.pause:
