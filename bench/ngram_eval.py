@@ -6,17 +6,22 @@
 Each root is a workspace (default: this Python's standard library, then installed packages:
 numpy, pygments, mypy, hypothesis).
 Its Python files are walked with the server's own rules (ignore files, vendored folders), up to
---files; --held-out of them are set aside and the others indexed, as the server does. At the
-start of every non-blank line of each held-out file (after its indentation, where the editor
-puts the cursor after Enter) the line is taken out of the document and the engine asked for it;
-the index holds the held-out file up to the cursor, as it would while the user writes the file.
+--files; --held-out of them are set aside and the others indexed, as the server does. Two kinds
+of positions in every non-blank line of each held-out file:
+- line start: after its indentation, where the editor puts the cursor after Enter; the line is
+  taken out of the document and the engine asked for it;
+- mid-line: a third of the line (its characters after the indentation) typed; the rest of the
+  line is taken out and the engine asked for it.
+The index holds the held-out file up to the cursor, as it would while the user writes the file.
 
-Reported per root, and for all positions together (and again for the lines of code alone: not
-comments, not inside strings such as docstrings, where the engine never suggests):
+Reported per root and kind of position, and for all positions together (and again for the lines
+of code alone: not comments, not inside strings such as docstrings, where the engine never
+suggests):
 - coverage: the share of those positions where a suggestion is shown;
-- precision: the share of shown suggestions whose first line is the line exactly;
+- precision: the share of shown suggestions whose first line is the rest of the line exactly;
 - characters saved per 100 typed: the characters of the exact suggestions per 100 characters of
-  all the lines (indentation not counted), as if every exact suggestion were accepted;
+  what was left to type at all the positions (indentation not counted), as if every exact
+  suggestion were accepted;
 - latency of a prediction (lexing the text around the cursor, the index look-ups, the
   decision), P50/P95/P99, in this process;
 - lines written before: the share of positions whose line occurs, exactly, in the indexed files
@@ -69,9 +74,14 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+LINE_START, MID_LINE = "line start", "mid-line"
+KINDS = (LINE_START, MID_LINE)
+
+
 @dataclass
 class Position:
-    truth: str  # the line, without its indentation
+    kind: str  # LINE_START or MID_LINE
+    truth: str  # the rest of the line, without its indentation
     shown: str | None  # the first line of the suggestion
     ms: float
     code: bool  # a line of code: not a comment, not inside a string (a docstring)
@@ -158,29 +168,33 @@ def evaluate_file(
     lines_above: set[str] = set()
     for line in text.split("\n"):
         start, offset = offset, offset + len(line) + 1
-        truth = line.strip()
-        if not truth:
+        whole = line.strip()
+        if not whole:
             continue
-        seen = truth in lines_indexed or truth in lines_above
-        lines_above.add(truth)
-        cursor = start + len(indentation(line))
-        prefix, suffix = text[:cursor], text[start + len(line) :]
-        # The index holds the file up to the cursor: its tokens that end before it.
-        index.put(path, FAMILY, data[: CODE_BYTES * bisect.bisect_right(ends, cursor)])
-        index.corpora(FAMILY)  # joined here, as after an edit: not part of a request
-        began = time.perf_counter()
-        suggestion = predict(index, FAMILY, prefix, suffix, path)
-        ms = (time.perf_counter() - began) * 1000
-        shown = suggestion.split("\n", 1)[0] if suggestion is not None else None
+        seen = whole in lines_indexed or whole in lines_above
+        lines_above.add(whole)
         inside = bisect.bisect_right(long_tokens, (start, len(text))) - 1
         in_string = inside >= 0 and long_tokens[inside][1] > start
-        code = not (in_string or truth.startswith("#"))
-        position = Position(truth, shown, ms, code, seen)
-        if sweep:
-            cursor_read = read_cursor(FAMILY, prefix, suffix, path)
-            if cursor_read is not None:
-                position.found = list(levels(index, FAMILY, cursor_read))
-        positions.append(position)
+        code = not (in_string or whole.startswith("#"))
+        line_start = start + len(indentation(line))
+        for kind, cursor in ((LINE_START, line_start), (MID_LINE, line_start + len(whole) // 3)):
+            if kind == MID_LINE and len(whole) < 3:
+                continue  # nothing typed yet: a line start
+            truth = text[cursor : start + len(whole) + len(indentation(line))]
+            prefix, suffix = text[:cursor], text[start + len(line) :]
+            # The index holds the file up to the cursor: its tokens that end before it.
+            index.put(path, FAMILY, data[: CODE_BYTES * bisect.bisect_right(ends, cursor)])
+            index.corpora(FAMILY)  # joined here, as after an edit: not part of a request
+            began = time.perf_counter()
+            suggestion = predict(index, FAMILY, prefix, suffix, path)
+            ms = (time.perf_counter() - began) * 1000
+            shown = suggestion.split("\n", 1)[0] if suggestion is not None else None
+            position = Position(kind, truth, shown, ms, code, seen)
+            if sweep:
+                cursor_read = read_cursor(FAMILY, prefix, suffix, path)
+                if cursor_read is not None:
+                    position.found = list(levels(index, FAMILY, cursor_read))
+            positions.append(position)
     index.remove(path)
 
 
@@ -255,8 +269,13 @@ def run(root: Path, max_files: int, held_out: int, seed: int, sweep: bool) -> li
     indexed = {line.strip() for p, t in texts.items() if p not in held for line in t.split("\n")}
     for path in sorted(held):
         evaluate_file(index, path, texts[path], indexed, sweep, positions)
-    report(f"{len(held)} held-out files", positions)
-    report("their lines of code (not comments, not in strings)", [p for p in positions if p.code])
+    for kind in KINDS:
+        of_kind = [p for p in positions if p.kind == kind]
+        report(f"{len(held)} held-out files, {kind}", of_kind)
+        report(
+            f"their lines of code (not comments, not in strings), {kind}",
+            [p for p in of_kind if p.code],
+        )
     return positions
 
 
@@ -274,6 +293,21 @@ def report(what: str, positions: list[Position]) -> None:
         f" lines written before in the workspace {seen:.1%}",
         flush=True,
     )
+
+
+def table(positions: list[Position]) -> None:
+    """The summary the README and the issue quote: every root together, by kind of position."""
+    print("\n| positions | coverage | precision | chars saved / 100 typed | P95 ms |")
+    print("|---|---|---|---|---|")
+    for kind in KINDS:
+        of_kind = [p for p in positions if p.kind == kind]
+        if of_kind:
+            s = Scores.of(of_kind, [p.shown for p in of_kind])
+            p95 = percentile([p.ms for p in of_kind], 95)
+            print(
+                f"| {kind} | {s.coverage:.1%} | {s.precision:.1%} | {s.saved_per_100:.1f}"
+                f" | {p95:.2f} |"
+            )
 
 
 def sweep(positions: list[Position]) -> None:
@@ -308,8 +342,10 @@ def main() -> None:
     for root in roots:
         every += run(root, args.files, args.held_out, args.seed, args.sweep)
     if len(roots) > 1:
-        report("all", every)
-        report("all lines of code", [p for p in every if p.code])
+        for kind in KINDS:
+            report(f"all, {kind}", [p for p in every if p.kind == kind])
+            report(f"all lines of code, {kind}", [p for p in every if p.code and p.kind == kind])
+    table(every)
     if args.sweep:
         sweep(every)
 
