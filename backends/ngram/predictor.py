@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from infill.backends.ngram.generate import generate
 from infill.backends.ngram.index import (
     CONTEXT_TOKENS,
     MAX_SCANNED,
@@ -57,6 +58,15 @@ class Thresholds:
     min_share: float = 0.8  # of the occurrences that fit the suffix
     # Below this share of agreement, shorter contexts are not tried: they would be more split.
     give_up_share: float = 0.3
+    # Where no line is agreed on, the line generated a token at a time (`generate.py`) is
+    # shown from this confidence: at a line start, and once some of the line is typed.
+    generated_line_start: float = 0.55
+    generated_mid_line: float = 0.35
+
+    def generated(self, cursor: Cursor) -> float:
+        """The confidence a generated line needs at this cursor."""
+        typed = cursor.line_before.strip() or cursor.pending.strip()
+        return self.generated_mid_line if typed else self.generated_line_start
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -218,17 +228,9 @@ def _read_vote(index: NgramIndex, corpus: Corpus, start: int, cursor: Cursor) ->
     line, brk, after = _read_line(index, corpus, start)
     if len(line) > LINE_TOKENS or not (line or brk):
         return None  # too long to read whole, or the end of a file (the cursor's own)
-    text = "".join(line)
-    if not text.startswith(cursor.pending):
-        return None  # not what is being typed
-    text = text[len(cursor.pending) :]
-    if cursor.line_after:
-        if not text.rstrip().endswith(cursor.line_after):
-            return None  # it would not end with what the line has after the cursor
-        text = text.rstrip()[: -len(cursor.line_after)]
-    elif text and (cursor.line_before + cursor.pending + text).strip() == cursor.next_line:
-        return None  # it is the line below again
-    text = text.rstrip()
+    text = fit(cursor, "".join(line))
+    if text is None:
+        return None
     if not text and cursor.path and corpus.paths[corpus.file_at(start)] == cursor.path:
         # The document itself, as the index last saw it, ending the line at the cursor: that
         # is where the user is typing, not how the code goes on.
@@ -238,6 +240,21 @@ def _read_vote(index: NgramIndex, corpus: Corpus, start: int, cursor: Cursor) ->
         below, _, _ = _read_line(index, corpus, after)
         followed = "".join(below).strip() == cursor.next_line
     return Vote(text, followed, corpus, brk, after)
+
+
+def fit(cursor: Cursor, line: str) -> str | None:
+    """What to insert for a continuation that makes the cursor's line `line` (from what is
+    typed of the token at the cursor); None if it clashes with the code around the cursor."""
+    if not line.startswith(cursor.pending):
+        return None  # not what is being typed
+    text = line[len(cursor.pending) :]
+    if cursor.line_after:
+        if not text.rstrip().endswith(cursor.line_after):
+            return None  # it would not end with what the line has after the cursor
+        text = text.rstrip()[: -len(cursor.line_after)]
+    elif text and (cursor.line_before + cursor.pending + text).strip() == cursor.next_line:
+        return None  # it is the line below again
+    return text.rstrip()
 
 
 def _same_break(a: str, b: str) -> bool:
@@ -312,6 +329,9 @@ def predict(
     if cursor is None:
         return None
     choice = decide(levels(index, family, cursor, thresholds.min_context), thresholds)
-    if choice is None:
+    if choice is not None:
+        return extend(index, choice.level, choice.text, cursor)
+    generated = generate(index, family, cursor.tokens, cursor.pending, thresholds.generated(cursor))
+    if generated is None:
         return None
-    return extend(index, choice.level, choice.text, cursor)
+    return fit(cursor, "".join(generated.tokens)) or None
