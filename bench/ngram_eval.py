@@ -47,18 +47,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infill.backends.ngram.calibrate import calibrate, line_positions, token_spans
 from infill.backends.ngram.index import CODE_BYTES, NgramIndex
-from infill.backends.ngram.lexer import indentation, lexer_for, line_break
-from infill.backends.ngram.predictor import (
-    DEFAULT_THRESHOLDS,
-    Level,
-    Thresholds,
-    decide,
-    levels,
-    predict,
-    read_cursor,
-)
+from infill.backends.ngram.lexer import lexer_for
+from infill.backends.ngram.predictor import Level, decide, levels, predict, read_cursor
 from infill.backends.ngram.store import read, write
+from infill.backends.ngram.tuning import DEFAULT_TUNING, KINDS, LINE_START, Measured, Thresholds
 from infill.context.ignore import IgnoreRules, iter_workspace_files, read_source_file
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -72,10 +66,6 @@ DEFAULT_ROOTS = [STDLIB, *(SITE / name for name in ("numpy", "pygments", "mypy",
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-LINE_START, MID_LINE = "line start", "mid-line"
-KINDS = (LINE_START, MID_LINE)
 
 
 @dataclass
@@ -99,13 +89,11 @@ class Build:
     memory_mb: float = 0.0
     disk_mb: float = 0.0
     load_s: float = 0.0
+    calibration_s: float = 0.0
 
 
 @dataclass(frozen=True)
-class Scores:
-    positions: int
-    shown: int
-    exact: int
+class Scores(Measured):
     saved: int
     typed: int
 
@@ -114,6 +102,7 @@ class Scores:
         pairs = list(zip(positions, shown, strict=True))
         exact = [text for p, text in pairs if text is not None and text == p.truth]
         return cls(
+            kind=", ".join(sorted({p.kind for p in positions})),
             positions=len(pairs),
             shown=sum(text is not None for _, text in pairs),
             exact=len(exact),
@@ -122,35 +111,8 @@ class Scores:
         )
 
     @property
-    def coverage(self) -> float:
-        return self.shown / max(self.positions, 1)
-
-    @property
-    def precision(self) -> float:
-        return self.exact / max(self.shown, 1)
-
-    @property
     def saved_per_100(self) -> float:
         return 100 * self.saved / max(self.typed, 1)
-
-
-def token_ends(text: str) -> tuple[list[int], list[tuple[int, int]]]:
-    """Where each token of `text` ends, in order (the lexer's own tokens), and the spans of
-    the tokens that run over several lines (strings)."""
-    lexer = lexer_for(FAMILY)
-    assert lexer is not None
-    ends: list[int] = []
-    long_tokens: list[tuple[int, int]] = []
-    indent = ""
-    for match in lexer.pattern.finditer(text):
-        brk, token = match.groups()
-        if brk:
-            _, indent = line_break(brk, indent)
-        if brk or token:
-            ends.append(match.end())
-        if token and "\n" in token:
-            long_tokens.append(match.span())
-    return ends, long_tokens
 
 
 def evaluate_file(
@@ -162,39 +124,38 @@ def evaluate_file(
     positions: list[Position],
 ) -> None:
     data = index.encode(text, FAMILY)
-    assert data is not None
-    ends, long_tokens = token_ends(text)
-    offset = 0
+    lexer = lexer_for(FAMILY)
+    assert data is not None and lexer is not None
+    spans = token_spans(text, lexer)
+    ends = [end for _, end in spans]
+    # Tokens that run over several lines (strings), not line breaks.
+    long_tokens = [(s, e) for s, e in spans if "\n" in text[s:e].lstrip(" \t")[1:]]
     lines_above: set[str] = set()
-    for line in text.split("\n"):
-        start, offset = offset, offset + len(line) + 1
-        whole = line.strip()
-        if not whole:
-            continue
-        seen = whole in lines_indexed or whole in lines_above
-        lines_above.add(whole)
-        inside = bisect.bisect_right(long_tokens, (start, len(text))) - 1
-        in_string = inside >= 0 and long_tokens[inside][1] > start
-        code = not (in_string or whole.startswith("#"))
-        line_start = start + len(indentation(line))
-        for kind, cursor in ((LINE_START, line_start), (MID_LINE, line_start + len(whole) // 3)):
-            if kind == MID_LINE and len(whole) < 3:
-                continue  # nothing typed yet: a line start
-            truth = text[cursor : start + len(whole) + len(indentation(line))]
-            prefix, suffix = text[:cursor], text[start + len(line) :]
-            # The index holds the file up to the cursor: its tokens that end before it.
-            index.put(path, FAMILY, data[: CODE_BYTES * bisect.bisect_right(ends, cursor)])
-            index.corpora(FAMILY)  # joined here, as after an edit: not part of a request
-            began = time.perf_counter()
-            suggestion = predict(index, FAMILY, prefix, suffix, path)
-            ms = (time.perf_counter() - began) * 1000
-            shown = suggestion.split("\n", 1)[0] if suggestion is not None else None
-            position = Position(kind, truth, shown, ms, code, seen)
-            if sweep:
-                cursor_read = read_cursor(FAMILY, prefix, suffix, path)
-                if cursor_read is not None:
-                    position.found = list(levels(index, FAMILY, cursor_read))
-            positions.append(position)
+    seen = code = False
+    for place in line_positions(text):
+        if place.kind == LINE_START:
+            whole = text[place.cursor : place.end]
+            seen = whole in lines_indexed or whole in lines_above
+            lines_above.add(whole)
+            start = text.rfind("\n", 0, place.cursor) + 1
+            inside = bisect.bisect_right(long_tokens, (start, len(text))) - 1
+            in_string = inside >= 0 and long_tokens[inside][1] > start
+            code = not (in_string or whole.startswith("#"))
+        truth = text[place.cursor : place.end]
+        prefix, suffix = text[: place.cursor], text[place.line_end :]
+        # The index holds the file up to the cursor: its tokens that end before it.
+        index.put(path, FAMILY, data[: CODE_BYTES * bisect.bisect_right(ends, place.cursor)])
+        index.corpora(FAMILY)  # joined here, as after an edit: not part of a request
+        began = time.perf_counter()
+        suggestion = predict(index, FAMILY, prefix, suffix, path)
+        ms = (time.perf_counter() - began) * 1000
+        shown = suggestion.split("\n", 1)[0] if suggestion is not None else None
+        position = Position(place.kind, truth, shown, ms, code, seen)
+        if sweep:
+            cursor_read = read_cursor(FAMILY, prefix, suffix, path)
+            if cursor_read is not None:
+                position.found = list(levels(index, FAMILY, cursor_read))
+        positions.append(position)
     index.remove(path)
 
 
@@ -208,7 +169,7 @@ def workspace(root: Path, max_files: int) -> dict[str, str]:
     return texts
 
 
-def build(texts: dict[str, str], held: set[str]) -> tuple[NgramIndex, Build]:
+def build(texts: dict[str, str], held: set[str], calibrated: bool) -> tuple[NgramIndex, Build]:
     numbers = Build(files=len(texts) - len(held))
     numbers.megabytes = sum(len(t) for p, t in texts.items() if p not in held) / 1e6
     index = NgramIndex()
@@ -224,6 +185,14 @@ def build(texts: dict[str, str], held: set[str]) -> tuple[NgramIndex, Build]:
     index.install(NgramIndex.build(plan), plan)
     numbers.suffix_arrays_s = time.perf_counter() - began
     numbers.tokens = index.tokens
+    if calibrated:
+        began = time.perf_counter()
+        calibration = calibrate(index, FAMILY, texts.get)
+        numbers.calibration_s = time.perf_counter() - began
+        if calibration is not None:
+            index.calibrations[FAMILY] = calibration
+            print(f"calibrated in {numbers.calibration_s:.1f} s: {calibration.describe()}")
+            print(f"  {calibration.tuning}")
     numbers.memory_mb = memory(index) / 1e6
     with tempfile.TemporaryDirectory() as folder:
         cache = Path(folder) / "index.bin"
@@ -248,14 +217,16 @@ def memory(index: NgramIndex) -> int:
     return size
 
 
-def run(root: Path, max_files: int, held_out: int, seed: int, sweep: bool) -> list[Position]:
+def run(
+    root: Path, max_files: int, held_out: int, seed: int, sweep: bool, calibrated: bool
+) -> list[Position]:
     texts = workspace(root, max_files)
     # A file with a copy elsewhere in the workspace would be predicted from its copy: only
     # files whose text is their own are held out.
     copies = Counter(texts.values())
     unique = sorted(path for path, text in texts.items() if copies[text] == 1 and text.strip())
     held = set(random.Random(seed).sample(unique, min(held_out, len(unique) // 2)))
-    index, numbers = build(texts, held)
+    index, numbers = build(texts, held, calibrated)
     print(
         f"{root}: {numbers.files} files indexed, {numbers.megabytes:.1f} MB,"
         f" {numbers.tokens:,} tokens; read and lexed in {numbers.lex_s:.1f} s, suffix arrays"
@@ -334,13 +305,18 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=40, help="files held out per workspace")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sweep", action="store_true", help="precision, coverage per threshold")
+    parser.add_argument(
+        "--no-calibration", action="store_true", help="the default thresholds, not calibrated"
+    )
     args = parser.parse_args()
     roots = [root.resolve() for root in args.root] if args.root else DEFAULT_ROOTS
     roots = [root for root in roots if root.is_dir()]
-    print(f"thresholds: {DEFAULT_THRESHOLDS}")
+    print(f"default thresholds: {DEFAULT_TUNING}")
     every: list[Position] = []
     for root in roots:
-        every += run(root, args.files, args.held_out, args.seed, args.sweep)
+        every += run(
+            root, args.files, args.held_out, args.seed, args.sweep, not args.no_calibration
+        )
     if len(roots) > 1:
         for kind in KINDS:
             report(f"all, {kind}", [p for p in every if p.kind == kind])

@@ -5,7 +5,8 @@ documents the editor has open, the file events it reports. This module hands the
 infill may read of them: at start-up the walk's files (those unchanged since the index was saved
 are not read again), open documents once the user pauses typing, files changed on disk; a file
 that becomes ignored leaves the index. When changed files pile up, the base is rebuilt in a
-worker thread and saved in the user's cache.
+worker thread and saved in the user's cache. A new index is calibrated on a sample of the
+workspace's own files (`calibrate.py`), saved with it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infill.backends.ngram.calibrate import calibrate_workspace
 from infill.backends.ngram.index import Base, NgramIndex, Stamp, VocabularyFull
-from infill.backends.ngram.store import CacheError, cache_path, read, write
+from infill.backends.ngram.predictor import forecast
+from infill.backends.ngram.store import CacheError, cache_path, read, read_calibrations, write
 from infill.context.engine import ContextEngine
 from infill.context.ignore import read_source_file
 from infill.context.syntax import language_family, language_name
@@ -62,6 +65,18 @@ def _read(index: NgramIndex, file: str) -> tuple[str, bytes, Stamp] | None:
         return None
     data = index.encode(text, family)
     return (family, data, stamp) if data is not None else None
+
+
+def describe_calibration(root: Path) -> str | None:
+    """What the offline engine measured on the workspace at `root` when it last indexed it
+    (for `infill doctor`); None if it has not."""
+    try:
+        found = read_calibrations(cache_path(root))
+    except CacheError:
+        return None
+    if not found:
+        return "the workspace is too small to measure: default thresholds"
+    return "; ".join(f"{family}: {c.describe()}" for family, c in sorted(found.items()))
 
 
 class OfflineIndex:
@@ -125,11 +140,26 @@ class OfflineIndex:
         for gone in index.paths() - walked:
             index.remove(gone)
         read_count = len(index.live)
-        if not index.base or index.needs_rebuild():
+        built = not index.base or index.needs_rebuild()
+        if built:
             plan = index.snapshot()
             index.install(NgramIndex.build(plan), plan)
+        if built or not index.calibrations:
+            try:
+                index.calibrations = calibrate_workspace(index, self._read_indexed)
+            except Exception:  # the defaults serve as well as before
+                log.exception("offline engine: calibrating the thresholds failed")
             self._save(*index.saved_state())
+        for family, calibration in index.calibrations.items():
+            log.info("offline engine: %s calibrated: %s", family, calibration.describe())
         return Loaded(len(index.paths()), read_count, index.tokens, from_cache)
+
+    def _read_indexed(self, path: str) -> str | None:
+        """The text of an indexed file by its display path (for the calibration)."""
+        engine = self._engine
+        if engine is None or engine.root is None or "://" in path:
+            return None
+        return read_source_file(engine.root / path)  # an absolute path stays one
 
     def _save(self, texts: list[str], base: Base) -> None:
         """Write the base to the cache (in a worker thread); a failure only costs time at the
@@ -140,6 +170,21 @@ class OfflineIndex:
             write(self._cache, texts, base)
         except (OSError, ValueError) as exc:
             log.warning("offline engine: cannot save the index to %s: %s", self._cache, exc)
+
+    def explain(self, family: str, prefix: str, suffix: str, path: str) -> dict[str, Any]:
+        """What the offline engine matched at a cursor, for `infill/explain`: the evidence for
+        what it shows, or why it shows nothing, and the workspace's calibration."""
+        index = self.index
+        if index is None:
+            return {"state": "indexing"}
+        found = forecast(index, family, prefix, suffix, path)
+        calibration = index.calibrations.get(family)
+        return {
+            "state": "ready",
+            "files": len(index.paths()),
+            "prediction": found.explain() if found is not None else None,
+            "calibration": calibration.describe() if calibration is not None else None,
+        }
 
     # -- following changes -----------------------------------------------------------------
 

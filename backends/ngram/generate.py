@@ -28,14 +28,10 @@ class Step:
     """One generated token and the evidence for it."""
 
     token: str
-    context: int  # tokens of context whose occurrences voted
-    occurrences: int  # of that context in the index
-    votes: int  # of the sampled occurrences, for this token
-    sampled: int
-
-    @property
-    def share(self) -> float:
-        return self.votes / self.sampled
+    context: int  # tokens of context whose occurrences in the workspace voted; 0: none did
+    occurrences: int  # of that context in the workspace
+    local_context: int  # the same in the document itself
+    share: float  # of the votes, weighed, for this token
 
 
 @dataclass(frozen=True)
@@ -51,21 +47,24 @@ class Generated:
         return product
 
 
-def _votes(
-    corpora: list[Corpus], pattern: bytes, length: int, pending: str, texts: list[str]
-) -> tuple[Counter[int], int]:
-    """The next tokens after the occurrences of `pattern` (`length` tokens) that begin with
-    `pending`, and how many occurrences there are."""
+def _next_tokens(
+    corpus: Corpus, positions: list[int], length: int, pending: str, texts: list[str]
+) -> Counter[int]:
+    """The tokens after `length` tokens from each position that begin with `pending`."""
     votes: Counter[int] = Counter()
-    count = 0
-    for corpus in corpora:
-        matches = corpus.find(pattern)
-        count += matches.count
-        for position in matches.sample(SAMPLE):
-            ids = corpus.tokens_from(position + length, 1)
-            if ids and texts[ids[0]].startswith(pending):
-                votes[ids[0]] += 1
-    return votes, count
+    for position in positions:
+        ids = corpus.tokens_from(position + length, 1)
+        # A string over several lines ends the line too late to be shown as its rest.
+        if ids and texts[ids[0]].startswith(pending) and "\n" not in texts[ids[0]].lstrip("\n"):
+            votes[ids[0]] += 1
+    return votes
+
+
+def _share(votes: Counter[int]) -> dict[int, float]:
+    """Each token's share of the votes, as if one more had gone to none of them: one vote of
+    one is a guess, ten of ten are a habit."""
+    total = votes.total() + 1
+    return {token: count / total for token, count in votes.items()}
 
 
 def generate(
@@ -74,11 +73,14 @@ def generate(
     context: list[str],
     pending: str,
     min_confidence: float,
+    document: tuple[Corpus, int] | None = None,
+    local_weight: float = 0.0,
     min_context: int = 2,
 ) -> Generated | None:
     """The tokens from the cursor to the end of its line, after the tokens `context`, the first
     one beginning with `pending`; None when the confidence falls below `min_confidence` or
-    the line does not end within MAX_STEPS tokens."""
+    the line does not end within MAX_STEPS tokens. `document`: where the index holds the
+    cursor's document, whose own habits weigh `local_weight` of each step's votes."""
     vocab, texts = index.vocab, index.vocab.texts
     codes: list[bytes] = []
     for token in reversed(context[-CONTEXT_TOKENS:]):
@@ -101,20 +103,43 @@ def generate(
         else:
             high = middle - 1
     longest = low - 1
+    local_longest = len(codes) - 1
     tokens: list[str] = []
     steps: list[Step] = []
     confidence = 1.0
     for _ in range(MAX_STEPS):
-        step = None
+        found, count, votes = 0, 0, Counter[int]()
         for length in range(min(longest + 1, len(codes)), min_context - 1, -1):
-            votes, count = _votes(corpora, b"".join(codes[-length:]), length, pending, texts)
-            if count >= MIN_OCCURRENCES and votes.total():
-                token_id, top = votes.most_common(1)[0]
-                step = Step(texts[token_id], length, count, top, votes.total())
-                longest = length
+            pattern = b"".join(codes[-length:])
+            count = 0
+            for corpus in corpora:
+                matches = corpus.find(pattern)
+                count += matches.count
+                votes += _next_tokens(corpus, matches.sample(SAMPLE), length, pending, texts)
+            if count >= MIN_OCCURRENCES and votes:
+                found = longest = length
                 break
-        if step is None:
+            votes.clear()
+        local_found, local_votes = 0, Counter[int]()
+        if document is not None and local_weight:
+            corpus, file = document
+            for length in range(min(local_longest + 1, len(codes)), min_context - 1, -1):
+                positions = corpus.find_in_file(b"".join(codes[-length:]), file, SAMPLE)
+                local_votes = _next_tokens(corpus, positions, length, pending, texts)
+                if local_votes:
+                    local_found = local_longest = length
+                    break
+        if not (votes or local_votes):
             return None
+        weight = local_weight if votes and local_votes else (1.0 if local_votes else 0.0)
+        shares = _share(votes)
+        for token_id, share in _share(local_votes).items():
+            shares[token_id] = (1 - weight) * shares.get(token_id, 0.0) + weight * share
+        if votes and local_votes:
+            for token_id in votes.keys() - local_votes.keys():
+                shares[token_id] *= 1 - weight
+        token_id = max(shares, key=shares.__getitem__)
+        step = Step(texts[token_id], found, count if found else 0, local_found, shares[token_id])
         confidence *= step.share
         if confidence < min_confidence:
             return None

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from infill.backends.ngram.generate import generate
+from infill.backends.ngram.generate import Generated, generate
 from infill.backends.ngram.index import (
     CONTEXT_TOKENS,
     MAX_SCANNED,
@@ -37,6 +38,13 @@ from infill.backends.ngram.lexer import (
     split_at_cursor,
     tokenize,
 )
+from infill.backends.ngram.tuning import (
+    DEFAULT_TUNING,
+    LINE_START,
+    MID_LINE,
+    Thresholds,
+    Tuning,
+)
 
 TAIL_CHARS = 500  # of the prefix: enough for CONTEXT_TOKENS tokens, mostly
 SUFFIX_CHARS = 1000  # of the suffix: enough for the rest of the line and the next one
@@ -44,32 +52,6 @@ MAX_OCCURRENCES = 32  # occurrences read per context length
 LINE_TOKENS = 64  # a longer line is not read (nor suggested)
 READ_TOKENS = 16  # tokens decoded at a time: most lines are shorter
 MAX_LINES = 8  # of a suggestion extended past its first line
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """When to show the winning line; tuned with bench/ngram_eval.py."""
-
-    min_context: int = 3  # tokens of context matched, at least
-    # From this many, the occurrences followed by the line below decide (when min_share of
-    # them agree), however few they are.
-    followed_context: int = 6
-    min_votes: int = 2  # occurrences agreeing on the line, without that support
-    min_share: float = 0.8  # of the occurrences that fit the suffix
-    # Below this share of agreement, shorter contexts are not tried: they would be more split.
-    give_up_share: float = 0.3
-    # Where no line is agreed on, the line generated a token at a time (`generate.py`) is
-    # shown from this confidence: at a line start, and once some of the line is typed.
-    generated_line_start: float = 0.55
-    generated_mid_line: float = 0.35
-
-    def generated(self, cursor: Cursor) -> float:
-        """The confidence a generated line needs at this cursor."""
-        typed = cursor.line_before.strip() or cursor.pending.strip()
-        return self.generated_mid_line if typed else self.generated_line_start
-
-
-DEFAULT_THRESHOLDS = Thresholds()
 
 
 @dataclass(frozen=True)
@@ -83,6 +65,11 @@ class Cursor:
     next_break: str  # the line break token in front of the next non-blank line
     next_line: str  # that line, stripped
     path: str = ""  # the document's path in the index
+
+    @property
+    def kind(self) -> str:
+        """MID_LINE once some of the line is typed, else LINE_START."""
+        return MID_LINE if (self.line_before + self.pending).strip() else LINE_START
 
 
 @dataclass(frozen=True)
@@ -262,7 +249,7 @@ def _same_break(a: str, b: str) -> bool:
     return a.lstrip("\n") == b.lstrip("\n")
 
 
-def decide(found: Iterable[Level], thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Choice | None:
+def decide(found: Iterable[Level], thresholds: Thresholds) -> Choice | None:
     """The line to show, or None when the evidence is thin or split."""
     for level in found:
         if level.context < thresholds.min_context:
@@ -316,22 +303,82 @@ def extend(index: NgramIndex, level: Level, text: str, cursor: Cursor) -> str:
     return text + render(more, start_indent)
 
 
-def predict(
+@dataclass(frozen=True)
+class Prediction:
+    """What to insert, and the evidence for it (for `infill/explain`)."""
+
+    text: str
+    kind: str  # of cursor position: LINE_START or MID_LINE
+    thresholds: Thresholds
+    choice: Choice | None  # the line the workspace agreed on, or
+    generated: Generated | None  # the line generated a token at a time
+
+    def explain(self) -> dict[str, Any]:
+        """The evidence, as `infill/explain` shows it."""
+        found: dict[str, Any] = {"position": self.kind, "text": self.text}
+        if self.choice is not None:
+            level = self.choice.level
+            found["source"] = "lines"
+            found["contextTokens"] = level.context
+            found["occurrences"] = level.count
+            found["votes"] = dict(level.votes.most_common(5))
+            found["followedByTheLineBelow"] = dict(level.followed.most_common(5))
+        if self.generated is not None:
+            found["source"] = "generated"
+            found["confidence"] = round(self.generated.confidence, 3)
+            found["steps"] = [
+                {
+                    "token": step.token,
+                    "contextTokens": step.context,
+                    "occurrences": step.occurrences,
+                    "documentContextTokens": step.local_context,
+                    "share": round(step.share, 3),
+                }
+                for step in self.generated.steps
+            ]
+        found["thresholds"] = asdict(self.thresholds)
+        return found
+
+
+def forecast(
     index: NgramIndex,
     family: str,
     prefix: str,
     suffix: str,
     path: str = "",
-    thresholds: Thresholds = DEFAULT_THRESHOLDS,
-) -> str | None:
-    """What to insert at the cursor of the document at `path` (if in the index), or None."""
+    tuning: Tuning | None = None,
+) -> Prediction | None:
+    """What to insert at the cursor of the document at `path` (if in the index), and why; None
+    where the evidence is thin or split. `tuning`: the workspace's calibration by default."""
     cursor = read_cursor(family, prefix, suffix, path)
     if cursor is None:
         return None
+    if tuning is None:
+        calibration = index.calibrations.get(family)
+        tuning = calibration.tuning if calibration is not None else DEFAULT_TUNING
+    thresholds = tuning.of(cursor.kind)
     choice = decide(levels(index, family, cursor, thresholds.min_context), thresholds)
     if choice is not None:
-        return extend(index, choice.level, choice.text, cursor)
-    generated = generate(index, family, cursor.tokens, cursor.pending, thresholds.generated(cursor))
-    if generated is None:
+        text = extend(index, choice.level, choice.text, cursor)
+        return Prediction(text, cursor.kind, thresholds, choice, None)
+    if thresholds.generated > 1:
         return None
-    return fit(cursor, "".join(generated.tokens)) or None
+    generated = generate(
+        index,
+        family,
+        cursor.tokens,
+        cursor.pending,
+        thresholds.generated,
+        index.document(path, family) if path else None,
+        thresholds.local_weight,
+    )
+    line = fit(cursor, "".join(generated.tokens)) if generated is not None else None
+    if not line:
+        return None
+    return Prediction(line, cursor.kind, thresholds, None, generated)
+
+
+def predict(index: NgramIndex, family: str, prefix: str, suffix: str, path: str = "") -> str | None:
+    """What to insert at the cursor of the document at `path` (if in the index), or None."""
+    found = forecast(index, family, prefix, suffix, path)
+    return found.text if found is not None else None
