@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -34,14 +35,29 @@ from infill.backends.ngram.tuning import (
 )
 
 TARGET_PRECISION = 0.6
-FILES = 30  # held out per family
+FILES = 80  # held out per family, at most
 MIN_FILES = 4  # of a family with fewer (long enough) files, the defaults stay
 MIN_TOKENS = 300  # a shorter file is not held out
-LINES_PER_FILE = 20  # measured per held-out file, spread over it
+LINES_PER_FILE = 8  # measured per held-out file, spread over it
+# Calibrating a family stops after this long (seconds), with the files measured so far.
+BUDGET = 4.0
 FAMILIES = 2  # calibrated, the largest first
-# Tried: the share of the votes a line needs, and the confidence a generated line needs.
-SHARES = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0, NEVER)
-CONFIDENCES = (0.04, 0.06, 0.09, 0.12, 0.15, 0.18, 0.22, 0.27, 0.35, 0.45, 0.6, 0.8, NEVER)
+# Tried, from the loosest to the strictest: the share of the votes a line needs, and the
+# confidence a generated line needs. One dial rather than every pair: the best of many
+# settings tried on a sample is flattered by it.
+SETTINGS = (
+    (0.6, 0.04),
+    (0.7, 0.06),
+    (0.8, 0.09),
+    (0.8, 0.12),
+    (0.8, 0.18),
+    (0.9, 0.25),
+    (0.9, 0.35),
+    (1.0, 0.5),
+    (1.0, 0.7),
+    (1.0, NEVER),
+)
+LOWEST_CONFIDENCE = SETTINGS[0][1]
 
 
 @dataclass(frozen=True)
@@ -50,25 +66,31 @@ class LinePosition:
 
     kind: str  # LINE_START: after the indentation; MID_LINE: a third of the line typed
     cursor: int  # offset in the text
-    end: int  # of the line's code (trailing blanks left out)
+    end: int  # of the line's code: a trailing comment and the blanks before it left out
     line_end: int  # of the line (its "\n")
 
 
-def line_positions(text: str) -> Iterator[LinePosition]:
+def line_positions(text: str, lexer: Lexer) -> Iterator[LinePosition]:
     """A line start in every non-blank line, and a mid-line position in those of 3 characters
-    or more."""
+    or more. The engine never writes comments: what it is to write ends where a trailing
+    comment begins (a line that is only a comment has nothing to write)."""
     offset = 0
     for line in text.split("\n"):
         start, offset = offset, offset + len(line) + 1
-        code = line.strip()
-        if not code:
+        stripped = line.strip()
+        if not stripped:
             continue
         begin = start + len(indentation(line))
-        yield LinePosition(LINE_START, begin, begin + len(code), start + len(line))
-        if len(code) >= 3:
-            yield LinePosition(
-                MID_LINE, begin + len(code) // 3, begin + len(code), start + len(line)
-            )
+        code_end = start + len(line.rstrip())
+        for match in lexer.pattern.finditer(line):
+            if not (match.group(1) or match.group(2)):  # a comment
+                code_end = start + len(line[: match.start()].rstrip())
+                break
+        code_end = max(code_end, begin)
+        yield LinePosition(LINE_START, begin, code_end, start + len(line))
+        if len(stripped) >= 3:
+            cursor = begin + len(stripped) // 3
+            yield LinePosition(MID_LINE, cursor, max(code_end, cursor), start + len(line))
 
 
 def token_spans(text: str, lexer: Lexer) -> list[tuple[int, int]]:
@@ -113,7 +135,7 @@ def measure(
         found = list(levels(index, family, cursor, DEFAULT_TUNING.line_start.min_context))
         document = index.document(path, family)
         line = generate(
-            index, family, cursor.tokens, cursor.pending, CONFIDENCES[0], document, weight
+            index, family, cursor.tokens, cursor.pending, LOWEST_CONFIDENCE, document, weight
         )
         text_generated = fit(cursor, "".join(line.tokens)) if line is not None else None
         confidence = line.confidence if line is not None else 0.0
@@ -121,34 +143,31 @@ def measure(
 
 
 def choose(samples: list[Sample], base: Thresholds) -> tuple[Thresholds, Measured]:
-    """The thresholds that reach TARGET_PRECISION on `samples` (one kind of position) with the
-    most right suggestions; ones that show nothing if none does."""
+    """The loosest of SETTINGS whose precision on `samples` (one kind of position) reaches
+    TARGET_PRECISION; one that shows nothing if none does."""
     kind = samples[0].kind if samples else LINE_START
-    best = (replace(base, min_share=NEVER, generated=NEVER), Measured(kind, len(samples), 0, 0))
-    for share in SHARES:
-        thresholds = replace(base, min_share=share)
-        lines = [decide(s.found, thresholds) for s in samples]
-        for confidence in CONFIDENCES:
-            shown = exact = 0
-            for sample, choice in zip(samples, lines, strict=True):
-                if choice is not None:
-                    text: str | None = choice.text
-                elif sample.confidence >= confidence:
-                    text = sample.generated
-                else:
-                    text = None
-                if text is not None:
-                    shown += 1
-                    exact += text == sample.truth
-            if lower_bound(exact, shown) >= TARGET_PRECISION and exact > best[1].exact:
-                chosen = replace(thresholds, generated=confidence)
-                best = (chosen, Measured(kind, len(samples), shown, exact))
-    return best
+    for share, confidence in SETTINGS:
+        thresholds = replace(base, min_share=share, generated=confidence)
+        shown = exact = 0
+        for sample in samples:
+            choice = decide(sample.found, thresholds)
+            if choice is not None:
+                text: str | None = choice.text
+            elif sample.confidence >= confidence:
+                text = sample.generated
+            else:
+                text = None
+            if text is not None:
+                shown += 1
+                exact += text == sample.truth
+        if lower_bound(exact, shown) >= TARGET_PRECISION:
+            return thresholds, Measured(kind, len(samples), shown, exact)
+    return replace(base, min_share=NEVER, generated=NEVER), Measured(kind, len(samples), 0, 0)
 
 
-def lower_bound(right: int, shown: int, z: float = 1.0) -> float:
-    """The precision that `right` of `shown` vouch for, 5 times in 6 (Wilson's score
-    interval): the best of many thresholds tried on a small sample is flattered by it."""
+def lower_bound(right: int, shown: int, z: float = 1.28) -> float:
+    """The precision that `right` of `shown` vouch for, 9 times in 10 (Wilson's score
+    interval)."""
     if not shown:
         return 0.0
     p = right / shown
@@ -179,13 +198,21 @@ def calibrate(
     """Thresholds for `family` measured on its files held out of `index`; None for a family
     with too few files to tell. `read(path)`: the text of a file of the index (comments and
     all: a line the engine cannot write whole counts), None if it cannot be read."""
+    lexer = lexer_for(family)
+    if lexer is None:
+        return None
     texts = {path: read(path) for path in held_out_files(index, family)}
     files = {path: text.replace("\r\n", "\n") for path, text in texts.items() if text}
     if len(files) < MIN_FILES:
         return None
     samples: list[Sample] = []
+    measured_files = 0
+    deadline = time.monotonic() + BUDGET
     for path, text in files.items():
-        positions = list(line_positions(text))
+        if time.monotonic() > deadline:
+            break
+        measured_files += 1
+        positions = list(line_positions(text, lexer))
         # Whole lines, spread over the file: both kinds of position of each.
         starts = [i for i, p in enumerate(positions) if p.kind == LINE_START]
         step = max(len(starts) / LINES_PER_FILE, 1.0)
@@ -197,13 +224,15 @@ def calibrate(
         ]
         with index.held_out(path):
             samples += measure(index, family, path, text, chosen)
+    if measured_files < MIN_FILES:
+        return None
     tuned = {}
     measured = []
     for kind in KINDS:
         thresholds, found = choose([s for s in samples if s.kind == kind], DEFAULT_TUNING.of(kind))
         tuned[kind] = thresholds
         measured.append(found)
-    return Calibration(Tuning(tuned[LINE_START], tuned[MID_LINE]), tuple(measured), len(files))
+    return Calibration(Tuning(tuned[LINE_START], tuned[MID_LINE]), tuple(measured), measured_files)
 
 
 def calibrate_workspace(

@@ -7,7 +7,7 @@ with fewer occurrences backs off to a shorter one. As the generated tokens join 
 the line is made of the parts the workspace repeats (`self._loop =` from one class, `loop` from
 the parameter list before it) rather than copied from one place. Each step's share of the votes
 is the chance it is right; the line's confidence is their product, and the decoding gives up as
-soon as it falls below what the caller asks for.
+soon as it falls below what the caller asks for, or when two tokens tie.
 """
 
 from __future__ import annotations
@@ -50,12 +50,18 @@ class Generated:
 def _next_tokens(
     corpus: Corpus, positions: list[int], length: int, pending: str, texts: list[str]
 ) -> Counter[int]:
-    """The tokens after `length` tokens from each position that begin with `pending`."""
+    """The tokens after `length` tokens from each position that begin with `pending`. A file's
+    last token does not count: it is where the document being written ended when it was
+    indexed (what the user had typed of the token, at the cursor)."""
     votes: Counter[int] = Counter()
     for position in positions:
-        ids = corpus.tokens_from(position + length, 1)
+        ids = corpus.tokens_from(position + length, 2)
         # A string over several lines ends the line too late to be shown as its rest.
-        if ids and texts[ids[0]].startswith(pending) and "\n" not in texts[ids[0]].lstrip("\n"):
+        if (
+            len(ids) == 2
+            and texts[ids[0]].startswith(pending)
+            and "\n" not in texts[ids[0]].lstrip("\n")
+        ):
             votes[ids[0]] += 1
     return votes
 
@@ -138,6 +144,9 @@ def generate(
         if votes and local_votes:
             for token_id in votes.keys() - local_votes.keys():
                 shares[token_id] *= 1 - weight
+        ranked = sorted(shares.values(), reverse=True)
+        if len(ranked) > 1 and ranked[0] == ranked[1]:
+            return None  # a tie: no token is the likelier
         token_id = max(shares, key=shares.__getitem__)
         step = Step(texts[token_id], found, count if found else 0, local_found, shares[token_id])
         confidence *= step.share

@@ -39,6 +39,9 @@ LIVE_BYTES_LIMIT = 600_000
 # Matches of one sequence collected from live files, at most: each costs a `find` from Python,
 # and the first ones serve as a sample as well as any.
 MAX_SCANNED = 64
+# Occurrences in files shadowed by a newer version (the document being edited, as it was) are
+# not counted, in ranges up to this many: past it they hardly change the count.
+COUNTED_DEAD = 64
 
 # A file's version on disk: modification time (ns) and size. None: text from the editor.
 Stamp = tuple[int, int]
@@ -151,7 +154,12 @@ class Corpus:
         a suffix array, the first `scan_limit`."""
         if self.suffixes is None:
             return Matches(self, 0, 0, self._scan(pattern, scan_limit), scan_limit)
-        return Matches(self, *self._range(pattern))
+        lo, hi = self._range(pattern)
+        dead = 0
+        if self.dead and hi - lo <= COUNTED_DEAD:
+            suffixes, dead_files = self.suffixes, self.dead
+            dead = sum(self.file_at(suffixes[i]) in dead_files for i in range(lo, hi))
+        return Matches(self, lo, hi, dead_hits=dead)
 
     def _range(self, pattern: bytes) -> tuple[int, int]:
         assert self.suffixes is not None
@@ -204,11 +212,18 @@ class Matches:
     hi: int
     scanned: list[int] | None = None
     scan_limit: int = MAX_SCANNED
+    dead_hits: int = 0  # of the range, in dead files (counted in ranges up to COUNTED_DEAD)
+
+    @property
+    def found(self) -> int:
+        """Occurrences found: the range, or the positions scanned."""
+        return len(self.scanned) if self.scanned is not None else self.hi - self.lo
 
     @property
     def count(self) -> int:
-        """Occurrences, those in dead files included (in live files, up to the scan limit)."""
-        return len(self.scanned) if self.scanned is not None else self.hi - self.lo
+        """Occurrences (in live files, up to the scan limit); those in dead files are left
+        out of ranges up to COUNTED_DEAD."""
+        return self.found - self.dead_hits
 
     @property
     def capped(self) -> bool:
@@ -219,8 +234,8 @@ class Matches:
         """Up to `limit` token positions where the sequence starts, in live files; spread
         evenly over the occurrences, which the suffix array orders by what follows them."""
         corpus = self.corpus
-        step = max(self.count / limit, 1.0)
-        picks = [int(i * step) for i in range(min(self.count, limit))]
+        step = max(self.found / limit, 1.0)
+        picks = [int(i * step) for i in range(min(self.found, limit))]
         if self.scanned is not None:
             found = [self.scanned[i] for i in picks]
         else:
