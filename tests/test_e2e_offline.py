@@ -5,11 +5,16 @@ no request leaves the machine."""
 from __future__ import annotations
 
 import asyncio
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from infill.backends.ngram.index import NgramIndex
+from infill.backends.ngram.predictor import forecast
+from infill.backends.ngram.store import read_calibrations
+from infill.backends.ngram.tuning import DEFAULT_TUNING
 from infill.harness import LspClient
 from tests.conftest import StartClient
 from tests.fake_llm import FakeLLM, Reply
@@ -174,3 +179,91 @@ async def test_switching_to_a_model_builds_the_definitions_it_needs(
     report = await client.explain(uri, cursor)
     assert report is not None
     assert "def list_orders(request: Request) -> Response:" in report["prompt"]
+
+
+LOGS = 'def {name}(user):\n    log.info("{verb} %s", user)\n    return user\n'
+
+
+def write_logs(root: Path, **verbs: str) -> Path:
+    root.mkdir()
+    for name, verb in verbs.items():
+        (root / f"{name}.py").write_text(LOGS.format(name=name, verb=verb))
+    return root
+
+
+async def test_a_line_the_workspace_is_split_on_is_generated_from_its_clear_majority(
+    start_client: StartClient, tmp_path: Path
+):
+    typed = 'def e(user):\n    log.info("st'
+    root = write_logs(tmp_path / "clear", a="starting", b="starting", c="starting", d="stopping")
+    client = await start(start_client, root)
+    uri = (root / "e.py").as_uri()
+    client.open(uri, typed + "\n")
+    items = await client.inline_completion(uri, (1, len('    log.info("st')))
+    assert [i["insertText"] for i in items] == ['arting %s", user)']
+
+    root = write_logs(tmp_path / "even", a="starting", b="starting", c="stopping", d="stopping")
+    client = await start(start_client, root)
+    uri = (root / "e.py").as_uri()
+    client.open(uri, typed + "\n")
+    assert await client.inline_completion(uri, (1, len('    log.info("st'))) == []
+
+
+async def test_the_documents_own_names_outweigh_the_workspaces(
+    start_client: StartClient, tmp_path: Path
+):
+    root = write_logs(tmp_path / "logs", a="starting", b="starting", c="starting")
+    client = await start(start_client, root)
+    uri = (root / "audit.py").as_uri()
+    client.open(uri, "")
+    own = LOGS.format(name="d", verb="stopping") + LOGS.format(name="e", verb="stopping")
+    client.edit(uri, (0, 0), (0, 0), own + '\n\ndef f(user):\n    log.info("st\n')
+    cursor = (9, len('    log.info("st'))
+    # Until the document is indexed (once typing has paused, half a second), the workspace's
+    # line is shown; a blank line added below makes each request a new one (not the cache's).
+    shown = [i["insertText"] for i in await client.inline_completion(uri, cursor)]
+    for line in range(10, 30):
+        if shown != ['arting %s", user)']:
+            break
+        await asyncio.sleep(0.7)  # a pause: the document is indexed
+        client.edit(uri, (line, 0), (line, 0), "\n")
+        shown = [i["insertText"] for i in await client.inline_completion(uri, cursor)]
+    assert shown == ['opping %s", user)']
+
+
+def noise(seed: int) -> str:
+    """Lines the engine cannot predict, however it looks: random names in one shape."""
+    rng = random.Random(seed)
+    words = ["alpha", "beta", "gamma", "delta"]
+    lines = [f"{rng.choice(words)} = {rng.choice(words)}({rng.choice(words)})" for _ in range(80)]
+    return "\n".join(lines) + "\n"
+
+
+async def test_thresholds_are_calibrated_on_the_workspaces_own_files(
+    start_client: StartClient, tmp_path: Path, env: dict[str, str]
+):
+    root = tmp_path / "noise"
+    root.mkdir()
+    files = {f"f{i}.py": noise(i) for i in range(6)}
+    for name, text in files.items():
+        (root / name).write_text(text)
+    document = files["f0.py"].split("\n")[0] + "\nalpha = beta("
+    # Uncalibrated, the engine would guess here.
+    index = NgramIndex()
+    for name, text in files.items():
+        data = index.encode(text, "python")
+        assert data is not None
+        index.put(name, "python", data)
+    plan = index.snapshot()
+    index.install(NgramIndex.build(plan), plan)
+    assert forecast(index, "python", document, "\n", tuning=DEFAULT_TUNING) is not None
+
+    client = await start(start_client, root)
+    uri = (root / "new.py").as_uri()
+    client.open(uri, document + "\n")
+    assert await client.inline_completion(uri, (1, len("alpha = beta("))) == []
+    cache = Path(env["XDG_CACHE_HOME"]) / "infill" / "ngram"
+    (saved,) = [read_calibrations(path) for path in cache.glob("noise-*.bin")]
+    measured = saved["python"].measured
+    assert [m.kind for m in measured] == ["line start", "mid-line"]
+    assert all(m.shown == 0 or m.precision < 0.6 for m in measured)

@@ -39,7 +39,8 @@ FILES = 80  # held out per family, at most
 MIN_FILES = 4  # of a family with fewer (long enough) files, the defaults stay
 MIN_TOKENS = 300  # a shorter file is not held out
 LINES_PER_FILE = 8  # measured per held-out file, spread over it
-# Calibrating a family stops after this long (seconds), with the files measured so far.
+# Calibrating a family stops after this much of its thread's CPU time (seconds; the load of the
+# machine does not shorten it), with the files measured so far.
 BUDGET = 4.0
 FAMILIES = 2  # calibrated, the largest first
 # Tried, from the loosest to the strictest: the share of the votes a line needs, and the
@@ -207,9 +208,9 @@ def calibrate(
         return None
     samples: list[Sample] = []
     measured_files = 0
-    deadline = time.monotonic() + BUDGET
+    deadline = time.thread_time() + BUDGET
     for path, text in files.items():
-        if time.monotonic() > deadline:
+        if time.thread_time() > deadline:
             break
         measured_files += 1
         positions = list(line_positions(text, lexer))

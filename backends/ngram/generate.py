@@ -129,12 +129,16 @@ def generate(
         local_found, local_votes = 0, Counter[int]()
         if document is not None and local_weight:
             corpus, file = document
+            # The longest context the document has voted on twice, or else once.
             for length in range(min(local_longest + 1, len(codes)), min_context - 1, -1):
                 positions = corpus.find_in_file(b"".join(codes[-length:]), file, SAMPLE)
-                local_votes = _next_tokens(corpus, positions, length, pending, texts)
-                if local_votes:
-                    local_found = local_longest = length
+                votes_here = _next_tokens(corpus, positions, length, pending, texts)
+                if votes_here and not local_votes:
+                    local_found, local_votes = length, votes_here
+                if votes_here.total() >= MIN_OCCURRENCES:
+                    local_found, local_votes = length, votes_here
                     break
+            local_longest = local_found or local_longest
         if not (votes or local_votes):
             return None
         weight = local_weight if votes and local_votes else (1.0 if local_votes else 0.0)
