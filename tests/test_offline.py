@@ -13,6 +13,7 @@ from infill.backends.ngram.predictor import predict
 from infill.backends.ngram.store import cache_path, read_calibrations
 from infill.context.engine import ContextEngine
 from infill.offline import OfflineIndex, describe_calibration
+from tests.test_ngram import ITEMS
 
 PRICES = """\
 def price_of(item):
@@ -151,17 +152,6 @@ async def test_of_two_changes_to_a_file_the_later_wins(workspace: Path):
     others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
     await asyncio.gather(*others)
     assert "f.py" not in index.paths()
-
-
-ITEMS = """\
-class {name}:
-    def __init__(self, name, price):
-        self.name = name
-        self.price = price
-
-    def total(self, quantity):
-        return self.price * quantity
-"""
 
 
 async def test_a_new_index_is_calibrated_on_the_workspaces_files_and_saved_with_it(
