@@ -32,14 +32,20 @@ suggests):
   (token data, suffix arrays, vocabulary), the cache file's size and the time to load it.
 
 --sweep prints coverage and precision for other thresholds (`predictor.Thresholds`).
+
+--scale DIR measures the real server (`infill serve`, no settings) opening DIR as its
+workspace: the time until the offline engine is ready and the server's peak and resident memory
+(from /proc), the first time (a new cache) and again (from the cache).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import bisect
 import gc
 import itertools
+import os
 import random
 import sys
 import sysconfig
@@ -55,7 +61,9 @@ from infill.backends.ngram.lexer import lexer_for
 from infill.backends.ngram.predictor import Level, decide, levels, predict, read_cursor
 from infill.backends.ngram.store import read, write
 from infill.backends.ngram.tuning import DEFAULT_TUNING, KINDS, LINE_START, Measured, Thresholds
+from infill.context.engine import ContextEngine
 from infill.context.ignore import IgnoreRules, iter_workspace_files, read_source_file
+from infill.harness import LspClient
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 SITE = Path(sysconfig.get_paths()["purelib"])
@@ -310,6 +318,34 @@ def sweep(positions: list[Position]) -> None:
         )
 
 
+async def open_workspace(root: Path, env: dict[str, str]) -> tuple[float, str]:
+    """The seconds until the server says its index of `root` is ready, and its memory."""
+    began = time.perf_counter()
+    client = await LspClient.start(env=env)
+    await client.initialize(root=root)
+    status = await client.wait_for_notification(
+        "infill/status", lambda params: params["state"] == "offline", timeout=600
+    )
+    seconds = time.perf_counter() - began
+    memory = Path(f"/proc/{client.process.pid}/status").read_text()
+    found = dict(line.split(":", 1) for line in memory.splitlines() if line.startswith("Vm"))
+    await client.shutdown()
+    usage = f"peak RSS {found['VmHWM'].strip()}, RSS {found['VmRSS'].strip()}"
+    return seconds, f"{status['message']}; {usage}"
+
+
+def scale(root: Path) -> None:
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "XDG_CACHE_HOME": cache}
+        files = len(list(ContextEngine(root).workspace_files()))
+        print(f"{root}: {files} source files the walk finds")
+        for run in ("first time", "from the cache"):
+            seconds, what = asyncio.run(open_workspace(root, env))
+            print(f"  {run}: ready in {seconds:.1f} s: {what}", flush=True)
+        size = sum(f.stat().st_size for f in Path(cache).rglob("*.bin"))
+        print(f"  cache file {size / 1e6:.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, action="append", help="a workspace (repeatable)")
@@ -320,7 +356,11 @@ def main() -> None:
     parser.add_argument(
         "--no-calibration", action="store_true", help="the default thresholds, not calibrated"
     )
+    parser.add_argument("--scale", type=Path, help="the server's start-up on this workspace")
     args = parser.parse_args()
+    if args.scale:
+        scale(args.scale.resolve())
+        return
     roots = [root.resolve() for root in args.root] if args.root else DEFAULT_ROOTS
     roots = [root for root in roots if root.is_dir()]
     print(f"default thresholds: {DEFAULT_TUNING}")

@@ -41,7 +41,7 @@ MIN_TOKENS = 300  # a shorter file is not held out
 LINES_PER_FILE = 8  # measured per held-out file, spread over it
 # Calibrating a family stops after this much of its thread's CPU time (seconds; the load of the
 # machine does not shorten it), with the files measured so far.
-BUDGET = 4.0
+BUDGET = 3.0
 FAMILIES = 2  # calibrated, the largest first
 # Tried, from the loosest to the strictest: the share of the votes a line needs, and the
 # confidence a generated line needs. One dial rather than every pair: the best of many

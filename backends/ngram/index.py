@@ -362,6 +362,17 @@ class NgramIndex:
             return None
         return self.base_stamps.get(path)
 
+    def file_tokens(self, path: str) -> int:
+        """How many tokens the index holds of file `path`."""
+        live = self.live.get(path)
+        if live is not None:
+            return len(live.data) // CODE_BYTES
+        found = self._base_files.get(path)
+        if found is None or found[1] in self.base[found[0]].dead:
+            return 0
+        start, end = self.base[found[0]].file_bounds(found[1])
+        return end - start
+
     def paths(self) -> set[str]:
         base = {p for p in self._base_files if p not in self._removed}
         return base | set(self.live)
