@@ -44,8 +44,8 @@ LINES_PER_FILE = 8  # measured per held-out file, spread over it
 BUDGET = 3.0
 FAMILIES = 2  # calibrated, the largest first
 # Tried, from the loosest to the strictest: the share of the votes a line needs, and the
-# confidence a generated line needs. One dial rather than every pair: the best of many
-# settings tried on a sample is flattered by it.
+# confidence a generated line needs (the defaults, `tuning.py`, are among them). One dial rather
+# than every pair: the best of many settings tried on a sample is flattered by it.
 SETTINGS = (
     (0.6, 0.04),
     (0.7, 0.06),
@@ -143,37 +143,66 @@ def measure(
         yield Sample(position.kind, truth, found, text_generated or None, confidence)
 
 
-def choose(samples: list[Sample], base: Thresholds) -> tuple[Thresholds, Measured]:
-    """The loosest of SETTINGS whose precision on `samples` (one kind of position) reaches
-    TARGET_PRECISION; one that shows nothing if none does."""
+def measure_setting(samples: list[Sample], thresholds: Thresholds) -> Measured:
+    """What `thresholds` show at the positions of `samples` (one kind), and how much is right."""
+    shown = exact = 0
+    for sample in samples:
+        choice = decide(sample.found, thresholds)
+        if choice is not None:
+            text: str | None = choice.text
+        elif sample.confidence >= thresholds.generated:
+            text = sample.generated
+        else:
+            text = None
+        if text is not None:
+            shown += 1
+            exact += text == sample.truth
     kind = samples[0].kind if samples else LINE_START
-    for share, confidence in SETTINGS:
-        thresholds = replace(base, min_share=share, generated=confidence)
-        shown = exact = 0
-        for sample in samples:
-            choice = decide(sample.found, thresholds)
-            if choice is not None:
-                text: str | None = choice.text
-            elif sample.confidence >= confidence:
-                text = sample.generated
-            else:
-                text = None
-            if text is not None:
-                shown += 1
-                exact += text == sample.truth
-        if lower_bound(exact, shown) >= TARGET_PRECISION:
-            return thresholds, Measured(kind, len(samples), shown, exact)
-    return replace(base, min_share=NEVER, generated=NEVER), Measured(kind, len(samples), 0, 0)
+    return Measured(kind, len(samples), shown, exact)
 
 
-def lower_bound(right: int, shown: int, z: float = 1.28) -> float:
-    """The precision that `right` of `shown` vouch for, 9 times in 10 (Wilson's score
-    interval)."""
+def choose(samples: list[Sample], base: Thresholds) -> tuple[Thresholds, Measured]:
+    """Thresholds for one kind of position, from the default (`base`) along SETTINGS: looser
+    while their precision on `samples` surely reaches TARGET_PRECISION (the low end of its
+    interval does), else stricter if the default's falls short, to the first that reaches it;
+    none at all only where even the strictest surely falls short (the high end of its interval
+    does). A sample too small to tell keeps the default."""
+    tried = [replace(base, min_share=share, generated=confidence) for share, confidence in SETTINGS]
+    found = [measure_setting(samples, thresholds) for thresholds in tried]
+    default = next(
+        (
+            i
+            for i, t in enumerate(tried)
+            if (t.min_share, t.generated) == (base.min_share, base.generated)
+        ),
+        len(tried) // 2,
+    )
+    for i in range(default + 1):
+        if interval(found[i].exact, found[i].shown)[0] >= TARGET_PRECISION:
+            return tried[i], found[i]
+    if found[default].precision >= TARGET_PRECISION:
+        return tried[default], found[default]
+    for i in range(default + 1, len(tried)):
+        if found[i].shown and found[i].precision >= TARGET_PRECISION:
+            return tried[i], found[i]
+    strictest = len(tried) - 1
+    if found[strictest].shown and interval(found[strictest].exact, found[strictest].shown)[1] < (
+        TARGET_PRECISION
+    ):
+        never = replace(base, min_share=NEVER, generated=NEVER)
+        return never, measure_setting(samples, never)
+    return tried[strictest], found[strictest]
+
+
+def interval(right: int, shown: int, z: float = 1.28) -> tuple[float, float]:
+    """The precision that `right` of `shown` vouch for, 9 times in 10 at least and at most
+    (Wilson's score interval)."""
     if not shown:
-        return 0.0
+        return 0.0, 1.0
     p = right / shown
     spread = z * math.sqrt(p * (1 - p) / shown + z * z / (4 * shown * shown))
-    return (p + z * z / (2 * shown) - spread) / (1 + z * z / shown)
+    middle = p + z * z / (2 * shown)
+    return (middle - spread) / (1 + z * z / shown), (middle + spread) / (1 + z * z / shown)
 
 
 def held_out_files(index: NgramIndex, family: str) -> list[str]:

@@ -37,7 +37,7 @@ class Tuning:
     bench/ngram_eval.py; `calibrate.py` measures a workspace's own)."""
 
     line_start: Thresholds = Thresholds(generated=0.12)
-    mid_line: Thresholds = Thresholds(generated=0.06)
+    mid_line: Thresholds = Thresholds(generated=0.09)
 
     def of(self, kind: str) -> Thresholds:
         return self.mid_line if kind == MID_LINE else self.line_start
