@@ -5,19 +5,17 @@ no request leaves the machine."""
 from __future__ import annotations
 
 import asyncio
-import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from infill.backends.ngram.index import NgramIndex
-from infill.backends.ngram.predictor import forecast
 from infill.backends.ngram.store import read_calibrations
-from infill.backends.ngram.tuning import DEFAULT_TUNING
 from infill.harness import LspClient
 from tests.conftest import StartClient
 from tests.fake_llm import FakeLLM, Reply
+from tests.test_ngram import default_guesses, noise
 
 HANDLERS = '''\
 """Request handlers."""
@@ -216,27 +214,19 @@ async def test_the_documents_own_names_outweigh_the_workspaces(
     client = await start(start_client, root)
     uri = (root / "audit.py").as_uri()
     client.open(uri, "")
-    own = LOGS.format(name="d", verb="stopping") + LOGS.format(name="e", verb="stopping")
-    client.edit(uri, (0, 0), (0, 0), own + '\n\ndef f(user):\n    log.info("st\n')
-    cursor = (9, len('    log.info("st'))
+    own = "".join(LOGS.format(name=name, verb="stopping") for name in "def")
+    client.edit(uri, (0, 0), (0, 0), own + '\n\ndef g(user):\n    log.info("st\n')
+    cursor = (12, len('    log.info("st'))
     # Until the document is indexed (once typing has paused, half a second), the workspace's
     # line is shown; a blank line added below makes each request a new one (not the cache's).
     shown = [i["insertText"] for i in await client.inline_completion(uri, cursor)]
-    for line in range(10, 30):
+    for line in range(13, 33):
         if shown != ['arting %s", user)']:
             break
         await asyncio.sleep(0.7)  # a pause: the document is indexed
         client.edit(uri, (line, 0), (line, 0), "\n")
         shown = [i["insertText"] for i in await client.inline_completion(uri, cursor)]
     assert shown == ['opping %s", user)']
-
-
-def noise(seed: int) -> str:
-    """Lines the engine cannot predict, however it looks: random names in one shape."""
-    rng = random.Random(seed)
-    words = ["alpha", "beta", "gamma", "delta"]
-    lines = [f"{rng.choice(words)} = {rng.choice(words)}({rng.choice(words)})" for _ in range(80)]
-    return "\n".join(lines) + "\n"
 
 
 async def test_thresholds_are_calibrated_on_the_workspaces_own_files(
@@ -247,8 +237,7 @@ async def test_thresholds_are_calibrated_on_the_workspaces_own_files(
     files = {f"f{i}.py": noise(i) for i in range(6)}
     for name, text in files.items():
         (root / name).write_text(text)
-    document = files["f0.py"].split("\n")[0] + "\nalpha = beta("
-    # Uncalibrated, the engine would guess here.
+    # Uncalibrated, the engine would guess at the start of these calls.
     index = NgramIndex()
     for name, text in files.items():
         data = index.encode(text, "python")
@@ -256,12 +245,15 @@ async def test_thresholds_are_calibrated_on_the_workspaces_own_files(
         index.put(name, "python", data)
     plan = index.snapshot()
     index.install(NgramIndex.build(plan), plan)
-    assert forecast(index, "python", document, "\n", tuning=DEFAULT_TUNING) is not None
+    guesses = default_guesses(index, files["f0.py"])
+    assert guesses
 
     client = await start(start_client, root)
-    uri = (root / "new.py").as_uri()
-    client.open(uri, document + "\n")
-    assert await client.inline_completion(uri, (1, len("alpha = beta("))) == []
+    for number, prefix in enumerate(guesses[:5]):
+        uri = (root / f"new{number}.py").as_uri()
+        client.open(uri, prefix + "\n")
+        lines = prefix.split("\n")
+        assert await client.inline_completion(uri, (len(lines) - 1, len(lines[-1]))) == []
     cache = Path(env["XDG_CACHE_HOME"]) / "infill" / "ngram"
     (saved,) = [read_calibrations(path) for path in cache.glob("noise-*.bin")]
     measured = saved["python"].measured
