@@ -8,6 +8,9 @@ the line is made of the parts the workspace repeats (`self._loop =` from one cla
 the parameter list before it) rather than copied from one place. Each step's share of the votes
 is the chance it is right; the line's confidence is their product, and the decoding gives up as
 soon as it falls below what the caller asks for, or when two tokens tie.
+
+The cursor's document weighs a share of each step's votes of its own (a cache model): its
+names and habits (`log.info("stopping ...` in the functions above) outweigh the workspace's.
 """
 
 from __future__ import annotations

@@ -11,6 +11,11 @@ nothing is shown: a wrong suggestion costs the user more than none.
 
 A line is extended to the lines after it while every occurrence that voted for it (two at
 least) goes on the same way, up to where the block ends.
+
+Where no line is agreed on, the rest of the line is generated a token at a time (`generate.py`)
+and shown when its confidence reaches the threshold of the kind of position (a line start, or
+some of the line typed). The thresholds are the workspace's calibration (`calibrate.py`), or
+the defaults (`tuning.py`).
 """
 
 from __future__ import annotations
