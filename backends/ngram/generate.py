@@ -4,8 +4,8 @@ A token language model of the workspace, read straight from its suffix arrays: t
 is the one that most often followed the longest stretch of the code before it (the cursor's
 context and what was generated so far) that occurs at least MIN_OCCURRENCES times; a context
 with fewer occurrences backs off to a shorter one. As the generated tokens join the context,
-the line is made of the parts the workspace repeats (`self._loop =` from one class, `loop` from
-the parameter list before it) rather than copied from one place. Each step's share of the votes
+a line can be made of parts the workspace repeats in different places rather than copied whole
+from one. Each step's share of the votes
 is the chance it is right; the line's confidence is their product, and the decoding gives up as
 soon as it falls below what the caller asks for, or when two tokens tie.
 
