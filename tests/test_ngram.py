@@ -381,29 +381,37 @@ def noise(seed: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def default_guesses(index: NgramIndex, text: str) -> list[str]:
-    """Texts before a cursor (a line of `text`, typed up to its call's parenthesis) where the
-    default thresholds show a guess."""
-    lines = text.split("\n")
+def default_guesses(index: NgramIndex, text: str) -> list[tuple[str, str]]:
+    """The texts before and after a cursor (at a line start or a third into a line of `text`,
+    the rest of the line taken out) where the default thresholds show a line the workspace
+    agreed on."""
     found = []
-    for number in range(1, len(lines) - 1):
-        prefix = "\n".join(lines[:number]) + "\n" + lines[number].split("(")[0] + "("
-        if forecast(index, "python", prefix, "\n", tuning=DEFAULT_TUNING) is not None:
-            found.append(prefix)
+    for position in line_positions(text, PY):
+        prefix, suffix = text[: position.cursor], text[position.line_end :]
+        guess = forecast(index, "python", prefix, suffix, tuning=DEFAULT_TUNING)
+        if guess is not None and guess.choice is not None:
+            found.append((prefix, suffix))
     return found
 
 
-def test_calibration_shows_nothing_where_the_workspace_is_not_predictable():
+def test_calibration_turns_off_what_is_wrong_on_the_workspaces_own_files():
     files = {f"f{i}.py": noise(i) for i in range(6)}
     index = indexed(files)
     calibration = calibrate(index, "python", files.get)
     assert calibration is not None
     assert all(m.shown == 0 for m in calibration.measured)
-    # Guesses the default thresholds would show are not shown once calibrated.
+    # Lines agreed on were wrong: none is shown. Generated ones never reached their threshold
+    # there: too little evidence, their default stays.
+    tuning = calibration.tuning
+    assert tuning.line_start.min_share == tuning.mid_line.min_share == NEVER
+    assert tuning.line_start.generated == DEFAULT_TUNING.line_start.generated
     guesses = default_guesses(index, files["f0.py"])
     assert guesses
     index.calibrations["python"] = calibration
-    assert [prefix for prefix in guesses if forecast(index, "python", prefix, "\n")] == []
+    for prefix, suffix in guesses:
+        found = forecast(index, "python", prefix, suffix)
+        assert found is None or found.choice is None
+    assert [guess for guess in guesses if forecast(index, "python", *guess) is None]
 
 
 def test_too_few_files_to_tell_keep_the_defaults():

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from infill.backends.ngram.generate import generate
 from infill.backends.ngram.index import CODE_BYTES, NgramIndex
 from infill.backends.ngram.lexer import Lexer, indentation, lexer_for
-from infill.backends.ngram.predictor import Level, decide, fit, levels, read_cursor
+from infill.backends.ngram.predictor import Choice, Level, decide, fit, levels, read_cursor
 from infill.backends.ngram.tuning import (
     DEFAULT_TUNING,
     KINDS,
@@ -43,22 +43,11 @@ LINES_PER_FILE = 8  # measured per held-out file, spread over it
 # machine does not shorten it), with the files measured so far.
 BUDGET = 3.0
 FAMILIES = 2  # calibrated, the largest first
-# Tried, from the loosest to the strictest: the share of the votes a line needs, and the
-# confidence a generated line needs (the defaults, `tuning.py`, are among them). One dial rather
-# than every pair: the best of many settings tried on a sample is flattered by it.
-SETTINGS = (
-    (0.6, 0.04),
-    (0.7, 0.06),
-    (0.8, 0.09),
-    (0.8, 0.12),
-    (0.8, 0.18),
-    (0.9, 0.25),
-    (0.9, 0.35),
-    (1.0, 0.5),
-    (1.0, 0.7),
-    (1.0, NEVER),
-)
-LOWEST_CONFIDENCE = SETTINGS[0][1]
+# Tried, from the loosest to the strictest, each source of suggestions on its own (one that is
+# often right must not carry one that is not): the share of the votes a line needs, and the
+# confidence a generated line needs. The defaults (`tuning.py`) are among them.
+SHARES = (0.6, 0.7, 0.8, 0.9, 1.0, NEVER)
+CONFIDENCES = (0.04, 0.06, 0.09, 0.12, 0.18, 0.25, 0.35, 0.5, 0.7, NEVER)
 
 
 @dataclass(frozen=True)
@@ -136,7 +125,7 @@ def measure(
         found = list(levels(index, family, cursor, DEFAULT_TUNING.line_start.min_context))
         document = index.document(path, family)
         line = generate(
-            index, family, cursor.tokens, cursor.pending, LOWEST_CONFIDENCE, document, weight
+            index, family, cursor.tokens, cursor.pending, CONFIDENCES[0], document, weight
         )
         text_generated = fit(cursor, "".join(line.tokens)) if line is not None else None
         confidence = line.confidence if line is not None else 0.0
@@ -147,13 +136,7 @@ def measure_setting(samples: list[Sample], thresholds: Thresholds) -> Measured:
     """What `thresholds` show at the positions of `samples` (one kind), and how much is right."""
     shown = exact = 0
     for sample in samples:
-        choice = decide(sample.found, thresholds)
-        if choice is not None:
-            text: str | None = choice.text
-        elif sample.confidence >= thresholds.generated:
-            text = sample.generated
-        else:
-            text = None
+        text = _shown(sample, decide(sample.found, thresholds), thresholds.generated)
         if text is not None:
             shown += 1
             exact += text == sample.truth
@@ -161,37 +144,53 @@ def measure_setting(samples: list[Sample], thresholds: Thresholds) -> Measured:
     return Measured(kind, len(samples), shown, exact)
 
 
+def _shown(sample: Sample, choice: Choice | None, confidence: float) -> str | None:
+    if choice is not None:
+        return choice.text
+    return sample.generated if sample.confidence >= confidence else None
+
+
 def choose(samples: list[Sample], base: Thresholds) -> tuple[Thresholds, Measured]:
-    """Thresholds for one kind of position, from the default (`base`) along SETTINGS: looser
-    while their precision on `samples` surely reaches TARGET_PRECISION (the low end of its
-    interval does), else stricter if the default's falls short, to the first that reaches it;
-    none at all only where even the strictest surely falls short (the high end of its interval
-    does). A sample too small to tell keeps the default."""
-    tried = [replace(base, min_share=share, generated=confidence) for share, confidence in SETTINGS]
-    found = [measure_setting(samples, thresholds) for thresholds in tried]
-    default = next(
-        (
-            i
-            for i, t in enumerate(tried)
-            if (t.min_share, t.generated) == (base.min_share, base.generated)
-        ),
-        len(tried) // 2,
-    )
+    """Thresholds for one kind of position: the share of votes a line needs, judged on the
+    lines agreed on; then the confidence a generated line needs, judged on the lines generated
+    where none is agreed on."""
+    lines: list[tuple[int, int]] = []
+    for share in SHARES:
+        chosen = [decide(s.found, replace(base, min_share=share)) for s in samples]
+        right = [c.text == s.truth for s, c in zip(samples, chosen, strict=True) if c is not None]
+        lines.append((sum(right), len(right)))
+    share = SHARES[_pick(lines, SHARES.index(base.min_share))]
+    agreed = [decide(s.found, replace(base, min_share=share)) for s in samples]
+    rest = [s for s, c in zip(samples, agreed, strict=True) if c is None and s.generated]
+    generated = []
+    for confidence in CONFIDENCES:
+        right = [s.generated == s.truth for s in rest if s.confidence >= confidence]
+        generated.append((sum(right), len(right)))
+    confidence = CONFIDENCES[_pick(generated, CONFIDENCES.index(base.generated))]
+    thresholds = replace(base, min_share=share, generated=confidence)
+    return thresholds, measure_setting(samples, thresholds)
+
+
+def _pick(found: list[tuple[int, int]], default: int) -> int:
+    """Which of the settings (right and shown of each, from the loosest to the strictest, the
+    last showing nothing) to keep, from the default: looser while their precision surely
+    reaches TARGET_PRECISION (the low end of its interval does), else stricter if the default's
+    falls short, to the first that reaches it; the last only where even the one before surely
+    falls short (the high end of its interval does). Too little evidence keeps the default."""
     for i in range(default + 1):
-        if interval(found[i].exact, found[i].shown)[0] >= TARGET_PRECISION:
-            return tried[i], found[i]
-    if found[default].precision >= TARGET_PRECISION:
-        return tried[default], found[default]
-    for i in range(default + 1, len(tried)):
-        if found[i].shown and found[i].precision >= TARGET_PRECISION:
-            return tried[i], found[i]
-    strictest = len(tried) - 1
-    if found[strictest].shown and interval(found[strictest].exact, found[strictest].shown)[1] < (
-        TARGET_PRECISION
-    ):
-        never = replace(base, min_share=NEVER, generated=NEVER)
-        return never, measure_setting(samples, never)
-    return tried[strictest], found[strictest]
+        if interval(*found[i])[0] >= TARGET_PRECISION:
+            return i
+    right, shown = found[default]
+    if not shown or right >= TARGET_PRECISION * shown:
+        return default
+    strictest = len(found) - 2
+    for i in range(default + 1, strictest + 1):
+        right, shown = found[i]
+        if shown and right >= TARGET_PRECISION * shown:
+            return i
+    if found[strictest][1] and interval(*found[strictest])[1] < TARGET_PRECISION:
+        return len(found) - 1
+    return strictest
 
 
 def interval(right: int, shown: int, z: float = 1.28) -> tuple[float, float]:
