@@ -6,33 +6,46 @@
 Each root is a workspace (default: this Python's standard library, then installed packages:
 numpy, pygments, mypy, hypothesis).
 Its Python files are walked with the server's own rules (ignore files, vendored folders), up to
---files; --held-out of them are set aside and the others indexed, as the server does. At the
-start of every non-blank line of each held-out file (after its indentation, where the editor
-puts the cursor after Enter) the line is taken out of the document and the engine asked for it;
-the index holds the held-out file up to the cursor, as it would while the user writes the file.
+--files; --held-out of them are set aside and the others indexed, as the server does. Two kinds
+of positions in every non-blank line of each held-out file:
+- line start: after its indentation, where the editor puts the cursor after Enter; the line is
+  taken out of the document and the engine asked for it;
+- mid-line: a third of the line (its characters after the indentation) typed; the rest of the
+  line is taken out and the engine asked for it.
+The index holds the held-out file up to the cursor, as it would while the user writes the file.
 
-Reported per root, and for all positions together (and again for the lines of code alone: not
-comments, not inside strings such as docstrings, where the engine never suggests):
+Reported per root and kind of position, and for all positions together (and again for the lines
+of code alone: not comments, not inside strings such as docstrings, where the engine never
+suggests):
 - coverage: the share of those positions where a suggestion is shown;
-- precision: the share of shown suggestions whose first line is the line exactly;
+- precision: the share of shown suggestions whose first line is the code of the rest of the
+  line exactly: up to a trailing comment, which the engine never writes (the table also gives
+  it counting the comment, as the earlier rounds did);
 - characters saved per 100 typed: the characters of the exact suggestions per 100 characters of
-  all the lines (indentation not counted), as if every exact suggestion were accepted;
+  code left to type at all the positions (indentation not counted), as if every exact
+  suggestion were accepted;
 - latency of a prediction (lexing the text around the cursor, the index look-ups, the
-  decision), P50/P95/P99, in this process;
+  decision), P50/P95/P99, in this process (--cpu: in the thread's CPU time);
 - lines written before: the share of positions whose line occurs, exactly, in the indexed files
   or earlier in its own file: the most a completer that copies lines could get right;
 - the index: files, tokens, build time (reading and lexing; suffix arrays), size in memory
   (token data, suffix arrays, vocabulary), the cache file's size and the time to load it.
 
 --sweep prints coverage and precision for other thresholds (`predictor.Thresholds`).
+
+--scale DIR measures the real server (`infill serve`, no settings) opening DIR as its
+workspace: the time until the offline engine is ready and the server's peak and resident memory
+(from /proc), the first time (a new cache) and again (from the cache).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import bisect
 import gc
 import itertools
+import os
 import random
 import sys
 import sysconfig
@@ -42,24 +55,23 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infill.backends.ngram.calibrate import calibrate, line_positions, token_spans
 from infill.backends.ngram.index import CODE_BYTES, NgramIndex
-from infill.backends.ngram.lexer import indentation, lexer_for, line_break
-from infill.backends.ngram.predictor import (
-    DEFAULT_THRESHOLDS,
-    Level,
-    Thresholds,
-    decide,
-    levels,
-    predict,
-    read_cursor,
-)
+from infill.backends.ngram.lexer import lexer_for
+from infill.backends.ngram.predictor import Level, decide, levels, predict, read_cursor
 from infill.backends.ngram.store import read, write
+from infill.backends.ngram.tuning import DEFAULT_TUNING, KINDS, LINE_START, Measured, Thresholds
+from infill.context.engine import ContextEngine
 from infill.context.ignore import IgnoreRules, iter_workspace_files, read_source_file
+from infill.harness import LspClient
 from infill.metrics import percentile
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 SITE = Path(sysconfig.get_paths()["purelib"])
 FAMILY = "python"
+# What a prediction's latency is measured in: wall time, or (--cpu) the thread's CPU time, which
+# the load of a shared machine does not inflate.
+REQUEST_CLOCK = time.perf_counter
 # Each a workspace of its own: the standard library, and installed packages (those of the test
 # extra) that carry no vendored copies of other packages.
 DEFAULT_ROOTS = [STDLIB, *(SITE / name for name in ("numpy", "pygments", "mypy", "hypothesis"))]
@@ -67,7 +79,9 @@ DEFAULT_ROOTS = [STDLIB, *(SITE / name for name in ("numpy", "pygments", "mypy",
 
 @dataclass
 class Position:
-    truth: str  # the line, without its indentation
+    kind: str  # LINE_START or MID_LINE
+    truth: str  # the code of the rest of the line: a trailing comment left out
+    whole: str  # the rest of the line, comment and all
     shown: str | None  # the first line of the suggestion
     ms: float
     code: bool  # a line of code: not a comment, not inside a string (a docstring)
@@ -85,58 +99,33 @@ class Build:
     memory_mb: float = 0.0
     disk_mb: float = 0.0
     load_s: float = 0.0
+    calibration_s: float = 0.0
 
 
 @dataclass(frozen=True)
-class Scores:
-    positions: int
-    shown: int
-    exact: int
+class Scores(Measured):
     saved: int
     typed: int
 
     @classmethod
-    def of(cls, positions: list[Position], shown: list[str | None]) -> Scores:
-        pairs = list(zip(positions, shown, strict=True))
-        exact = [text for p, text in pairs if text is not None and text == p.truth]
+    def of(cls, positions: list[Position], shown: list[str | None], whole: bool = False) -> Scores:
+        """Right: the code of the rest of the line, exactly; with `whole`, the rest of the
+        line, a trailing comment included."""
+        truths = [p.whole if whole else p.truth for p in positions]
+        pairs = list(zip(truths, shown, strict=True))
+        exact = [text for truth, text in pairs if text is not None and text == truth]
         return cls(
+            kind=", ".join(sorted({p.kind for p in positions})),
             positions=len(pairs),
             shown=sum(text is not None for _, text in pairs),
             exact=len(exact),
             saved=sum(map(len, exact)),
-            typed=sum(len(p.truth) for p in positions),
+            typed=sum(map(len, truths)),
         )
-
-    @property
-    def coverage(self) -> float:
-        return self.shown / max(self.positions, 1)
-
-    @property
-    def precision(self) -> float:
-        return self.exact / max(self.shown, 1)
 
     @property
     def saved_per_100(self) -> float:
         return 100 * self.saved / max(self.typed, 1)
-
-
-def token_ends(text: str) -> tuple[list[int], list[tuple[int, int]]]:
-    """Where each token of `text` ends, in order (the lexer's own tokens), and the spans of
-    the tokens that run over several lines (strings)."""
-    lexer = lexer_for(FAMILY)
-    assert lexer is not None
-    ends: list[int] = []
-    long_tokens: list[tuple[int, int]] = []
-    indent = ""
-    for match in lexer.pattern.finditer(text):
-        brk, token = match.groups()
-        if brk:
-            _, indent = line_break(brk, indent)
-        if brk or token:
-            ends.append(match.end())
-        if token and "\n" in token:
-            long_tokens.append(match.span())
-    return ends, long_tokens
 
 
 def evaluate_file(
@@ -148,30 +137,35 @@ def evaluate_file(
     positions: list[Position],
 ) -> None:
     data = index.encode(text, FAMILY)
-    assert data is not None
-    ends, long_tokens = token_ends(text)
-    offset = 0
+    lexer = lexer_for(FAMILY)
+    assert data is not None and lexer is not None
+    spans = token_spans(text, lexer)
+    ends = [end for _, end in spans]
+    # Tokens that run over several lines (strings), not line breaks.
+    long_tokens = [(s, e) for s, e in spans if "\n" in text[s:e].lstrip(" \t")[1:]]
     lines_above: set[str] = set()
-    for line in text.split("\n"):
-        start, offset = offset, offset + len(line) + 1
-        truth = line.strip()
-        if not truth:
-            continue
-        seen = truth in lines_indexed or truth in lines_above
-        lines_above.add(truth)
-        cursor = start + len(indentation(line))
-        prefix, suffix = text[:cursor], text[start + len(line) :]
+    seen = code = False
+    for place in line_positions(text, lexer):
+        # The rest of the line as written, a trailing comment included.
+        rest = text[place.cursor : place.line_end].rstrip()
+        if place.kind == LINE_START:
+            whole = rest
+            seen = whole in lines_indexed or whole in lines_above
+            lines_above.add(whole)
+            start = text.rfind("\n", 0, place.cursor) + 1
+            inside = bisect.bisect_right(long_tokens, (start, len(text))) - 1
+            in_string = inside >= 0 and long_tokens[inside][1] > start
+            code = not (in_string or whole.startswith("#"))
+        truth = text[place.cursor : place.end]
+        prefix, suffix = text[: place.cursor], text[place.line_end :]
         # The index holds the file up to the cursor: its tokens that end before it.
-        index.put(path, FAMILY, data[: CODE_BYTES * bisect.bisect_right(ends, cursor)])
+        index.put(path, FAMILY, data[: CODE_BYTES * bisect.bisect_right(ends, place.cursor)])
         index.corpora(FAMILY)  # joined here, as after an edit: not part of a request
-        began = time.perf_counter()
+        began = REQUEST_CLOCK()
         suggestion = predict(index, FAMILY, prefix, suffix, path)
-        ms = (time.perf_counter() - began) * 1000
+        ms = (REQUEST_CLOCK() - began) * 1000
         shown = suggestion.split("\n", 1)[0] if suggestion is not None else None
-        inside = bisect.bisect_right(long_tokens, (start, len(text))) - 1
-        in_string = inside >= 0 and long_tokens[inside][1] > start
-        code = not (in_string or truth.startswith("#"))
-        position = Position(truth, shown, ms, code, seen)
+        position = Position(place.kind, truth, rest, shown, ms, code, seen)
         if sweep:
             cursor_read = read_cursor(FAMILY, prefix, suffix, path)
             if cursor_read is not None:
@@ -190,7 +184,7 @@ def workspace(root: Path, max_files: int) -> dict[str, str]:
     return texts
 
 
-def build(texts: dict[str, str], held: set[str]) -> tuple[NgramIndex, Build]:
+def build(texts: dict[str, str], held: set[str], calibrated: bool) -> tuple[NgramIndex, Build]:
     numbers = Build(files=len(texts) - len(held))
     numbers.megabytes = sum(len(t) for p, t in texts.items() if p not in held) / 1e6
     index = NgramIndex()
@@ -206,6 +200,14 @@ def build(texts: dict[str, str], held: set[str]) -> tuple[NgramIndex, Build]:
     index.install(NgramIndex.build(plan), plan)
     numbers.suffix_arrays_s = time.perf_counter() - began
     numbers.tokens = index.tokens
+    if calibrated:
+        began = time.perf_counter()
+        calibration = calibrate(index, FAMILY, texts.get)
+        numbers.calibration_s = time.perf_counter() - began
+        if calibration is not None:
+            index.calibrations[FAMILY] = calibration
+            print(f"calibrated in {numbers.calibration_s:.1f} s: {calibration.describe()}")
+            print(f"  {calibration.tuning}")
     numbers.memory_mb = memory(index) / 1e6
     with tempfile.TemporaryDirectory() as folder:
         cache = Path(folder) / "index.bin"
@@ -230,14 +232,16 @@ def memory(index: NgramIndex) -> int:
     return size
 
 
-def run(root: Path, max_files: int, held_out: int, seed: int, sweep: bool) -> list[Position]:
+def run(
+    root: Path, max_files: int, held_out: int, seed: int, sweep: bool, calibrated: bool
+) -> list[Position]:
     texts = workspace(root, max_files)
     # A file with a copy elsewhere in the workspace would be predicted from its copy: only
     # files whose text is their own are held out.
     copies = Counter(texts.values())
     unique = sorted(path for path, text in texts.items() if copies[text] == 1 and text.strip())
     held = set(random.Random(seed).sample(unique, min(held_out, len(unique) // 2)))
-    index, numbers = build(texts, held)
+    index, numbers = build(texts, held, calibrated)
     print(
         f"{root}: {numbers.files} files indexed, {numbers.megabytes:.1f} MB,"
         f" {numbers.tokens:,} tokens; read and lexed in {numbers.lex_s:.1f} s, suffix arrays"
@@ -251,8 +255,13 @@ def run(root: Path, max_files: int, held_out: int, seed: int, sweep: bool) -> li
     indexed = {line.strip() for p, t in texts.items() if p not in held for line in t.split("\n")}
     for path in sorted(held):
         evaluate_file(index, path, texts[path], indexed, sweep, positions)
-    report(f"{len(held)} held-out files", positions)
-    report("their lines of code (not comments, not in strings)", [p for p in positions if p.code])
+    for kind in KINDS:
+        of_kind = [p for p in positions if p.kind == kind]
+        report(f"{len(held)} held-out files, {kind}", of_kind)
+        report(
+            f"their lines of code (not comments, not in strings), {kind}",
+            [p for p in of_kind if p.code],
+        )
     return positions
 
 
@@ -272,6 +281,25 @@ def report(what: str, positions: list[Position]) -> None:
     )
 
 
+def table(positions: list[Position]) -> None:
+    """The summary the README and the issue quote: every root together, by kind of position."""
+    print(
+        "\n| positions | coverage | precision | chars saved / 100 typed"
+        " | precision, comments counted | chars saved, comments counted | P95 ms |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for kind in KINDS:
+        of_kind = [p for p in positions if p.kind == kind]
+        if of_kind:
+            s = Scores.of(of_kind, [p.shown for p in of_kind])
+            w = Scores.of(of_kind, [p.shown for p in of_kind], whole=True)
+            p95 = percentile([p.ms for p in of_kind], 95)
+            print(
+                f"| {kind} | {s.coverage:.1%} | {s.precision:.1%} | {s.saved_per_100:.1f}"
+                f" | {w.precision:.1%} | {w.saved_per_100:.1f} | {p95:.2f} |"
+            )
+
+
 def sweep(positions: list[Position]) -> None:
     """Coverage and precision of the first line for other thresholds (from the same levels)."""
     print("min_context followed min_votes min_share give_up  coverage precision saved/100")
@@ -289,6 +317,34 @@ def sweep(positions: list[Position]) -> None:
         )
 
 
+async def open_workspace(root: Path, env: dict[str, str]) -> tuple[float, str]:
+    """The seconds until the server says its index of `root` is ready, and its memory."""
+    began = time.perf_counter()
+    client = await LspClient.start(env=env)
+    await client.initialize(root=root)
+    status = await client.wait_for_notification(
+        "infill/status", lambda params: params["state"] == "offline", timeout=600
+    )
+    seconds = time.perf_counter() - began
+    memory = Path(f"/proc/{client.process.pid}/status").read_text()
+    found = dict(line.split(":", 1) for line in memory.splitlines() if line.startswith("Vm"))
+    await client.shutdown()
+    usage = f"peak RSS {found['VmHWM'].strip()}, RSS {found['VmRSS'].strip()}"
+    return seconds, f"{status['message']}; {usage}"
+
+
+def scale(root: Path) -> None:
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "XDG_CACHE_HOME": cache}
+        files = len(list(ContextEngine(root).workspace_files()))
+        print(f"{root}: {files} source files the walk finds")
+        for run in ("first time", "from the cache"):
+            seconds, what = asyncio.run(open_workspace(root, env))
+            print(f"  {run}: ready in {seconds:.1f} s: {what}", flush=True)
+        size = sum(f.stat().st_size for f in Path(cache).rglob("*.bin"))
+        print(f"  cache file {size / 1e6:.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, action="append", help="a workspace (repeatable)")
@@ -296,16 +352,31 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=40, help="files held out per workspace")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sweep", action="store_true", help="precision, coverage per threshold")
+    parser.add_argument(
+        "--no-calibration", action="store_true", help="the default thresholds, not calibrated"
+    )
+    parser.add_argument("--scale", type=Path, help="the server's start-up on this workspace")
+    parser.add_argument("--cpu", action="store_true", help="latency in the thread's CPU time")
     args = parser.parse_args()
+    if args.cpu:
+        global REQUEST_CLOCK
+        REQUEST_CLOCK = time.thread_time
+    if args.scale:
+        scale(args.scale.resolve())
+        return
     roots = [root.resolve() for root in args.root] if args.root else DEFAULT_ROOTS
     roots = [root for root in roots if root.is_dir()]
-    print(f"thresholds: {DEFAULT_THRESHOLDS}")
+    print(f"default thresholds: {DEFAULT_TUNING}")
     every: list[Position] = []
     for root in roots:
-        every += run(root, args.files, args.held_out, args.seed, args.sweep)
+        every += run(
+            root, args.files, args.held_out, args.seed, args.sweep, not args.no_calibration
+        )
     if len(roots) > 1:
-        report("all", every)
-        report("all lines of code", [p for p in every if p.code])
+        for kind in KINDS:
+            report(f"all, {kind}", [p for p in every if p.kind == kind])
+            report(f"all lines of code, {kind}", [p for p in every if p.code and p.kind == kind])
+    table(every)
     if args.sweep:
         sweep(every)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -28,6 +29,7 @@ from infill.backends.http import (
 )
 from infill.backends.ngram.index import NgramIndex
 from infill.backends.ngram.predictor import predict
+from infill.offline import describe_calibration
 from infill.prompts import TEMPLATES, build_prompt
 from infill.prompts.chat import build_chat_prompt
 from infill.prompts.templates import DEFAULT_TEMPLATE, detect_family
@@ -192,7 +194,13 @@ def _offline_checks() -> list[Check]:
     settings = Check("settings", True, "ngram: the built-in offline engine (no server, no key)")
     if text != "a + b":
         return [settings, Check("completion", False, f"unexpected answer {text!r}")]
-    return [settings, Check("completion", True, f"answer in {elapsed:.1f} ms: {text!r}")]
+    measured = describe_calibration(Path.cwd())
+    precision = [Check("precision", True, measured)] if measured is not None else []
+    return [
+        settings,
+        Check("completion", True, f"answer in {elapsed:.1f} ms: {text!r}"),
+        *precision,
+    ]
 
 
 def report(checks: list[Check]) -> str:

@@ -5,12 +5,14 @@ documents the editor has open, the file events it reports. This module hands the
 infill may read of them: at start-up the walk's files (those unchanged since the index was saved
 are not read again), open documents once the user pauses typing, files changed on disk; a file
 that becomes ignored leaves the index. When changed files pile up, the base is rebuilt in a
-worker thread and saved in the user's cache.
+worker thread and saved in the user's cache. A new index is calibrated on a sample of the
+workspace's own files (`calibrate.py`), saved with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
 import os
@@ -19,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infill.backends.ngram.calibrate import calibrate_workspace
 from infill.backends.ngram.index import Base, NgramIndex, Stamp, VocabularyFull
-from infill.backends.ngram.store import CacheError, cache_path, read, write
+from infill.backends.ngram.predictor import forecast
+from infill.backends.ngram.store import CacheError, cache_path, read, read_calibrations, write
 from infill.context.engine import ContextEngine
 from infill.context.ignore import read_source_file
 from infill.context.syntax import language_family, language_name
@@ -32,6 +36,19 @@ log = logging.getLogger(__name__)
 DOCUMENT_DELAY = 0.5
 
 Progress = Callable[[int, int], None]  # (files done, files in all), from a worker thread
+
+# A larger workspace is indexed from a sample of its files, spread over it by a hash of their
+# path (the same sample each time it is opened): the index then fits in memory and is built in
+# seconds, and a sample predicts the workspace's habits about as well as the whole.
+MAX_FILES = 3_000
+MAX_TOKENS = 3_000_000
+
+
+def _sample(files: list[str]) -> list[str]:
+    """The files to index, at most MAX_FILES, in an order spread over the workspace (the token
+    budget may end the reading early)."""
+    spread = sorted(files, key=lambda file: hashlib.sha1(os.fsencode(file)).digest())
+    return spread[:MAX_FILES]
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,18 @@ def _read(index: NgramIndex, file: str) -> tuple[str, bytes, Stamp] | None:
         return None
     data = index.encode(text, family)
     return (family, data, stamp) if data is not None else None
+
+
+def describe_calibration(root: Path) -> str | None:
+    """What the offline engine measured on the workspace at `root` when it last indexed it
+    (for `infill doctor`); None if it has not."""
+    try:
+        found = read_calibrations(cache_path(root))
+    except CacheError:
+        return None
+    if not found:
+        return "the workspace is too small to measure: default thresholds"
+    return "; ".join(f"{family}: {c.describe()}" for family, c in sorted(found.items()))
 
 
 class OfflineIndex:
@@ -108,16 +137,21 @@ class OfflineIndex:
                 from_cache = True
             except CacheError as exc:
                 log.info("offline engine: building the index (%s)", exc)
-        files = [str(file) for file in engine.workspace_files()]
+        files = _sample([str(file) for file in engine.workspace_files()])
         walked: set[str] = set()
+        tokens = 0
         try:
             for done, file in enumerate(files, start=1):
+                if tokens >= MAX_TOKENS:
+                    log.info("offline engine: %d of %d files indexed (enough)", done, len(files))
+                    break
                 path = engine.display_path(file, Path(file).as_uri())
                 walked.add(path)
                 if index.stamp(path) != _stamp(file):
                     found = _read(index, file)
                     if found is not None:
                         index.put(path, *found)
+                tokens += index.file_tokens(path)
                 if progress is not None and (done % 50 == 0 or done == len(files)):
                     progress(done, len(files))
         except VocabularyFull as exc:
@@ -125,11 +159,26 @@ class OfflineIndex:
         for gone in index.paths() - walked:
             index.remove(gone)
         read_count = len(index.live)
-        if not index.base or index.needs_rebuild():
+        built = not index.base or index.needs_rebuild()
+        if built:
             plan = index.snapshot()
             index.install(NgramIndex.build(plan), plan)
+        if built or not index.calibrations:
+            try:
+                index.calibrations = calibrate_workspace(index, self._read_indexed)
+            except Exception:  # the defaults serve as well as before
+                log.exception("offline engine: calibrating the thresholds failed")
             self._save(*index.saved_state())
+        for family, calibration in index.calibrations.items():
+            log.info("offline engine: %s calibrated: %s", family, calibration.describe())
         return Loaded(len(index.paths()), read_count, index.tokens, from_cache)
+
+    def _read_indexed(self, path: str) -> str | None:
+        """The text of an indexed file by its display path (for the calibration)."""
+        engine = self._engine
+        if engine is None or engine.root is None or "://" in path:
+            return None
+        return read_source_file(engine.root / path)  # an absolute path stays one
 
     def _save(self, texts: list[str], base: Base) -> None:
         """Write the base to the cache (in a worker thread); a failure only costs time at the
@@ -140,6 +189,21 @@ class OfflineIndex:
             write(self._cache, texts, base)
         except (OSError, ValueError) as exc:
             log.warning("offline engine: cannot save the index to %s: %s", self._cache, exc)
+
+    def explain(self, family: str, prefix: str, suffix: str, path: str) -> dict[str, Any]:
+        """What the offline engine matched at a cursor, for `infill/explain`: the evidence for
+        what it shows, or why it shows nothing, and the workspace's calibration."""
+        index = self.index
+        if index is None:
+            return {"state": "indexing"}
+        found = forecast(index, family, prefix, suffix, path)
+        calibration = index.calibrations.get(family)
+        return {
+            "state": "ready",
+            "files": len(index.paths()),
+            "prediction": found.explain() if found is not None else None,
+            "calibration": calibration.describe() if calibration is not None else None,
+        }
 
     # -- following changes -----------------------------------------------------------------
 

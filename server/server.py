@@ -253,7 +253,13 @@ def create_server() -> InfillServer:
     ) -> dict[str, Any] | None:
         at = params.position
         prepared = ls.suggestions.prepare(params.text_document.uri, at.line, at.character)
-        return explain(prepared) if prepared is not None else None
+        if prepared is None:
+            return None
+        report = explain(prepared)
+        if ls.settings.backend.offline:  # what the offline engine matched, its prompt is empty
+            cursor = (prepared.family, prepared.ctx.prefix, prepared.ctx.suffix, prepared.path)
+            report["offline"] = ls.offline.explain(*cursor)
+        return report
 
     @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
     async def inline_completion(

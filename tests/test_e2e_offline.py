@@ -10,9 +10,13 @@ from typing import Any
 
 import pytest
 
+from infill.backends.ngram.index import NgramIndex
+from infill.backends.ngram.predictor import forecast
+from infill.backends.ngram.store import read_calibrations
 from infill.harness import LspClient
 from tests.conftest import StartClient
 from tests.fake_llm import FakeLLM, Reply
+from tests.test_ngram import default_guesses, noise
 
 HANDLERS = '''\
 """Request handlers."""
@@ -69,6 +73,24 @@ async def test_with_no_backend_configured_the_workspace_completes_the_line(
         "return Response.json([entry.to_dict() for entry in found], status=200)"
     ]
     assert not [m for m in client.messages if "backend" in m["message"]]
+
+
+async def test_explain_says_what_the_offline_engine_matched(
+    start_client: StartClient, workspace: Path
+):
+    client = await start(start_client, workspace)
+    uri = (workspace / "products.py").as_uri()
+    client.open(uri, NEW + "    \n")
+    report = await client.explain(uri, (6, 4))
+    assert report is not None and report["offline"]["state"] == "ready"
+    prediction = report["offline"]["prediction"]
+    assert prediction["text"] == (
+        "return Response.json([entry.to_dict() for entry in found], status=200)"
+    )
+    # A cursor with nothing like it in the workspace: the report says there is no prediction.
+    client.open(uri.replace("products", "other"), "zzz_unheard_of = ")
+    report = await client.explain(uri.replace("products", "other"), (0, 17))
+    assert report is not None and report["offline"]["prediction"] is None
 
 
 async def test_its_suggestions_go_through_the_same_pipeline(
@@ -174,3 +196,88 @@ async def test_switching_to_a_model_builds_the_definitions_it_needs(
     report = await client.explain(uri, cursor)
     assert report is not None
     assert "def list_orders(request: Request) -> Response:" in report["prompt"]
+
+
+LOGS = 'def {name}(user):\n    log.info("{verb} %s", user)\n    return user\n'
+
+
+def write_logs(root: Path, **verbs: str) -> Path:
+    root.mkdir()
+    for name, verb in verbs.items():
+        (root / f"{name}.py").write_text(LOGS.format(name=name, verb=verb))
+    return root
+
+
+async def test_a_line_the_workspace_is_split_on_is_generated_from_its_clear_majority(
+    start_client: StartClient, tmp_path: Path
+):
+    typed = 'def e(user):\n    log.info("st'
+    root = write_logs(tmp_path / "clear", a="starting", b="starting", c="starting", d="stopping")
+    client = await start(start_client, root)
+    uri = (root / "e.py").as_uri()
+    client.open(uri, typed + "\n")
+    items = await client.inline_completion(uri, (1, len('    log.info("st')))
+    assert [i["insertText"] for i in items] == ['arting %s", user)']
+
+    root = write_logs(tmp_path / "even", a="starting", b="starting", c="stopping", d="stopping")
+    client = await start(start_client, root)
+    uri = (root / "e.py").as_uri()
+    client.open(uri, typed + "\n")
+    assert await client.inline_completion(uri, (1, len('    log.info("st'))) == []
+
+
+async def test_the_documents_own_names_outweigh_the_workspaces(
+    start_client: StartClient, tmp_path: Path
+):
+    root = write_logs(tmp_path / "logs", a="starting", b="starting", c="starting")
+    client = await start(start_client, root)
+    uri = (root / "audit.py").as_uri()
+    client.open(uri, "")
+    own = "".join(LOGS.format(name=name, verb="stopping") for name in "def")
+    client.edit(uri, (0, 0), (0, 0), own + '\n\ndef g(user):\n    log.info("st\n')
+    cursor = (12, len('    log.info("st'))
+    # Until the document is indexed (once typing has paused, half a second), the workspace's
+    # line is shown; a blank line added below makes each request a new one (not the cache's).
+    shown = [i["insertText"] for i in await client.inline_completion(uri, cursor)]
+    for line in range(13, 33):
+        if shown != ['arting %s", user)']:
+            break
+        await asyncio.sleep(0.7)  # a pause: the document is indexed
+        client.edit(uri, (line, 0), (line, 0), "\n")
+        shown = [i["insertText"] for i in await client.inline_completion(uri, cursor)]
+    assert shown == ['opping %s", user)']
+
+
+async def test_thresholds_are_calibrated_on_the_workspaces_own_files(
+    start_client: StartClient, tmp_path: Path, env: dict[str, str]
+):
+    root = tmp_path / "noise"
+    root.mkdir()
+    files = {f"f{i}.py": noise(i) for i in range(6)}
+    for name, text in files.items():
+        (root / name).write_text(text)
+    # Uncalibrated, the engine would show lines the workspace agrees on in these calls.
+    index = NgramIndex()
+    for name, text in files.items():
+        data = index.encode(text, "python")
+        assert data is not None
+        index.put(name, "python", data)
+    plan = index.snapshot()
+    index.install(NgramIndex.build(plan), plan)
+    guesses = default_guesses(index, files["f0.py"])
+
+    client = await start(start_client, root)
+    cache = Path(env["XDG_CACHE_HOME"]) / "infill" / "ngram"
+    (saved,) = [read_calibrations(path) for path in cache.glob("noise-*.bin")]
+    measured = saved["python"].measured
+    assert [m.kind for m in measured] == ["line start", "mid-line"]
+    assert all(m.shown == 0 for m in measured)
+    # Calibrated as the server did, the engine shows nothing at some of them: nor does it.
+    index.calibrations = saved
+    silent = [guess for guess in guesses if forecast(index, "python", *guess) is None]
+    assert silent
+    for number, (prefix, suffix) in enumerate(silent[:5]):
+        uri = (root / f"new{number}.py").as_uri()
+        client.open(uri, prefix + suffix)
+        lines = prefix.split("\n")
+        assert await client.inline_completion(uri, (len(lines) - 1, len(lines[-1]))) == []

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from infill.backends.ngram.calibrate import calibrate, line_positions
 from infill.backends.ngram.index import (
     CODE_BYTES,
     LIVE_BYTES_LIMIT,
@@ -15,8 +17,9 @@ from infill.backends.ngram.index import (
     NgramIndex,
 )
 from infill.backends.ngram.lexer import lexer_for, render, split_at_cursor, tokenize
-from infill.backends.ngram.predictor import predict
-from infill.backends.ngram.store import CacheError, cache_path, read, write
+from infill.backends.ngram.predictor import forecast, predict
+from infill.backends.ngram.store import CacheError, cache_path, read, read_calibrations, write
+from infill.backends.ngram.tuning import DEFAULT_TUNING, LINE_START, MID_LINE, NEVER
 
 PY = lexer_for("python")
 assert PY is not None
@@ -296,6 +299,137 @@ def test_the_document_itself_ending_the_line_at_the_cursor_does_not_count():
     assert suggest(index, document + "█", path="box.py") == "self.price * quantity"
 
 
+# -- generation, the document's own names --------------------------------------------------
+
+LOGS = 'def {name}(user):\n    log.info("{verb} %s", user)\n    return user\n'
+
+
+def logs(**verbs: str) -> dict[str, str]:
+    return {f"{name}.py": LOGS.format(name=name, verb=verb) for name, verb in verbs.items()}
+
+
+def test_a_line_the_workspace_is_split_on_is_generated_from_its_clear_majority():
+    index = indexed(logs(a="starting", b="starting", c="starting", d="stopping"))
+    prefix = 'def e(user):\n    log.info("st'
+    found = forecast(index, "python", prefix, "\n")
+    # 3 against 1 is short of the share a whole line needs, not of a token's confidence.
+    assert found is not None and found.choice is None and found.generated is not None
+    assert found.text == 'arting %s", user)'
+    assert [step.token for step in found.generated.steps] == [
+        '"starting %s"',
+        ",",
+        " user",
+        ")",
+        "\n=",
+    ]
+    assert found.explain()["source"] == "generated"
+    # 2 against 2: no token is the likelier, nothing is shown.
+    even = indexed(logs(a="starting", b="starting", c="stopping", d="stopping"))
+    assert forecast(even, "python", prefix, "\n") is None
+
+
+def test_the_documents_own_habit_outweighs_the_workspaces():
+    index = indexed(logs(a="starting", b="starting", c="starting"))
+    document = LOGS.format(name="d", verb="stopping") + LOGS.format(name="e", verb="stopping")
+    document += '\n\ndef f(user):\n    log.info("st█\n'
+    # Not indexed yet: the workspace agrees on the line, and on the one after it.
+    assert suggest(index, document, path="doc.py") == 'arting %s", user)\n    return user'
+    data = index.encode(document.split("█")[0], "python")
+    assert data is not None
+    index.put("doc.py", "python", data)  # as indexed when the user paused
+    assert suggest(index, document, path="doc.py") == 'opping %s", user)'
+
+
+# -- calibration ------------------------------------------------------------------------------
+
+
+def test_positions_are_line_starts_and_a_third_in_and_the_code_ends_before_a_comment():
+    text = "def f(x):\n    return x + 1  # one more\n\n# note\n"
+    found = [(p.kind, text[p.cursor : p.end]) for p in line_positions(text, PY)]
+    assert found == [
+        (LINE_START, "def f(x):"),
+        (MID_LINE, " f(x):"),
+        (LINE_START, "return x + 1"),
+        (MID_LINE, " + 1"),
+        (LINE_START, ""),  # a comment: nothing for the engine to write
+        (MID_LINE, ""),
+    ]
+
+
+def many_classes(names: list[str]) -> str:
+    return "\n\n".join(ITEMS.format(name=name) for name in names)
+
+
+def test_calibration_keeps_what_reaches_the_target_on_the_workspaces_own_files():
+    files = {f"f{i}.py": many_classes([f"A{i}{j}" for j in range(12)]) for i in range(6)}
+    index = indexed(files)
+    calibration = calibrate(index, "python", files.get)
+    assert calibration is not None and calibration.files == 6
+    for measured in calibration.measured:
+        assert measured.shown and measured.precision >= 0.6
+    assert calibration.tuning.line_start.min_share < NEVER
+    # Saved with the index, and readable without it.
+    index.calibrations["python"] = calibration
+    assert "line start: 100% right" in calibration.describe()
+
+
+def noise(seed: int) -> str:
+    """Lines the engine cannot predict, however it looks: random names in one shape."""
+    rng = random.Random(seed)
+    words = ["alpha", "beta", "gamma", "delta"]
+    lines = [f"{rng.choice(words)} = {rng.choice(words)}({rng.choice(words)})" for _ in range(80)]
+    return "\n".join(lines) + "\n"
+
+
+def default_guesses(index: NgramIndex, text: str) -> list[tuple[str, str]]:
+    """The texts before and after a cursor (at a line start or a third into a line of `text`,
+    the rest of the line taken out) where the default thresholds show a line the workspace
+    agreed on."""
+    found = []
+    for position in line_positions(text, PY):
+        prefix, suffix = text[: position.cursor], text[position.line_end :]
+        guess = forecast(index, "python", prefix, suffix, tuning=DEFAULT_TUNING)
+        if guess is not None and guess.choice is not None:
+            found.append((prefix, suffix))
+    return found
+
+
+def test_calibration_turns_off_what_is_wrong_on_the_workspaces_own_files():
+    files = {f"f{i}.py": noise(i) for i in range(6)}
+    index = indexed(files)
+    calibration = calibrate(index, "python", files.get)
+    assert calibration is not None
+    assert all(m.shown == 0 for m in calibration.measured)
+    # Lines agreed on were wrong: none is shown. Generated ones never reached their threshold
+    # there: too little evidence, their default stays.
+    tuning = calibration.tuning
+    assert tuning.line_start.min_share == tuning.mid_line.min_share == NEVER
+    assert tuning.line_start.generated == DEFAULT_TUNING.line_start.generated
+    guesses = default_guesses(index, files["f0.py"])
+    assert guesses
+    index.calibrations["python"] = calibration
+    for prefix, suffix in guesses:
+        found = forecast(index, "python", prefix, suffix)
+        assert found is None or found.choice is None
+    assert [guess for guess in guesses if forecast(index, "python", *guess) is None]
+
+
+def test_too_few_files_to_tell_keep_the_defaults():
+    files = {"a.py": many_classes(["A", "B"])}
+    assert calibrate(indexed(files), "python", files.get) is None
+
+
+def test_a_held_out_file_comes_back():
+    index = shop("Item", "Part", "Tool")
+    document = "class Box:\n    def total(self, quantity):\n        █"
+    with index.held_out("item.py"):
+        data = index.encode("class Item:\n", "python")
+        assert data is not None
+        index.put("item.py", "python", data)
+    assert index.live == {} and not index.base["python"].dead
+    assert suggest(index, document) == "return self.price * quantity"
+
+
 # -- cache file -------------------------------------------------------------------------------
 
 
@@ -309,6 +443,20 @@ def test_the_saved_index_predicts_as_the_built_one(tmp_path: Path):
     assert loaded.base_stamps == index.base_stamps
     document = "class Box:\n    def total(self, quantity):\n        █"
     assert suggest(loaded, document) == suggest(index, document) == "return self.price * quantity"
+
+
+def test_the_calibration_is_saved_with_the_index(tmp_path: Path):
+    files = {f"f{i}.py": many_classes([f"A{i}{j}" for j in range(12)]) for i in range(6)}
+    index = indexed(files)
+    calibration = calibrate(index, "python", files.get)
+    assert calibration is not None
+    index.calibrations["python"] = calibration
+    path = tmp_path / "index.bin"
+    write(path, *index.saved_state())
+    assert read_calibrations(path) == {"python": calibration}
+    loaded = NgramIndex()
+    loaded.load(*read(path))
+    assert loaded.calibrations == {"python": calibration}
 
 
 @pytest.mark.parametrize(

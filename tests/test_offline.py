@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from infill.backends.ngram.predictor import predict
-from infill.backends.ngram.store import cache_path
+from infill.backends.ngram.store import cache_path, read_calibrations
 from infill.context.engine import ContextEngine
-from infill.offline import OfflineIndex
+from infill.offline import OfflineIndex, describe_calibration
+from tests.test_ngram import ITEMS
 
 PRICES = """\
 def price_of(item):
@@ -151,3 +152,46 @@ async def test_of_two_changes_to_a_file_the_later_wins(workspace: Path):
     others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
     await asyncio.gather(*others)
     assert "f.py" not in index.paths()
+
+
+async def test_a_new_index_is_calibrated_on_the_workspaces_files_and_saved_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "classes"
+    root.mkdir()
+    for i in range(6):
+        text = "\n\n".join(ITEMS.format(name=f"A{i}{j}") for j in range(12))
+        (root / f"f{i}.py").write_text(text)
+    offline, _ = await started(root)
+    index = offline.current()
+    assert index is not None
+    calibration = index.calibrations["python"]
+    assert calibration.files == 6
+    assert all(m.precision >= 0.6 for m in calibration.measured)
+    assert read_calibrations(cache_path(root)) == {"python": calibration}
+    assert describe_calibration(root) == f"python: {calibration.describe()}"
+    # A reopened workspace takes it from the cache.
+    reopened, _ = await started(root)
+    reopened_index = reopened.current()
+    assert reopened_index is not None and reopened_index.calibrations == index.calibrations
+
+    document = "class Box:\n    def total(self, quantity):\n        "
+    report = offline.explain("python", document, "\n", "box.py")
+    assert report["calibration"] == calibration.describe()
+    prediction = report["prediction"]
+    assert prediction["text"] == "return self.price * quantity"
+    assert prediction["source"] == "lines" and prediction["position"] == "line start"
+    # 72 occurrences of its context (one a class), 32 of them read: all agree.
+    assert prediction["occurrences"] == 72
+    assert prediction["votes"] == {"return self.price * quantity": 32}
+    assert offline.explain("python", "class Box:\n    zzz = ", "\n", "box.py")["prediction"] is None
+
+
+async def test_a_small_workspace_keeps_the_default_thresholds(workspace: Path):
+    offline, _ = await started(workspace)
+    index = offline.current()
+    assert index is not None and index.calibrations == {}
+    assert describe_calibration(workspace) == (
+        "the workspace is too small to measure: default thresholds"
+    )

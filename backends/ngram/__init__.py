@@ -4,7 +4,10 @@ model, no server and no key.
 The workspace is the best predictor of its own boilerplate, imports, repeated calls and names:
 the index (`index.py`) holds its files as tokens (`lexer.py`) with suffix arrays, the predictor
 (`predictor.py`) continues the longest stretch of code that ends like the text before the cursor
-when the workspace agrees on how it goes on, and `store.py` keeps the index in the user's cache.
+when the workspace agrees on how it goes on, or else writes the rest of the line a token at a
+time from the workspace's n-grams and the document's own (`generate.py`); the thresholds are
+measured on the workspace's own files (`calibrate.py`, `tuning.py`), and `store.py` keeps the
+index and them in the user's cache.
 The server feeds the index (it owns the workspace walk and the ignore rules); this backend only
 reads it, behind the same streaming interface as the LLM clients.
 """

@@ -22,10 +22,12 @@ from __future__ import annotations
 import bisect
 import threading
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from infill.backends.ngram.lexer import lexer_for, tokenize
+from infill.backends.ngram.tuning import Calibration
 
 CODE_BYTES = 3
 SEPARATOR = bytes(CODE_BYTES)  # id 0: ends every file, never a token
@@ -37,6 +39,9 @@ LIVE_BYTES_LIMIT = 600_000
 # Matches of one sequence collected from live files, at most: each costs a `find` from Python,
 # and the first ones serve as a sample as well as any.
 MAX_SCANNED = 64
+# Occurrences in files shadowed by a newer version (the document being edited, as it was) are
+# not counted, in ranges up to this many: past it they hardly change the count.
+COUNTED_DEAD = 64
 
 # A file's version on disk: modification time (ns) and size. None: text from the editor.
 Stamp = tuple[int, int]
@@ -149,7 +154,12 @@ class Corpus:
         a suffix array, the first `scan_limit`."""
         if self.suffixes is None:
             return Matches(self, 0, 0, self._scan(pattern, scan_limit), scan_limit)
-        return Matches(self, *self._range(pattern))
+        lo, hi = self._range(pattern)
+        dead = 0
+        if self.dead and hi - lo <= COUNTED_DEAD:
+            suffixes, dead_files = self.suffixes, self.dead
+            dead = sum(self.file_at(suffixes[i]) in dead_files for i in range(lo, hi))
+        return Matches(self, lo, hi, dead_hits=dead)
 
     def _range(self, pattern: bytes) -> tuple[int, int]:
         assert self.suffixes is not None
@@ -163,15 +173,24 @@ class Corpus:
         hi = bisect.bisect_right(self.suffixes, pattern, lo=lo, key=key)
         return lo, hi
 
-    def _scan(self, pattern: bytes, limit: int) -> list[int]:
+    def _scan(
+        self, pattern: bytes, limit: int, start: int = 0, end: int | None = None
+    ) -> list[int]:
+        """The token positions of the first `limit` occurrences of `pattern` that lie between
+        the token positions `start` and `end`."""
         found: list[int] = []
         find = self.data.find
-        at = find(pattern)
+        stop = len(self.data) if end is None else end * CODE_BYTES
+        at = find(pattern, start * CODE_BYTES, stop)
         while at != -1 and len(found) < limit:
             if at % CODE_BYTES == 0:  # else it straddles tokens
                 found.append(at // CODE_BYTES)
-            at = find(pattern, at + 1)
+            at = find(pattern, at + 1, stop)
         return found
+
+    def find_in_file(self, pattern: bytes, file: int, limit: int = MAX_SCANNED) -> list[int]:
+        """The token positions of the first `limit` occurrences of `pattern` in file `file`."""
+        return self._scan(pattern, limit, *self.file_bounds(file))
 
     def tokens_from(self, position: int, limit: int) -> list[int]:
         """The ids of up to `limit` tokens from `position`, up to the end of its file."""
@@ -193,11 +212,18 @@ class Matches:
     hi: int
     scanned: list[int] | None = None
     scan_limit: int = MAX_SCANNED
+    dead_hits: int = 0  # of the range, in dead files (counted in ranges up to COUNTED_DEAD)
+
+    @property
+    def found(self) -> int:
+        """Occurrences found: the range, or the positions scanned."""
+        return len(self.scanned) if self.scanned is not None else self.hi - self.lo
 
     @property
     def count(self) -> int:
-        """Occurrences, those in dead files included (in live files, up to the scan limit)."""
-        return len(self.scanned) if self.scanned is not None else self.hi - self.lo
+        """Occurrences (in live files, up to the scan limit); those in dead files are left
+        out of ranges up to COUNTED_DEAD."""
+        return self.found - self.dead_hits
 
     @property
     def capped(self) -> bool:
@@ -208,8 +234,8 @@ class Matches:
         """Up to `limit` token positions where the sequence starts, in live files; spread
         evenly over the occurrences, which the suffix array orders by what follows them."""
         corpus = self.corpus
-        step = max(self.count / limit, 1.0)
-        picks = [int(i * step) for i in range(min(self.count, limit))]
+        step = max(self.found / limit, 1.0)
+        picks = [int(i * step) for i in range(min(self.found, limit))]
         if self.scanned is not None:
             found = [self.scanned[i] for i in picks]
         else:
@@ -240,6 +266,8 @@ class Plan:
 class Base:
     corpora: dict[str, Corpus]
     stamps: dict[str, Stamp | None]
+    # By family: thresholds measured on the workspace's files (kept across rebuilds).
+    calibrations: dict[str, Calibration] = field(default_factory=dict)
 
 
 class NgramIndex:
@@ -257,6 +285,7 @@ class NgramIndex:
         self._live_corpora: dict[str, Corpus] | None = None
         self._versions: dict[str, int] = {}
         self._clock = 0
+        self.calibrations: dict[str, Calibration] = {}
 
     # -- contents --------------------------------------------------------------------------
 
@@ -266,6 +295,7 @@ class NgramIndex:
             raise ValueError("an index is loaded before anything is put in it")
         self.vocab = Vocabulary(texts)
         self.install(base)
+        self.calibrations = dict(base.calibrations)
 
     def saved_state(self) -> tuple[list[str], Base]:
         """The vocabulary and base as they are now, for `store.write` in a worker."""
@@ -273,7 +303,9 @@ class NgramIndex:
             family: Corpus(c.data, c.starts, c.paths, c.suffixes, set(c.dead))
             for family, c in self.base.items()
         }
-        return list(self.vocab.texts), Base(corpora, dict(self.base_stamps))
+        return list(self.vocab.texts), Base(
+            corpora, dict(self.base_stamps), dict(self.calibrations)
+        )
 
     def encode(self, text: str, family: str) -> bytes | None:
         """The encoded tokens of `text` (any line endings), None for a family without a lexer.
@@ -330,6 +362,17 @@ class NgramIndex:
             return None
         return self.base_stamps.get(path)
 
+    def file_tokens(self, path: str) -> int:
+        """How many tokens the index holds of file `path`."""
+        live = self.live.get(path)
+        if live is not None:
+            return len(live.data) // CODE_BYTES
+        found = self._base_files.get(path)
+        if found is None or found[1] in self.base[found[0]].dead:
+            return 0
+        start, end = self.base[found[0]].file_bounds(found[1])
+        return end - start
+
     def paths(self) -> set[str]:
         base = {p for p in self._base_files if p not in self._removed}
         return base | set(self.live)
@@ -354,6 +397,41 @@ class NgramIndex:
         found = [self.base[family]] if family in self.base else []
         live = self._live_corpora.get(family)
         return [*found, live] if live is not None else found
+
+    def document(self, path: str, family: str) -> tuple[Corpus, int] | None:
+        """Where the index holds file `path` now: its corpus and its number there."""
+        corpora = self.corpora(family)
+        live = self.live.get(path)
+        if live is not None:
+            if live.family != family or corpora[-1].suffixes is not None:
+                return None
+            return corpora[-1], corpora[-1].paths.index(path)
+        found = self._base_files.get(path)
+        if found is None or found[0] != family or found[1] in self.base[family].dead:
+            return None
+        return self.base[family], found[1]
+
+    @contextmanager
+    def held_out(self, path: str) -> Iterator[None]:
+        """The index without the base file `path` in the block, which may put versions of it
+        (as the user would write it); after the block, the base's version is back. For
+        measuring, not for an index the server is serving from."""
+        family, number = self._base_files[path]
+        dead = self.base[family].dead
+        if path in self.live or number in dead:
+            raise ValueError(f"{path} is not in the base as it is")
+        version = self._versions.get(path)
+        dead.add(number)
+        try:
+            yield
+        finally:
+            dead.discard(number)
+            self.live.pop(path, None)
+            self._live_corpora = None
+            if version is None:
+                self._versions.pop(path, None)
+            else:
+                self._versions[path] = version
 
     # -- rebuilding the base ---------------------------------------------------------------
 

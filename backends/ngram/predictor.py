@@ -11,14 +11,21 @@ nothing is shown: a wrong suggestion costs the user more than none.
 
 A line is extended to the lines after it while every occurrence that voted for it (two at
 least) goes on the same way, up to where the block ends.
+
+Where no line is agreed on, the rest of the line is generated a token at a time (`generate.py`)
+and shown when its confidence reaches the threshold of the kind of position (a line start, or
+some of the line typed). The thresholds are the workspace's calibration (`calibrate.py`), or
+the defaults (`tuning.py`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
+from infill.backends.ngram.generate import Generated, generate
 from infill.backends.ngram.index import (
     CONTEXT_TOKENS,
     MAX_SCANNED,
@@ -36,6 +43,13 @@ from infill.backends.ngram.lexer import (
     split_at_cursor,
     tokenize,
 )
+from infill.backends.ngram.tuning import (
+    DEFAULT_TUNING,
+    LINE_START,
+    MID_LINE,
+    Thresholds,
+    Tuning,
+)
 
 TAIL_CHARS = 500  # of the prefix: enough for CONTEXT_TOKENS tokens, mostly
 SUFFIX_CHARS = 1000  # of the suffix: enough for the rest of the line and the next one
@@ -43,23 +57,6 @@ MAX_OCCURRENCES = 32  # occurrences read per context length
 LINE_TOKENS = 64  # a longer line is not read (nor suggested)
 READ_TOKENS = 16  # tokens decoded at a time: most lines are shorter
 MAX_LINES = 8  # of a suggestion extended past its first line
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """When to show the winning line; tuned with bench/ngram_eval.py."""
-
-    min_context: int = 3  # tokens of context matched, at least
-    # From this many, the occurrences followed by the line below decide (when min_share of
-    # them agree), however few they are.
-    followed_context: int = 6
-    min_votes: int = 2  # occurrences agreeing on the line, without that support
-    min_share: float = 0.8  # of the occurrences that fit the suffix
-    # Below this share of agreement, shorter contexts are not tried: they would be more split.
-    give_up_share: float = 0.3
-
-
-DEFAULT_THRESHOLDS = Thresholds()
 
 
 @dataclass(frozen=True)
@@ -73,6 +70,11 @@ class Cursor:
     next_break: str  # the line break token in front of the next non-blank line
     next_line: str  # that line, stripped
     path: str = ""  # the document's path in the index
+
+    @property
+    def kind(self) -> str:
+        """MID_LINE once some of the line is typed, else LINE_START."""
+        return MID_LINE if (self.line_before + self.pending).strip() else LINE_START
 
 
 @dataclass(frozen=True)
@@ -218,17 +220,9 @@ def _read_vote(index: NgramIndex, corpus: Corpus, start: int, cursor: Cursor) ->
     line, brk, after = _read_line(index, corpus, start)
     if len(line) > LINE_TOKENS or not (line or brk):
         return None  # too long to read whole, or the end of a file (the cursor's own)
-    text = "".join(line)
-    if not text.startswith(cursor.pending):
-        return None  # not what is being typed
-    text = text[len(cursor.pending) :]
-    if cursor.line_after:
-        if not text.rstrip().endswith(cursor.line_after):
-            return None  # it would not end with what the line has after the cursor
-        text = text.rstrip()[: -len(cursor.line_after)]
-    elif text and (cursor.line_before + cursor.pending + text).strip() == cursor.next_line:
-        return None  # it is the line below again
-    text = text.rstrip()
+    text = fit(cursor, "".join(line))
+    if text is None:
+        return None
     if not text and cursor.path and corpus.paths[corpus.file_at(start)] == cursor.path:
         # The document itself, as the index last saw it, ending the line at the cursor: that
         # is where the user is typing, not how the code goes on.
@@ -240,12 +234,27 @@ def _read_vote(index: NgramIndex, corpus: Corpus, start: int, cursor: Cursor) ->
     return Vote(text, followed, corpus, brk, after)
 
 
+def fit(cursor: Cursor, line: str) -> str | None:
+    """What to insert for a continuation that makes the cursor's line `line` (from what is
+    typed of the token at the cursor); None if it clashes with the code around the cursor."""
+    if not line.startswith(cursor.pending):
+        return None  # not what is being typed
+    text = line[len(cursor.pending) :]
+    if cursor.line_after:
+        if not text.rstrip().endswith(cursor.line_after):
+            return None  # it would not end with what the line has after the cursor
+        text = text.rstrip()[: -len(cursor.line_after)]
+    elif text and (cursor.line_before + cursor.pending + text).strip() == cursor.next_line:
+        return None  # it is the line below again
+    return text.rstrip()
+
+
 def _same_break(a: str, b: str) -> bool:
     """The same change of indentation, blank lines or not."""
     return a.lstrip("\n") == b.lstrip("\n")
 
 
-def decide(found: Iterable[Level], thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Choice | None:
+def decide(found: Iterable[Level], thresholds: Thresholds) -> Choice | None:
     """The line to show, or None when the evidence is thin or split."""
     for level in found:
         if level.context < thresholds.min_context:
@@ -299,19 +308,82 @@ def extend(index: NgramIndex, level: Level, text: str, cursor: Cursor) -> str:
     return text + render(more, start_indent)
 
 
-def predict(
+@dataclass(frozen=True)
+class Prediction:
+    """What to insert, and the evidence for it (for `infill/explain`)."""
+
+    text: str
+    kind: str  # of cursor position: LINE_START or MID_LINE
+    thresholds: Thresholds
+    choice: Choice | None  # the line the workspace agreed on, or
+    generated: Generated | None  # the line generated a token at a time
+
+    def explain(self) -> dict[str, Any]:
+        """The evidence, as `infill/explain` shows it."""
+        found: dict[str, Any] = {"position": self.kind, "text": self.text}
+        if self.choice is not None:
+            level = self.choice.level
+            found["source"] = "lines"
+            found["contextTokens"] = level.context
+            found["occurrences"] = level.count
+            found["votes"] = dict(level.votes.most_common(5))
+            found["followedByTheLineBelow"] = dict(level.followed.most_common(5))
+        if self.generated is not None:
+            found["source"] = "generated"
+            found["confidence"] = round(self.generated.confidence, 3)
+            found["steps"] = [
+                {
+                    "token": step.token,
+                    "contextTokens": step.context,
+                    "occurrences": step.occurrences,
+                    "documentContextTokens": step.local_context,
+                    "share": round(step.share, 3),
+                }
+                for step in self.generated.steps
+            ]
+        found["thresholds"] = asdict(self.thresholds)
+        return found
+
+
+def forecast(
     index: NgramIndex,
     family: str,
     prefix: str,
     suffix: str,
     path: str = "",
-    thresholds: Thresholds = DEFAULT_THRESHOLDS,
-) -> str | None:
-    """What to insert at the cursor of the document at `path` (if in the index), or None."""
+    tuning: Tuning | None = None,
+) -> Prediction | None:
+    """What to insert at the cursor of the document at `path` (if in the index), and why; None
+    where the evidence is thin or split. `tuning`: the workspace's calibration by default."""
     cursor = read_cursor(family, prefix, suffix, path)
     if cursor is None:
         return None
+    if tuning is None:
+        calibration = index.calibrations.get(family)
+        tuning = calibration.tuning if calibration is not None else DEFAULT_TUNING
+    thresholds = tuning.of(cursor.kind)
     choice = decide(levels(index, family, cursor, thresholds.min_context), thresholds)
-    if choice is None:
+    if choice is not None:
+        text = extend(index, choice.level, choice.text, cursor)
+        return Prediction(text, cursor.kind, thresholds, choice, None)
+    if thresholds.generated > 1:
         return None
-    return extend(index, choice.level, choice.text, cursor)
+    generated = generate(
+        index,
+        family,
+        cursor.tokens,
+        cursor.pending,
+        thresholds.generated,
+        index.document(path, family) if path else None,
+        thresholds.local_weight,
+    )
+    line = fit(cursor, "".join(generated.tokens)) if generated is not None else None
+    if not line:
+        return None
+    return Prediction(line, cursor.kind, thresholds, None, generated)
+
+
+def predict(index: NgramIndex, family: str, prefix: str, suffix: str, path: str = "") -> str | None:
+    """What to insert at the cursor of the document at `path` (if in the index), or None."""
+    found = forecast(index, family, prefix, suffix, path)
+    return found.text if found is not None else None

@@ -1,9 +1,10 @@
 """The offline engine's index on disk, so that a workspace opened again is ready at once.
 
 One file per workspace: a magic line, the length of a JSON header, the header (format version,
-paths, stamps, sizes, a CRC of the rest), then the vocabulary and each family's token data,
-file starts and suffix array as raw bytes. Anything unexpected (another format version, a
-truncated or corrupt file, another byte order) raises CacheError: the caller builds anew.
+paths, stamps, sizes, the thresholds calibrated on the workspace, a CRC of the rest), then the
+vocabulary and each family's token data, file starts and suffix array as raw bytes. Anything
+unexpected (another format version, a truncated or corrupt file, another byte order) raises
+CacheError: the caller builds anew.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from infill.backends.ngram.index import CODE_BYTES, CONTEXT_TOKENS, Base, Corpus, Stamp
+from infill.backends.ngram.tuning import Calibration
 
 MAGIC = b"infill-ngram\n"
 # Bump when the lexer, the token layout or this format changes: old files are then rebuilt.
@@ -86,6 +88,7 @@ def write(path: Path, texts: list[str], base: Base) -> None:
         "byteorder": sys.byteorder,
         "vocabulary": [len(lengths), len(blob)],
         "families": families,
+        "calibrations": {f: c.to_json() for f, c in sorted(base.calibrations.items())},
         "crc": crc,
     }
     encoded = json.dumps(header).encode()
@@ -116,14 +119,41 @@ def read(path: Path) -> tuple[list[str], Base]:
         raise CacheError(f"unreadable: {type(exc).__name__}: {exc}") from None
 
 
-def _parse(data: bytes) -> tuple[list[str], Base]:
+def _header(data: bytes) -> tuple[dict[str, Any], int]:
+    """The header at the start of `data`, and where the rest begins."""
     if not data.startswith(MAGIC):
         raise CacheError("not an index file")
     at = len(MAGIC)
     size = int.from_bytes(data[at : at + _LENGTH_BYTES], "big")
     at += _LENGTH_BYTES
     header = json.loads(data[at : at + size])
-    at += size
+    if not isinstance(header, dict):
+        raise CacheError("not an index file")
+    return header, at + size
+
+
+def read_calibrations(path: Path) -> dict[str, Calibration]:
+    """The calibrations saved with the index at `path`, without reading the index; CacheError
+    when the file cannot be used."""
+    try:
+        with path.open("rb") as file:
+            start = file.read(len(MAGIC) + _LENGTH_BYTES)
+            size = int.from_bytes(start[len(MAGIC) :], "big")
+            header, _ = _header(start + file.read(size))
+        return _calibrations(header)
+    except CacheError:
+        raise
+    except Exception as exc:  # a missing or damaged file
+        raise CacheError(f"unreadable: {type(exc).__name__}: {exc}") from None
+
+
+def _calibrations(header: dict[str, Any]) -> dict[str, Calibration]:
+    found = header.get("calibrations", {})
+    return {str(family): Calibration.from_json(c) for family, c in found.items()}
+
+
+def _parse(data: bytes) -> tuple[list[str], Base]:
+    header, at = _header(data)
     expected = {
         "version": FORMAT_VERSION,
         "context_tokens": CONTEXT_TOKENS,
@@ -163,4 +193,4 @@ def _parse(data: bytes) -> tuple[list[str], Base]:
             stamps[path] = (int(stamp[0]), int(stamp[1])) if stamp is not None else None
     if at != len(data):
         raise CacheError("trailing bytes")
-    return texts, Base(corpora, stamps)
+    return texts, Base(corpora, stamps, _calibrations(header))
