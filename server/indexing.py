@@ -196,9 +196,10 @@ class Indexing:
             # The windows for similar snippets, made now rather than in the first request.
             loop.call_soon(tracked.words.windows)
 
-    def document_changed(self, uri: str) -> None:
+    def document_changed(self, uri: str, removed: bool) -> None:
+        """After an edit; `removed`: it deleted or replaced text."""
         self.refresh_definitions_later(uri)
-        self.server.offline.document_changed(uri)
+        self.server.offline.document_changed(uri, removed)
 
     async def watch_files(self) -> None:
         """Ask the client to report changes to source and ignore files it has not open."""

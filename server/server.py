@@ -173,7 +173,8 @@ class InfillServer(LanguageServer):
             return
         tracked.doc.version = version
         self.suggestions.edited(uri, tracked.doc.text)
-        self.indexing.document_changed(uri)
+        removed = any(span is None or span[0] != span[1] for _, span in changes)
+        self.indexing.document_changed(uri, removed)
 
     async def inline_items(
         self, uri: str, position: lsp.Position, invoked: bool
