@@ -99,11 +99,26 @@ def print_explanation(report: dict[str, Any]) -> None:
     print(report["prompt"])
 
 
+# What marks the top folder of a project, as editors find a workspace from a file.
+PROJECT_MARKERS = (
+    ".git",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "package.json",
+    "Cargo.toml",
+    "go.mod",
+    "pom.xml",
+    "build.gradle",
+)
+
+
 def workspace_of(path: Path) -> Path:
-    """The repository the file is in (the nearest folder with a .git), else its folder."""
+    """The project the file is in: the nearest folder up from it with a project marker (a
+    project inside a repository is its own workspace), else the file's folder."""
     folder = path.resolve().parent
     for candidate in (folder, *folder.parents):
-        if (candidate / ".git").exists():
+        if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
             return candidate
     return folder
 
@@ -157,10 +172,11 @@ async def _complete(
 
 
 def complete(args: argparse.Namespace) -> int:
-    from infill.settings import SettingsError
+    from infill.settings import SettingsError, parse_settings
 
     try:
         settings = _settings_from(args.set)
+        parse_settings({}, settings)  # refused before the server would refuse them unseen
     except SettingsError as exc:
         print(f"infill: {exc}", file=sys.stderr)
         return 2

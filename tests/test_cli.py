@@ -10,10 +10,11 @@ from pathlib import Path
 from infill.harness import LspClient
 from tests.fake_llm import FakeLLM, Reply
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "bench" / "example_workspace" / "inventory.py"
+REPOSITORY = Path(__file__).resolve().parent.parent
+EXAMPLE = REPOSITORY / "bench" / "example_workspace" / "inventory.py"
 
 
-async def run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+async def run(*args: str, env: dict[str, str], cwd: Path | None = None) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -22,6 +23,7 @@ async def run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,
+        cwd=cwd,
     )
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
@@ -64,6 +66,17 @@ async def test_complete_without_settings_answers_from_the_offline_engine(env: di
     )
 
 
+async def test_the_readme_example_as_written_answers(env: dict[str, str]):
+    # Run from the repository, without --root: the example's own project is the workspace
+    # (the whole repository continues `return sum(` in too many ways to suggest one).
+    status, out, err = await run(
+        "complete", "bench/example_workspace/inventory.py:24:20", env=env, cwd=REPOSITORY
+    )
+    assert (status, out) == (0, "item.price * item.quantity for item in self.items.values())\n"), (
+        err
+    )
+
+
 async def test_complete_with_a_kind_but_no_address_explains_the_setting(env: dict[str, str]):
     status, out, err = await run(
         "complete", f"{EXAMPLE}:24:20", "--set", "backend.kind=openai", env=env
@@ -83,7 +96,7 @@ async def test_complete_reports_an_invalid_setting(env: dict[str, str]):
     status, _, err = await run(
         "complete", f"{EXAMPLE}:24:20", "--set", "backend.timeout_ms=-5", env=env
     )
-    assert status == 1
+    assert status == 2
     assert "backend.timeout_ms" in err
 
 
