@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -287,4 +288,17 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     _setup_logging(args.log_level)
-    return int(args.run(args))
+    return _run_to_a_closed_pipe(args)
+
+
+def _run_to_a_closed_pipe(args: argparse.Namespace) -> int:
+    """The command, whose reader may stop reading early (`infill stats --json | head`): that
+    ends it quietly, as it does other command-line tools."""
+    try:
+        status = int(args.run(args))
+        sys.stdout.flush()  # here, where a closed pipe can still be caught
+        return status
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: onto /dev/null, not into another traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

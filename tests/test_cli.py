@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 from pathlib import Path
@@ -116,3 +117,47 @@ async def test_serve_over_tcp(fake: FakeLLM, env: dict[str, str]):
         assert [item["insertText"] for item in items] == ["42"]
     finally:
         await client.shutdown(timeout=5)
+
+
+async def test_stats_into_a_pipe_closed_early_ends_quietly(env: dict[str, str]):
+    # `infill stats --json | head -0`: the reader is gone before the numbers are written.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "infill",
+            "stats",
+            "--json",
+            stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+    finally:
+        os.close(write_end)
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1
+    assert err.decode() == ""
+
+
+async def test_serve_with_no_input_ends_at_once(env: dict[str, str]):
+    # `infill serve < /dev/null`: the end of the input, quietly, not a hang.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "infill",
+        "serve",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert process.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
+    assert out == b""
