@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
+import ipaddress
 import json
 import logging
 import os
 import sys
 import time
+import tokenize
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +75,29 @@ def _file_position(text: str) -> tuple[Path, int, int]:
     return Path(path), int(line), int(column)
 
 
+def _refused_host(host: str) -> str | None:
+    """Why infill must not listen on `host`, or None for a loopback address: whoever connects
+    names the workspace root, and `infill/explain` answers with its files' contents."""
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return (
+        f"infill: refusing to listen on {host}: whoever connects can name any folder as the "
+        "workspace and read its files through infill/explain; listen on 127.0.0.1, or pass "
+        "--allow-remote if the network is yours alone"
+    )
+
+
 def serve(args: argparse.Namespace) -> int:
     from infill.server import create_server
 
+    if args.tcp and not args.allow_remote and (refused := _refused_host(args.tcp[0])):
+        print(refused, file=sys.stderr)
+        return 2
     server = create_server()
     if args.tcp:
         server.start_tcp(*args.tcp)
@@ -124,6 +147,25 @@ def workspace_of(path: Path) -> Path:
     return folder
 
 
+def read_text(path: Path) -> str:
+    """The file's text in the encoding it declares (a BOM, a PEP 263 coding line), else UTF-8;
+    bytes that are not of it become U+FFFD, with a word on stderr, rather than a refusal."""
+    data = path.read_bytes()
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError:  # a coding line naming no codec Python knows
+        encoding = "utf-8"
+    try:
+        return data.decode(encoding).removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        print(
+            f"infill: {path} is not valid {encoding} ({exc.reason} at byte {exc.start}): "
+            "read with replacement characters",
+            file=sys.stderr,
+        )
+        return data.decode(encoding, errors="replace").removeprefix("\ufeff")
+
+
 async def _complete(
     path: Path,
     line: int,
@@ -135,8 +177,8 @@ async def _complete(
     from infill.harness import LspClient
 
     try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text(path)
+    except OSError as exc:
         print(f"infill: cannot read {path}: {exc}", file=sys.stderr)
         return 2
     async with await LspClient.start() as client:
@@ -173,7 +215,7 @@ async def _complete(
 
 
 def complete(args: argparse.Namespace) -> int:
-    from infill.settings import SettingsError, parse_settings
+    from infill.settings import SettingsError, merge, parse_settings
 
     try:
         settings = _settings_from(args.set)
@@ -182,7 +224,30 @@ def complete(args: argparse.Namespace) -> int:
         print(f"infill: {exc}", file=sys.stderr)
         return 2
     path, line, column = args.position
-    return asyncio.run(_complete(path, line, column, settings, args.explain, args.root))
+    if args.root is not None and not args.root.is_dir():
+        print(f"infill: --root {args.root}: no such folder", file=sys.stderr)
+        return 2
+    # A one-shot run is not an editor's use: it stays out of `infill stats`.
+    settings = merge({"metrics": {"enabled": False}}, settings)
+    status = asyncio.run(_complete(path, line, column, settings, args.explain, args.root))
+    if status == 0 and not args.explain:
+        print(f"infill: answered by {_engine(settings)}", file=sys.stderr)
+    return status
+
+
+def _engine(cli_settings: dict[str, Any]) -> str:
+    """Which engine the settings (the user's config file, then --set) make answer."""
+    from infill.settings import SettingsError, load_user_config, parse_settings, take_file_api_key
+
+    try:
+        settings, _ = parse_settings(take_file_api_key(load_user_config()), cli_settings)
+    except SettingsError:
+        settings, _ = parse_settings(cli_settings)
+    backend = settings.backend
+    if backend.offline:
+        return "the offline engine (no backend.url set)"
+    model = f", model {backend.model}" if backend.model else ""
+    return f"{backend.kind} at {backend.base_url}{model}"
 
 
 def _settings_from(assignments: list[str]) -> dict[str, Any]:
@@ -242,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p_serve = commands.add_parser("serve", help="run the language server (stdio by default)")
     p_serve.add_argument("--tcp", type=_host_port, metavar="HOST:PORT", help="listen on TCP")
+    p_serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="listen with --tcp on an address other machines reach (default: loopback only)",
+    )
     p_serve.set_defaults(run=serve)
 
     p_complete = commands.add_parser(

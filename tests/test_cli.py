@@ -161,3 +161,56 @@ async def test_serve_with_no_input_ends_at_once(env: dict[str, str]):
     assert process.returncode == 0, err.decode()
     assert "Traceback" not in err.decode()
     assert out == b""
+
+
+async def test_complete_says_which_engine_answered_and_stays_out_of_the_stats(
+    env: dict[str, str],
+):
+    status, _, err = await run(
+        "complete", f"{EXAMPLE}:24:20", "--root", str(EXAMPLE.parent), env=env
+    )
+    assert status == 0, err
+    assert "answered by the offline engine" in err
+    # A one-shot run is not an editor's use: nothing recorded for `infill stats`.
+    assert not (Path(env["XDG_STATE_HOME"]) / "infill" / "metrics.sqlite3").exists()
+
+
+async def test_complete_refuses_a_root_that_is_no_folder(env: dict[str, str], tmp_path: Path):
+    status, out, err = await run(
+        "complete", f"{EXAMPLE}:24:20", "--root", str(tmp_path / "nowhere"), env=env
+    )
+    assert (status, out) == (2, "")
+    assert "nowhere" in err and "no such folder" in err
+
+
+async def test_complete_reads_a_file_in_its_declared_encoding(
+    fake: FakeLLM, env: dict[str, str], tmp_path: Path
+):
+    fake.default = Reply(chunks=["len(name)\n"])
+    source = tmp_path / "cafe.py"
+    source.write_bytes(b'# -*- coding: latin-1 -*-\nname = "caf\xe9"\nsize = \n')
+    status, out, err = await run(
+        "complete", f"{source}:3:8", "--set", f"backend.url={fake.url}", env=env
+    )
+    assert (status, out) == (0, "len(name)\n"), err
+    assert 'name = "café"' in fake.requests[0].body["prompt"]
+
+
+async def test_complete_reads_undecodable_bytes_as_replacement_characters(
+    fake: FakeLLM, env: dict[str, str], tmp_path: Path
+):
+    fake.default = Reply(chunks=["len(name)\n"])
+    source = tmp_path / "cafe.py"
+    source.write_bytes(b'name = "caf\xe9"\nsize = \n')
+    status, out, err = await run(
+        "complete", f"{source}:2:8", "--set", f"backend.url={fake.url}", env=env
+    )
+    assert (status, out) == (0, "len(name)\n"), err
+    assert "replacement characters" in err
+    assert 'name = "caf\ufffd"' in fake.requests[0].body["prompt"]
+
+
+async def test_serve_refuses_to_listen_beyond_this_machine_unless_asked(env: dict[str, str]):
+    status, _, err = await run("serve", "--tcp", f"0.0.0.0:{free_port()}", env=env)
+    assert status == 2
+    assert "explain" in err and "--allow-remote" in err
