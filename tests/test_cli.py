@@ -8,6 +8,8 @@ import socket
 import sys
 from pathlib import Path
 
+import pytest
+
 from infill.harness import LspClient
 from tests.fake_llm import FakeLLM, Reply
 
@@ -183,31 +185,27 @@ async def test_complete_refuses_a_root_that_is_no_folder(env: dict[str, str], tm
     assert "nowhere" in err and "no such folder" in err
 
 
-async def test_complete_reads_a_file_in_its_declared_encoding(
-    fake: FakeLLM, env: dict[str, str], tmp_path: Path
+@pytest.mark.parametrize(
+    ("source", "sent", "warned"),
+    [
+        # Its PEP 263 coding line says Latin-1.
+        (b'# -*- coding: latin-1 -*-\nname = "caf\xe9"\nsize = \n', 'name = "caf\xe9"', False),
+        # Nothing declared, and not UTF-8: the byte becomes U+FFFD, with a word on stderr.
+        (b'name = "caf\xe9"\n\nsize = \n', 'name = "caf\ufffd"', True),
+    ],
+)
+async def test_complete_reads_a_file_that_is_not_utf8(
+    source: bytes, sent: str, warned: bool, fake: FakeLLM, env: dict[str, str], tmp_path: Path
 ):
     fake.default = Reply(chunks=["len(name)\n"])
-    source = tmp_path / "cafe.py"
-    source.write_bytes(b'# -*- coding: latin-1 -*-\nname = "caf\xe9"\nsize = \n')
+    path = tmp_path / "cafe.py"
+    path.write_bytes(source)
     status, out, err = await run(
-        "complete", f"{source}:3:8", "--set", f"backend.url={fake.url}", env=env
+        "complete", f"{path}:3:8", "--set", f"backend.url={fake.url}", env=env
     )
     assert (status, out) == (0, "len(name)\n"), err
-    assert 'name = "café"' in fake.requests[0].body["prompt"]
-
-
-async def test_complete_reads_undecodable_bytes_as_replacement_characters(
-    fake: FakeLLM, env: dict[str, str], tmp_path: Path
-):
-    fake.default = Reply(chunks=["len(name)\n"])
-    source = tmp_path / "cafe.py"
-    source.write_bytes(b'name = "caf\xe9"\nsize = \n')
-    status, out, err = await run(
-        "complete", f"{source}:2:8", "--set", f"backend.url={fake.url}", env=env
-    )
-    assert (status, out) == (0, "len(name)\n"), err
-    assert "replacement characters" in err
-    assert 'name = "caf\ufffd"' in fake.requests[0].body["prompt"]
+    assert sent in fake.requests[0].body["prompt"]
+    assert ("replacement characters" in err) == warned
 
 
 async def test_serve_refuses_to_listen_beyond_this_machine_unless_asked(env: dict[str, str]):
