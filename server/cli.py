@@ -14,9 +14,12 @@ import sys
 import time
 import tokenize
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infill import __version__
+
+if TYPE_CHECKING:
+    from infill.harness import LspClient
 
 # Language ids (as editors name them) by file extension, for `infill complete`.
 LANGUAGE_IDS = {
@@ -174,7 +177,7 @@ async def _complete(
     explain: bool,
     root: Path | None = None,
 ) -> int:
-    from infill.harness import LspClient
+    from infill.harness import LspClient, LspError
 
     try:
         text = read_text(path)
@@ -196,22 +199,34 @@ async def _complete(
             await client.wait_for_notification(
                 "$/progress", lambda p: p["value"]["kind"] == "end", timeout=120
             )
+        position = (line - 1, column - 1)
         if explain:
-            report = await client.explain(uri, (line - 1, column - 1))
-            if report is None:
-                print("infill: no suggestion is made at this position", file=sys.stderr)
+            try:
+                print_explanation(await client.explain(uri, position) or {})
+            except LspError as exc:
+                print(f"infill: {exc.message}", file=sys.stderr)
                 return 1
-            print_explanation(report)
             return 0
-        items = await client.inline_completion(uri, (line - 1, column - 1), timeout=120)
+        items = await client.inline_completion(uri, position, timeout=120)
         if items:
             print(items[0]["insertText"])
             return 0
         for message in client.messages:
             print(message["message"], file=sys.stderr)
-        if not client.messages:
-            print("infill: no suggestion at this position", file=sys.stderr)
+        print(f"infill: {await _why_none(client, uri, position)}", file=sys.stderr)
         return 1
+
+
+async def _why_none(client: LspClient, uri: str, position: tuple[int, int]) -> str:
+    """Why the server made no suggestion at the position, in a line (`infill/explain`'s)."""
+    from infill.harness import LspError
+
+    try:
+        report = await client.explain(uri, position)
+    except LspError as exc:
+        return exc.message
+    why = report.get("noSuggestion") if report else None
+    return f"no suggestion at this position: {why['message']}" if why else "no suggestion"
 
 
 def complete(args: argparse.Namespace) -> int:
@@ -366,7 +381,8 @@ def _run_to_a_closed_pipe(args: argparse.Namespace) -> int:
     ends it quietly, as it does other command-line tools."""
     try:
         status = int(args.run(args))
-        sys.stdout.flush()  # here, where a closed pipe can still be caught
+        if not sys.stdout.closed:  # (pygls closes it when it serves a file's requests)
+            sys.stdout.flush()  # here, where a closed pipe can still be caught
         return status
     except BrokenPipeError:
         # Python flushes stdout again at exit: onto /dev/null, not into another traceback.

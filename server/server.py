@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, BinaryIO, cast
 
 from lsprotocol import types as lsp
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from infill import __version__
@@ -42,11 +42,31 @@ from infill.protocol import (
     serve_pipe,
 )
 from infill.settings import Settings, SettingsError
-from infill.suggestions import Suggestions
+from infill.suggestions import NoSuggestion, Suggestions
 
 log = logging.getLogger(__name__)
 
 SECTION = "infill"
+
+
+class NoSuggestionHere(JsonRpcException):
+    """`infill/explain` where no suggestion may be made: a RequestFailed error whose message
+    says why (`data.reason`: its code)."""
+
+    CODE = -32803
+
+    def __init__(self, why: NoSuggestion) -> None:
+        super().__init__(f"no suggestion at this position: {why.value}", data={"reason": why.code})
+
+
+class _NoSuggestionTraceback(logging.Filter):
+    """pygls logs each error answer with a traceback: not this one, which is no fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], NoSuggestionHere))
+
+
+logging.getLogger("pygls.protocol.json_rpc").addFilter(_NoSuggestionTraceback())
 
 
 class InfillServer(LanguageServer):
@@ -110,6 +130,8 @@ class InfillServer(LanguageServer):
         if isinstance(error, MalformedMessage):
             log.warning("%s", error)
             return
+        if isinstance(error, NoSuggestionHere):
+            return  # an answer, not a fault
         super().report_server_error(error, source)
 
     def warm_backend(self) -> None:
@@ -250,12 +272,21 @@ def create_server() -> InfillServer:
         ls.indexing.files_changed(params.changes)
 
     @server.feature(EXPLAIN)
-    def explain_request(
-        ls: InfillServer, params: lsp.TextDocumentPositionParams
-    ) -> dict[str, Any] | None:
-        at = params.position
-        prepared = ls.suggestions.prepare(params.text_document.uri, at.line, at.character)
-        return explain(prepared) if prepared is not None else None
+    def explain_request(ls: InfillServer, params: lsp.TextDocumentPositionParams) -> dict[str, Any]:
+        """The report; an error answer saying why where no suggestion may be made. The
+        report's `noSuggestion` says why the last request at the position got none."""
+        uri, line, character = (
+            params.text_document.uri,
+            params.position.line,
+            params.position.character,
+        )
+        why = ls.suggestions.why_not(uri, line, character)
+        prepared = ls.suggestions.prepare(uri, line, character) if why is None else None
+        if prepared is None:
+            raise NoSuggestionHere(why or NoSuggestion.DECLINED)
+        last = ls.suggestions.last_reason(uri, line, character)
+        reason = {"reason": last.code, "message": last.value} if last is not None else None
+        return {**explain(prepared), "noSuggestion": reason}
 
     @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
     async def inline_completion(

@@ -212,3 +212,33 @@ async def test_serve_refuses_to_listen_beyond_this_machine_unless_asked(env: dic
     status, _, err = await run("serve", "--tcp", f"0.0.0.0:{free_port()}", env=env)
     assert status == 2
     assert "explain" in err and "--allow-remote" in err
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("dead backend", "the backend did not answer (`infill doctor` says why)"),
+        ("secret-looking file", "the file is ignored (an ignore file) or looks secret"),
+        ("line past the end", "the position is past the end of its line or of the document"),
+        ("declined", "a rule declines this position (code right of the cursor, a secret being"),
+        ("no confident answer", "the engine has no confident answer here"),
+    ],
+)
+async def test_no_suggestion_says_why_in_one_line(
+    case: str, reason: str, env: dict[str, str], tmp_path: Path
+):
+    source, position, settings = tmp_path / "shop.py", "2:8", []
+    source.write_text("import os\nsize = \n")
+    if case == "dead backend":
+        settings = ["--set", f"backend.url=http://127.0.0.1:{free_port()}/v1"]
+    elif case == "secret-looking file":
+        source = tmp_path / ".env"
+        source.write_text("DEBUG=1\nLEVEL=\n")
+        position = "2:7"
+    elif case == "line past the end":
+        position = "9:1"
+    elif case == "declined":
+        position = "1:1"  # code right of the cursor
+    status, out, err = await run("complete", f"{source}:{position}", *settings, env=env)
+    assert (status, out) == (1, "")
+    assert err.splitlines()[-1].startswith(f"infill: no suggestion at this position: {reason}")
