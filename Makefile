@@ -59,7 +59,7 @@ soak: $(VENV)/.installed-test
 # on first use), both on a fake model of 150 ms to first token and 60 tokens/s (~6 minutes);
 # writes results.json and latency_cdf.png to bench/results/latency-<timestamp>/.
 bench: $(VENV)/.installed-bench
-	$(PY) bench/latency.py --peer tabby-agent
+	$(PY) -m bench.latency --peer tabby-agent
 
 # Context engine: cross-file definition recall on installed packages, and latency per request
 # on a ~3,000-line file with 20 open documents and the standard library indexed (~1 minute).

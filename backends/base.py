@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
+
+import attrs
+
+from infill.prompts.templates import TEMPLATES
 
 REDACTED = "[REDACTED]"
 # The API keys and URL passwords in use: taken out of every log line and message (a server's
@@ -27,21 +33,128 @@ DEFAULT_URLS = {
 }
 
 
-@dataclass(frozen=True)
+_T = TypeVar("_T")
+
+# The key of a settings field's `Setting` in its attrs metadata.
+SETTING = "infill.setting"
+
+
+@attrs.frozen
+class Setting:
+    """A settings field's schema besides its type (the annotation) and default: what
+    server/settings.py validates with, and what the README's table and the VS Code extension's
+    settings are checked against. Declared here, where the backends' own section (BackendConfig)
+    uses it; the server's sections use it too."""
+
+    doc: str  # the README's meaning
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    # A further check of a value of the right type: the value to keep, or ValueError.
+    check: Callable[[Any], Any] | None = None
+    # Decides where code goes: editors take it from the user's own settings only, never from a
+    # workspace's (VS Code's "machine" scope).
+    machine: bool = False
+    # Set only in config.toml, under this name (the file is the user's own; editors sync theirs).
+    file_key: str | None = None
+    secret: bool = False  # its value is never shown, not even when invalid
+    shown_default: str | None = None  # the README's default, where the value alone misleads
+
+
+def setting(default: _T, doc: str, **schema: Any) -> _T:
+    """A settings field: its default, and its `Setting` (doc, bounds, choices...) as metadata."""
+    field: _T = attrs.field(default=default, metadata={SETTING: Setting(doc, **schema)})
+    return field
+
+
+def _http_url(value: str) -> str:
+    value = value.strip()
+    if not value:
+        return value  # the kind's default address
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (a port that is not a number raises ValueError)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+        raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+    return value
+
+
+def _environment_variable_name(value: str) -> str:
+    if value and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        # Catch the common mistake of pasting the key itself here: never echo it back.
+        raise ValueError("expected the NAME of an environment variable (such as OPENAI_API_KEY)")
+    return value
+
+
+def _tokenizer_file(value: str) -> str:
+    if value and not Path(value).expanduser().is_file():
+        raise ValueError(f"no tokenizer.json at {value!r}")
+    return str(Path(value).expanduser()) if value else value
+
+
+@attrs.frozen
 class BackendConfig:
-    kind: str = OFFLINE_KIND
-    # The server: for openai and mistral the base URL including /v1 (as their SDKs' base_url),
-    # for llamacpp, ollama and anthropic the server's root.
-    url: str = ""
-    model: str = ""
-    template: str = "auto"
-    api_key_env: str = ""  # name of the environment variable that holds the key
-    max_tokens: int = 128
-    temperature: float = 0.0
-    timeout_ms: int = 5000
-    context_tokens: int = 0  # the model's context window; 0 = not known
-    tokenizer: str = ""  # path of the model's Hugging Face tokenizer.json, for exact counts
-    api_key_from_file: str = field(default="", repr=False)  # backend.api_key in config.toml
+    """The `backend` section of the settings, and its schema."""
+
+    kind: str = setting(
+        OFFLINE_KIND,
+        ", ".join(
+            f"`{kind}` (the offline engine)" if kind == OFFLINE_KIND else f"`{kind}`"
+            for kind in BACKEND_KINDS
+        ),
+        choices=BACKEND_KINDS,
+        machine=True,
+        shown_default="`ngram`; `openai` when `backend.url` is set",
+    )
+    # For openai and mistral the base URL including /v1 (as their SDKs' base_url), for
+    # llamacpp, ollama and anthropic the server's root.
+    url: str = setting(
+        "",
+        "the server (see the table above)",
+        check=_http_url,
+        machine=True,
+        shown_default="per kind",
+    )
+    model: str = setting("", "model name sent to the server; also picks the template when `auto`")
+    template: str = setting(
+        "auto",
+        "`auto`, `chat`, or a family: " + ", ".join(f"`{name}`" for name in TEMPLATES),
+        choices=("auto", "chat", *TEMPLATES),
+    )
+    api_key_env: str = setting(
+        "",
+        "NAME of the environment variable holding the API key",
+        check=_environment_variable_name,
+        machine=True,
+    )
+    api_key_from_file: str = attrs.field(
+        default="",
+        repr=False,
+        metadata={
+            SETTING: Setting(
+                "the key itself, in `config.toml` only", file_key="api_key", secret=True
+            )
+        },
+    )
+    max_tokens: int = setting(128, "most tokens to generate", minimum=1, maximum=8192)
+    temperature: float = setting(0.0, "sampling temperature", minimum=0.0, maximum=2.0)
+    timeout_ms: int = setting(
+        5000, "a suggestion not complete by then is dropped", minimum=100, maximum=600_000
+    )
+    context_tokens: int = setting(
+        0,
+        "the model's context window: the prompt never exceeds it minus `backend.max_tokens`"
+        " (0: unknown)",
+        minimum=0,
+        maximum=10_000_000,
+    )
+    tokenizer: str = setting(
+        "",
+        "path of the model's Hugging Face `tokenizer.json`, to count tokens exactly (else cl100k)",
+        check=_tokenizer_file,
+    )
 
     @property
     def base_url(self) -> str:

@@ -31,6 +31,7 @@ from pathlib import Path
 from infill.context.definitions import Definition
 from infill.context.engine import ContextEngine
 from infill.context.syntax import SyntaxTree, get_language
+from infill.metrics import percentile
 from infill.pipeline import prepare
 from infill.settings import Settings
 
@@ -53,11 +54,6 @@ def index(engine: ContextEngine) -> int:
     gc.collect()
     gc.freeze()  # as the server does once its index is built
     return count
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 # -- recall ---------------------------------------------------------------------------------

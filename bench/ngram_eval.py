@@ -55,6 +55,7 @@ from infill.backends.ngram.predictor import (
 )
 from infill.backends.ngram.store import read, write
 from infill.context.ignore import IgnoreRules, iter_workspace_files, read_source_file
+from infill.metrics import percentile
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 SITE = Path(sysconfig.get_paths()["purelib"])
@@ -62,11 +63,6 @@ FAMILY = "python"
 # Each a workspace of its own: the standard library, and installed packages (those of the test
 # extra) that carry no vendored copies of other packages.
 DEFAULT_ROOTS = [STDLIB, *(SITE / name for name in ("numpy", "pygments", "mypy", "hypothesis"))]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 @dataclass

@@ -19,6 +19,20 @@ Splits (data in ../shared/data, see its README):
   whole lines: in an editor the cursor is then on an empty line, not at the start of the next
   line of code, so that line end stays in the document and the cursor sits before it. The
   expected document is the same.
+- safim-block-crlf: SAFIM block holes of the files written with CRLF line ends, the overrun
+  replayed with the file's own line ends: a model trained on Windows code, a chat model or a
+  proxy may answer with "\\r\\n" whatever the prompt had.
+- end-of-scope: Python holes at the end of a nested block (HumanEval multi-line, SAFIM block):
+  the ground truth starts on a line of its own and goes on less indented (the rest of the
+  nested block, then the lines that finish the enclosing ones), down to the indentation of the
+  code that follows, which is less indented than the hole's first line (or the end of the
+  file); the cursor after the first line's indentation, where an editor's auto-indent leaves
+  it. Overrun as above.
+- mid-line-opener: a function or method of a SAFIM file (its hole filled in) whose signature
+  is being typed: the cursor after the `(` of its parameters, the editor's `)` right of the
+  cursor, the definition's rest gone. The model writes the parameters, `)`, the rest of the
+  signature and the body, then copies the document on; expected: the definition back, the
+  item's range replacing the `)`.
 - continue: Continue's filter cases, the recorded `llm_output`; expected: the input with
   `expected_completion` at the cursor, or the input unchanged when it is null.
 - cceval: CrossCodeEval Python line completions, each recorded prediction (StarCoder-1B and
@@ -48,10 +62,12 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
+
+import tree_sitter
 
 REPO = Path(__file__).resolve().parents[1]
 # The fake backend lives in the test suite; the script runs as bench/postprocess_eval.py.
@@ -59,8 +75,9 @@ sys.path.insert(0, str(REPO))
 
 from infill.context import cursor_context  # noqa: E402
 from infill.context.document import Document  # noqa: E402
-from infill.context.syntax import language_name  # noqa: E402
+from infill.context.syntax import get_language, language_name  # noqa: E402
 from infill.harness import LspClient  # noqa: E402
+from infill.metrics import percentile  # noqa: E402
 from infill.postprocess import (  # noqa: E402
     FILTERS,
     CompletionContext,
@@ -134,14 +151,20 @@ class Case:
     raw: str  # what the fake model streams
     insertion: str | None  # the text expected at the cursor; None: no suggestion
     achievable: bool = True  # whether a perfect post-processor could produce it from `raw`
+    replaced: int = 0  # characters right of the cursor the expected item replaces
 
     @property
     def document(self) -> str:
         return self.prefix + self.suffix
 
     @property
+    def kept_suffix(self) -> str:
+        """The document after the cursor once the expected item is accepted."""
+        return self.suffix[self.replaced :]
+
+    @property
     def expected(self) -> str:
-        return self.prefix + (self.insertion or "") + self.suffix
+        return self.prefix + (self.insertion or "") + self.kept_suffix
 
 
 @dataclass(frozen=True)
@@ -169,9 +192,16 @@ class Outcome:
         return self.got == self.case.expected
 
     @property
+    def exact_but_blanks(self) -> bool:
+        """Exact up to trailing blanks (of lines, of the document): what editors strip."""
+        if self.case.split == "cceval":
+            return self.exact
+        return _without_trailing_blanks(self.got) == _without_trailing_blanks(self.case.expected)
+
+    @property
     def inserted(self) -> str | None:
         """What accepting put at the cursor, if the document is still prefix + X + suffix."""
-        prefix, suffix = self.case.prefix, self.case.suffix
+        prefix, suffix = self.case.prefix, self.case.kept_suffix
         fits = len(self.got) >= len(prefix) + len(suffix)
         if not (fits and self.got.startswith(prefix) and self.got.endswith(suffix)):
             return None
@@ -203,26 +233,22 @@ class Outcome:
 def row(label: str, outcomes: list[Outcome]) -> str:
     n = len(outcomes)
     exact = sum(o.exact for o in outcomes) / n
+    blanks = sum(o.exact_but_blanks for o in outcomes) / n
     goal = sum(o.case.achievable for o in outcomes) / n
     shown = sum(o.shown for o in outcomes) / n
     latency = [o.latency_ms for o in outcomes]
     pp = [o.local.postprocess_us for o in outcomes if o.local.postprocess_us is not None]
     pp_cells = f"{percentile(pp, 50):>8.1f} {percentile(pp, 95):>8.1f}" if pp else " " * 17
     return (
-        f"{label:<22} {n:>5} {exact:>7.1%} {goal:>7.1%} {shown:>7.1%}"
+        f"{label:<22} {n:>5} {exact:>7.1%} {blanks:>7.1%} {goal:>7.1%} {shown:>7.1%}"
         f" {percentile(latency, 50):>7.1f} {percentile(latency, 95):>7.1f} {pp_cells}"
     )
 
 
 HEADER = (
-    f"{'split':<22} {'cases':>5} {'exact':>7} {'goal':>7} {'shown':>7}"
+    f"{'split':<22} {'cases':>5} {'exact':>7} {'~blanks':>7} {'goal':>7} {'shown':>7}"
     f" {'P50 ms':>7} {'P95 ms':>7} {'pp P50µs':>8} {'pp P95µs':>8}"
 )
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 # -- cases ----------------------------------------------------------------------------------
@@ -243,14 +269,21 @@ def _without_trailing_blanks(text: str) -> str:
     return "\n".join(line.rstrip() for line in lf(text).split("\n")).rstrip()
 
 
-def overrun(ground_truth: str, suffix: str) -> str:
+def overrun(ground_truth: str, suffix: str, eol: str = "\n") -> str:
     """The ground truth, then the document copied on: the rest of the cursor's line and the
-    next OVERRUN_LINES lines of the suffix."""
-    return lf(ground_truth) + "\n".join(lf(suffix).split("\n")[: OVERRUN_LINES + 1])
+    next OVERRUN_LINES lines of the suffix; line ends `eol`."""
+    copied = "\n".join(lf(suffix).split("\n")[: OVERRUN_LINES + 1])
+    return (lf(ground_truth) + copied).replace("\n", eol)
 
 
 def overrun_case(
-    split: str, group: str, name: str, filename: str, language_id: str, hole: tuple[str, str, str]
+    split: str,
+    group: str,
+    name: str,
+    filename: str,
+    language_id: str,
+    hole: tuple[str, str, str],
+    model_eol: str = "\n",
 ) -> Case:
     prefix, ground_truth, suffix = hole
     # A hole of whole lines: the cursor is on the empty line the ground truth's last line end
@@ -266,9 +299,37 @@ def overrun_case(
         language_id,
         prefix,
         suffix,
-        overrun(ground_truth, suffix),
+        overrun(ground_truth, suffix, model_eol),
         ground_truth,
     )
+
+
+def indented_hole(hole: tuple[str, str, str]) -> tuple[str, str, str] | None:
+    """A hole at the end of a nested block: it starts on a line of its own and goes on less
+    indented than its first line, down to the indentation of the code that follows it (which
+    is less indented than the first line), or to the end of the file; the cursor after the
+    first line's indentation (where an editor's auto-indent leaves it). None for other
+    holes."""
+    prefix, ground_truth, suffix = hole
+    if prefix.endswith("\n"):
+        first = ground_truth[: len(ground_truth) - len(ground_truth.lstrip(" \t"))]
+        prefix, ground_truth = prefix + first, ground_truth[len(first) :]
+    indent = prefix[prefix.rfind("\n") + 1 :]
+    if not indent or indent.strip():
+        return None
+    # The lines after the hole's last line (which the ground truth may end).
+    after = suffix if ground_truth.endswith("\n") else suffix.partition("\n")[2]
+    following = next((line for line in after.split("\n") if line.strip()), "")
+    floor = _indentation(following)
+    lines = [line for line in ground_truth.split("\n")[1:] if line.strip()]
+    widths = [_indentation(line) for line in lines]
+    if floor >= len(indent) or not any(w < len(indent) for w in widths):
+        return None
+    return (prefix, ground_truth, suffix) if all(w >= floor for w in widths) else None
+
+
+def _indentation(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
 
 
 def sample(cases: list[Case], limit: int, seed: int) -> list[Case]:
@@ -285,13 +346,112 @@ def safim(split: str, data: Path, limit: int, seed: int) -> list[Case]:
         hole = (prefix, row["ground_truth"], suffix)
         case = overrun_case(split, row["lang"], name, filename, language_id, hole)
         by_language[row["lang"]].append(case)
-    # An equal share per language; what a small language cannot fill goes to the others.
+    return equal_shares(by_language, limit, seed)
+
+
+def equal_shares(groups: dict[str, list[Case]], limit: int, seed: int) -> list[Case]:
+    """An equal share per group; what a small group cannot fill goes to the others."""
     chosen: list[Case] = []
-    remaining = sorted(by_language.items(), key=lambda item: len(item[1]))
+    remaining = sorted(groups.items(), key=lambda item: len(item[1]))
     for i, (_, cases) in enumerate(remaining):
         share = (limit - len(chosen)) // (len(remaining) - i)
         chosen += sample(cases, share, seed)
     return chosen
+
+
+def safim_crlf(split: str, data: Path, limit: int, seed: int) -> list[Case]:
+    by_language: dict[str, list[Case]] = defaultdict(list)
+    for row in read_jsonl(data / "safim" / "block.jsonl.gz"):
+        if "\r\n" not in row["eval_prompt"]:
+            continue
+        prefix, suffix = row["eval_prompt"].split("{{completion}}")
+        language_id, extension = SAFIM_LANGUAGES[row["lang"]]
+        filename = f"{len(by_language[row['lang']]):05d}.{extension}"
+        hole = (prefix, row["ground_truth"], suffix)
+        case = overrun_case(
+            split, row["lang"], str(row["task_id"]), filename, language_id, hole, "\r\n"
+        )
+        by_language[row["lang"]].append(case)
+    return equal_shares(by_language, limit, seed)
+
+
+def end_of_scope(split: str, data: Path, limit: int, seed: int) -> list[Case]:
+    by_source: dict[str, list[Case]] = defaultdict(list)
+    rows = read_jsonl(data / "humaneval_infilling" / "HumanEval-MultiLineInfilling.jsonl.gz")
+    for i, row in enumerate(rows):
+        hole = indented_hole((row["prompt"], row["canonical_solution"], row["suffix"]))
+        if hole is not None:
+            case = overrun_case(split, "humaneval", row["task_id"], f"{i:05d}.py", "python", hole)
+            by_source["humaneval"].append(case)
+    for row in read_jsonl(data / "safim" / "block.jsonl.gz"):
+        prefix, suffix = lf(row["eval_prompt"]).split("{{completion}}")
+        # Python only: in the other languages of SAFIM, a line less indented is mostly tabs
+        # and spaces mixed, not the end of a block.
+        hole = indented_hole((prefix, lf(row["ground_truth"]), suffix))
+        if hole is not None and row["lang"] == "python":
+            language_id, extension = SAFIM_LANGUAGES[row["lang"]]
+            group = f"safim-{row['lang']}"
+            filename = f"{len(by_source[group]):05d}.{extension}"
+            name = str(row["task_id"])
+            by_source[group].append(overrun_case(split, group, name, filename, language_id, hole))
+    return equal_shares(by_source, limit, seed)
+
+
+# The node of a parameter list in each SAFIM language's grammar, and of the definitions that
+# have one.
+_PARAMETERS = frozenset({"parameters", "formal_parameters", "parameter_list"})
+_DEFINITIONS = frozenset({"function_definition", "method_declaration", "constructor_declaration"})
+
+
+def mid_line_opener(split: str, data: Path, limit: int, seed: int) -> list[Case]:
+    by_language: dict[str, list[Case]] = defaultdict(list)
+    for row in read_jsonl(data / "safim" / "block.jsonl.gz"):
+        language_id, extension = SAFIM_LANGUAGES[row["lang"]]
+        text = lf(row["eval_prompt"].replace("{{completion}}", row["ground_truth"]))
+        found = signature_hole(text, language_name(language_id))
+        if found is None:
+            continue
+        prefix, rest, after = found
+        raw = rest + "\n".join(after.split("\n")[: OVERRUN_LINES + 1])
+        filename = f"{len(by_language[row['lang']]):05d}.{extension}"
+        name = str(row["task_id"])
+        case = Case(split, row["lang"], name, filename, language_id, prefix, ")" + after, raw, rest)
+        by_language[row["lang"]].append(replace(case, replaced=1))
+    return equal_shares(by_language, limit, seed)
+
+
+def signature_hole(text: str, language: str | None) -> tuple[str, str, str] | None:
+    """The last definition with a parameter list in `text`, split as (up to and with its
+    `(`, the rest of the definition, what follows it); None if there is none."""
+    grammar = get_language(language) if language else None
+    if grammar is None:
+        return None
+    data = text.encode("utf-8")
+    root = tree_sitter.Parser(grammar).parse(data).root_node
+    stack, found = [root], None
+    while stack:
+        node = stack.pop()
+        if node.type in _DEFINITIONS and not node.has_error:
+            found = node if found is None or node.start_byte > found.start_byte else found
+        stack.extend(node.named_children)
+    if found is None:
+        return None
+    parameters = _parameters_of(found)
+    if parameters is None or data[parameters.start_byte : parameters.start_byte + 1] != b"(":
+        return None
+    start, end = parameters.start_byte + 1, found.end_byte
+    head, rest, tail = (data[:start], data[start:end], data[end:])
+    return head.decode("utf-8"), rest.decode("utf-8"), tail.decode("utf-8")
+
+
+def _parameters_of(node: tree_sitter.Node) -> tree_sitter.Node | None:
+    """The definition's parameter list: a child, or in C++ a child of its declarator."""
+    for child in node.named_children:
+        if child.type in _PARAMETERS:
+            return child
+        if child.type.endswith("declarator"):
+            return _parameters_of(child)
+    return None
 
 
 def humaneval(file: str) -> Callable[[str, Path, int, int], list[Case]]:
@@ -371,6 +531,9 @@ SPLITS: dict[str, Callable[[str, Path, int, int], list[Case]]] = {
     "humaneval-single": humaneval("HumanEval-SingleLineInfilling.jsonl.gz"),
     "humaneval-multi": humaneval("HumanEval-MultiLineInfilling.jsonl.gz"),
     "humaneval-random": humaneval("HumanEval-RandomSpanInfilling.jsonl.gz"),
+    "safim-block-crlf": safim_crlf,
+    "end-of-scope": end_of_scope,
+    "mid-line-opener": mid_line_opener,
     "continue": continue_cases,
     "cceval": cceval,
 }
@@ -510,17 +673,18 @@ def report(results: dict[str, list[Outcome]], failures_path: Path) -> None:
     print(HEADER)
     for name, outcomes in results.items():
         print(row(name, outcomes))
-        if name.startswith("safim-"):
+        if name.startswith("safim-") or name in ("end-of-scope", "mid-line-opener"):
             by_language: dict[str, list[Outcome]] = defaultdict(list)
             for outcome in outcomes:
                 by_language[outcome.case.group].append(outcome)
             for language, group in sorted(by_language.items()):
                 print(row(f"  {language}", group))
     print(
-        "\nexact: accepted document == expected; goal: what a perfect post-processor could "
-        "reach from the raw output;\nshown: a suggestion was returned; P50/P95 ms: the "
-        "inlineCompletion request; pp: stream cut + post-processing in-process, with the\n"
-        "document's tree ready (the server parses it while the model computes its first token)"
+        "\nexact: accepted document == expected; ~blanks: the same up to trailing blanks; goal: "
+        "what a perfect\npost-processor could reach from the raw output; shown: a suggestion "
+        "was returned; P50/P95 ms: the inlineCompletion\nrequest; pp: stream cut + "
+        "post-processing in-process, with the document's tree ready (the server parses it\n"
+        "while the model computes its first token)"
     )
     parses = [
         o.local.parse_us

@@ -1,6 +1,11 @@
 """Turning raw model output into the text to show."""
 
-from infill.postprocess.filters import FILTERS, compute_document_parts, postprocess
+from infill.postprocess.filters import (
+    FILTERS,
+    compute_document_parts,
+    postprocess,
+    replaced_length,
+)
 from infill.postprocess.mode import (
     CompletionContext,
     Mode,
@@ -22,5 +27,6 @@ __all__ = [
     "opens_block",
     "postprocess",
     "rank",
+    "replaced_length",
     "stop_index",
 ]

@@ -8,12 +8,15 @@ from collections.abc import Callable
 
 from infill.postprocess.mode import (
     BRACKETS,
+    CLOSES_BLOCK,
     LITERALS,
     CompletionContext,
     Mode,
     document_balance,
+    indent_width,
     opens_block,
     opens_long_string,
+    scope_floor,
 )
 from infill.postprocess.syntax import (
     block_end,
@@ -53,13 +56,6 @@ def merge_space_at_join(completion: str, ctx: CompletionContext) -> str | None:
     return completion
 
 
-_CLOSES_BLOCK = re.compile(r"[)\]}]|end\b")
-
-
-def _indent_width(line: str) -> int:
-    return len(line[: len(line) - len(line.lstrip(" \t"))].expandtabs(4))
-
-
 def truncate_at_block_end(completion: str, ctx: CompletionContext) -> str | None:
     """A multi-line suggestion is the block that starts at the cursor: cut where it ends (the
     model would otherwise write the next function). tree-sitter says where, with the completion
@@ -69,12 +65,13 @@ def truncate_at_block_end(completion: str, ctx: CompletionContext) -> str | None
     if ctx.prose:
         paragraph = re.search(r"\S\n[ \t]*\n", completion)  # ends at a blank line
         return completion[: paragraph.start() + 1] if paragraph else completion
-    cut = block_end(ctx.prefix, completion, ctx.suffix, ctx.language)
+    cut = block_end(ctx.prefix, completion, ctx.suffix, ctx.language, ctx.replaced)
     body = completion.rstrip()
     if cut is None and "\n" in body:
         # The model stopped in the middle of a line (its token limit): that line alone may
         # be what breaks the parse.
-        cut = block_end(ctx.prefix, body[: body.rfind("\n")], ctx.suffix, ctx.language)
+        kept = body[: body.rfind("\n")]
+        cut = block_end(ctx.prefix, kept, ctx.suffix, ctx.language, ctx.replaced)
     if cut is not None:
         return completion[:cut]
     return _truncate_by_indentation(completion, ctx)
@@ -85,10 +82,14 @@ def _truncate_by_indentation(completion: str, ctx: CompletionContext) -> str:
         return completion  # text, not code: its indentation says nothing
     lines = completion.split("\n")
     if not ctx.line_before.strip():
-        # On an empty line: statements at the cursor's indentation or deeper.
-        indent = _indent_width(ctx.line_before)
+        # On an empty line: statements at the cursor's indentation or deeper, or down to the
+        # code that follows (without a tree, not to column 0: nothing would end it).
+        indent = indent_width(ctx.line_before)
+        floor = scope_floor(ctx.line_before, ctx.suffix)
+        if floor:
+            indent = min(indent, floor)
         for i, line in enumerate(lines[1:], start=1):
-            if line.strip() and _indent_width(line) < indent:
+            if line.strip() and indent_width(line) < indent:
                 return "\n".join(lines[:i])
         return completion
     # After a block opener: the body is indented deeper than the opener's line; a closing
@@ -97,13 +98,35 @@ def _truncate_by_indentation(completion: str, ctx: CompletionContext) -> str:
     # (`name: x|` + `\nscript:\n  - run`).
     first = next((i for i, line in enumerate(lines) if line.strip()), 0)
     at = first if first and opens_block(lines[first]) and not opens_block(ctx.line_before) else 0
-    opener = _indent_width(lines[at] if at else ctx.line_before)
+    opener = indent_width(lines[at] if at else ctx.line_before)
+    # A bracket the opener opens ends the block where it closes, however it is indented
+    # (`.brand` + `-name {` + body + `}`); until then the block goes on.
+    opener_line = LITERALS.sub("", lines[at] if at else ctx.line_before + lines[0]).rstrip()
+    if opener_line.endswith(tuple(BRACKETS.values())):
+        closing = _closing_line(lines, at, opener_line[-1])
+        return completion if closing is None else "\n".join(lines[: closing + 1])
     for i, line in enumerate(lines[at + 1 :], start=at + 1):
-        if not line.strip() or _indent_width(line) > opener:
+        if not line.strip() or indent_width(line) > opener:
             continue
-        closes = _indent_width(line) == opener and _CLOSES_BLOCK.match(line.lstrip())
+        closes = indent_width(line) == opener and CLOSES_BLOCK.match(line.lstrip())
         return "\n".join(lines[: i + 1] if closes else lines[:i])
     return completion
+
+
+def _closing_line(lines: list[str], at: int, bracket: str) -> int | None:
+    """The index of the line after `at` that closes the open `bracket` ending line `at`;
+    None when none does."""
+    closer = next(c for c, o in BRACKETS.items() if o == bracket)
+    depth = 0
+    for i, line in enumerate(lines[at + 1 :], start=at + 1):
+        for ch in LITERALS.sub("", line):
+            if ch == bracket:
+                depth += 1
+            elif ch == closer:
+                depth -= 1
+                if depth < 0:
+                    return i
+    return None
 
 
 def drop_lines_repeating_suffix(completion: str, ctx: CompletionContext) -> str | None:
@@ -111,20 +134,42 @@ def drop_lines_repeating_suffix(completion: str, ctx: CompletionContext) -> str 
     repeating the lines that already follow (nothing at all if it repeats them from its start).
 
     A repeat must go on for two lines where both texts have them: one matching `return False`
-    or `}` inside a new block is not the code below. Lines match exactly, indentation
-    included, or, when they are long enough to be distinctive, up to indentation."""
+    or `}` inside a new block is not the code below, nor is a `}` that closes a bracket the
+    completion opened. Lines match exactly, indentation included, or, when they are long
+    enough to be distinctive, up to indentation."""
     lines = completion.split("\n")
     following = [line.rstrip() for line in ctx.suffix.split("\n")[1:] if line.strip()]
     if not following:
         return completion
     whole = _whole_lines(lines, ctx)
+    code = [(i, line.rstrip()) for i, line in enumerate(whole) if line.strip()]
     first = 0 if not ctx.line_before.strip() else 1
-    for i in range(first, len(whole)):
-        rest = [line.rstrip() for line in whole[i:] if line.strip()]
+    opened = dict.fromkeys(BRACKETS, 0)  # brackets the completion opened and left open
+    written = 0  # lines counted into `opened`
+    for k, (i, line) in enumerate(code):
+        for before in whole[written:i]:
+            _count_brackets(before, opened)
+        written = i
+        if i < first or (_is_closing_line(line) and opened.get(line.strip()[0], 0) > 0):
+            continue
+        rest = [text for _, text in code[k : k + 2]]
         n = min(2, len(rest), len(following))
-        if whole[i].strip() and all(map(_same_line, rest[:n], following[:n])):
+        if all(map(_same_line, rest[:n], following[:n])):
             return "\n".join(lines[:i]) if i else None
     return completion
+
+
+_BRACKET = re.compile(r"[()\[\]{}]")
+_CLOSER_OF = {opener: closer for closer, opener in BRACKETS.items()}
+
+
+def _count_brackets(line: str, opened: dict[str, int]) -> None:
+    """Add the line's brackets to `opened` (per closer: opened minus closed, not below 0)."""
+    for ch in _BRACKET.findall(LITERALS.sub("", line)):
+        if ch in _CLOSER_OF:
+            opened[_CLOSER_OF[ch]] += 1
+        else:
+            opened[ch] = max(opened[ch] - 1, 0)
 
 
 _DISTINCTIVE = 20  # characters of code that are unlikely to repeat by chance
@@ -209,7 +254,7 @@ def trim_line_suffix_overlap(completion: str, ctx: CompletionContext) -> str | N
     tail = ctx.line_after.strip()
     if not tail:
         return completion
-    cut = _reaches(completion, tail)
+    cut = reaches(completion, tail)
     if cut is None and completion.rstrip().endswith(tail) and not set(tail) & set(BRACKETS):
         cut = len(completion.rstrip()) - len(tail)
     if cut is None:
@@ -224,7 +269,9 @@ def trim_line_suffix_overlap(completion: str, ctx: CompletionContext) -> str | N
     return kept if kept.strip() else None
 
 
-def _reaches(completion: str, tail: str) -> int | None:
+def reaches(completion: str, tail: str) -> int | None:
+    """Where the completion writes out `tail`, the text right of the cursor, at bracket depth
+    0 counted from the cursor, or closes a bracket opened before it as `tail` does."""
     code = LITERALS.sub(lambda literal: " " * len(literal.group()), completion)
     openers = set(BRACKETS.values())
     depth = 0
@@ -242,10 +289,67 @@ def _reaches(completion: str, tail: str) -> int | None:
     return None
 
 
+_QUOTES = "\"'`"
+
+
+def closes_in_order(completion: str, tail: str) -> int | None:
+    """Where the completion has closed, one by one and in their order, the literal and the
+    brackets that `tail` (closers, quotes, `;` and `,` only) closes right of the cursor,
+    writing more in between (`print("|");` + `a", b);`): the index after the last; None if
+    it does not."""
+    if not tail or tail.strip(")]};," + _QUOTES):
+        return None
+    openers = set(BRACKETS.values())
+    want, depth, i = 0, 0, 0
+    while i < len(completion):
+        ch, expected = completion[i], tail[want]
+        if expected in _QUOTES:
+            # The cursor is in a literal: its text runs to the unescaped quote.
+            if ch == "\\":
+                i += 1
+            elif ch == expected:
+                want += 1
+        elif ch in _QUOTES:
+            end = completion.find(ch, i + 1)  # a literal of the completion's own
+            if end == -1:
+                return None
+            i = end
+        elif ch in openers:
+            depth += 1
+        elif expected in ";," and ch == expected and depth == 0:
+            want += 1
+        elif ch in BRACKETS:
+            if depth == 0 and ch != expected:
+                return None  # closes something else
+            if depth == 0:
+                want += 1
+            depth = max(depth - 1, 0)
+        if want == len(tail):
+            return i + 1
+        i += 1
+    return None
+
+
+def replaced_length(completion: str, suffix: str) -> int:
+    """How much of the document after the cursor a suggestion replaces: the rest of the
+    cursor's line up to its trailing blanks when the suggestion writes it out again and goes on
+    past it (`fn f(|)` → `n: u32) -> u32 {…}`, `f(|)` → `\\n    a,\\n)`, `def f(|)` →
+    `): return 1`), or closes what it closes with more in between (`log("|")` → `a", b);`);
+    else nothing. (A suggestion in front of that text never writes it:
+    `trim_line_suffix_overlap`.)"""
+    line_after = suffix.split("\n", 1)[0]
+    tail = line_after.strip()
+    if not tail or (
+        reaches(completion, tail) is None and closes_in_order(completion, tail) is None
+    ):
+        return 0
+    return len(line_after.rstrip())
+
+
 def drop_unbalanced_brackets(completion: str, ctx: CompletionContext) -> str | None:
     """Brackets the completion leaves unmatched that were matched without it (`foo(|)` →
     `a))`), counted over the document: a completion that closes what is open above is fine."""
-    before = document_balance(ctx.prefix, "", ctx.suffix)
+    before = document_balance(ctx.prefix, ctx.replaced, ctx.suffix)
     after = document_balance(ctx.prefix, completion, ctx.suffix)
     return (
         None
@@ -258,8 +362,8 @@ def drop_parse_errors_introduced(completion: str, ctx: CompletionContext) -> str
     """A completion after which tree-sitter finds more errors than before is broken code.
     (Counted: where the document has an error already, an unfinished statement, tree-sitter's
     recovery may still see one after a broken completion.)"""
-    before = original_tree(ctx.prefix, ctx.suffix, ctx.language)
-    after = tree_with(ctx.prefix, completion, ctx.suffix, ctx.language)
+    before = original_tree(ctx.prefix, ctx.replaced + ctx.suffix, ctx.language)
+    after = tree_with(ctx.prefix, completion, ctx.suffix, ctx.language, ctx.replaced)
     if before is None or after is None:
         return completion
     return None if error_count(after) > error_count(before) else completion

@@ -22,6 +22,12 @@ PROSE_LANGUAGE_IDS = frozenset(
 # a method's signature) or an expression going on, and the block or body follows, braces
 # often on their own line.
 _HEADER_LANGUAGES = frozenset({"c", "cpp", "java", "c_sharp"})
+# A line that closes a block (`}`, `end`). Below the cursor it keeps the completion inside the
+# block; a clause such as `elif x:` does not: the completion may add clauses before it, as it
+# may add statements before `return x` (what does not parse is dropped).
+CLOSES_BLOCK = re.compile(r"[)\]}]|end\b")
+# The first line with code in a text.
+_CODE_LINE = re.compile(r"^[ \t]*\S.*", re.MULTILINE)
 
 
 class Mode(enum.Enum):
@@ -38,6 +44,9 @@ class CompletionContext:
     suffix: str  # the document after the cursor
     language: str | None = None  # tree-sitter grammar name, for the syntax-aware steps
     prose: bool = False  # Markdown, plain text: paragraphs, not blocks
+    # The text right of the cursor that the completion replaces (then not in `suffix`): the
+    # rest of the line, written out again by a completion that goes on past it.
+    replaced: str = ""
 
     @cached_property
     def line_before(self) -> str:
@@ -82,6 +91,57 @@ def document_balance(prefix: str, completion: str, suffix: str) -> tuple[int, ..
     return tuple(map(sum, zip(*map(bracket_balance, pieces), strict=True)))
 
 
+def indent_width(line: str) -> int:
+    """The width of a line's indentation, a tab as 4 columns."""
+    return len(line[: len(line) - len(line.lstrip(" \t"))].expandtabs(4))
+
+
+@lru_cache(maxsize=16)
+def scope_floor(line_before: str, suffix: str) -> int | None:
+    """On a line of its own, the least indentation (`indent_width`) the completion's lines
+    may have: the model may finish the block the cursor is in and go on with the lines that
+    finish the enclosing ones, down to the indentation of the code that follows the cursor
+    (deeper than it when that line closes the cursor's block: `}`, `end`), or to column 0
+    at the end of the document. None when the cursor is after code on its line."""
+    if line_before.strip():
+        return None
+    line_after, _, rest = suffix.partition("\n")
+    if line_after.strip():
+        following = line_before + line_after
+    else:
+        found = _CODE_LINE.search(rest)
+        if found is None:
+            return 0
+        following = found.group()
+    width = indent_width(following)
+    return width + 1 if CLOSES_BLOCK.match(following.lstrip()) else width
+
+
+def body_below(line_before: str, suffix: str) -> bool:
+    """Whether the code after the cursor's line is a body for it: indented deeper, or a `{`
+    on its own line."""
+    found = _CODE_LINE.search(suffix.partition("\n")[2])
+    if found is None:
+        return False
+    line = found.group()
+    return line.lstrip().startswith("{") or indent_width(line) > indent_width(line_before)
+
+
+def last_in_block(line_before: str, suffix: str) -> bool:
+    """Whether the cursor is at the end of the last line of a block: the code that follows
+    closes it (`}`, `end`, less indented). More of the block's lines (a struct's fields, an
+    interface's members) may be written before it."""
+    line_after, _, rest = suffix.partition("\n")
+    if line_after.strip() or not line_before.strip():
+        return False
+    found = _CODE_LINE.search(rest)
+    return (
+        found is not None
+        and CLOSES_BLOCK.match(found.group().lstrip()) is not None
+        and indent_width(found.group()) < indent_width(line_before)
+    )
+
+
 def is_prose(language_id: str) -> bool:
     return language_id in PROSE_LANGUAGE_IDS
 
@@ -91,12 +151,21 @@ def opens_block(line: str) -> bool:
     return line.rstrip().endswith(OPENERS)
 
 
-def opens_body(line: str, language: str | None) -> bool:
+def opens_body(line: str, language: str | None, following: str = "") -> bool:
     """Whether what follows the line is a block or body: after `{` or `:`, and in C-like
-    languages after a `)` that ends the line (`if (x)`, `void f(int a)`, `builder.a()`)."""
+    languages after a `)` that ends the line (`if (x)`, `void f(int a)`, `builder.a()`) or
+    before a `{` that starts the `following` text (`void f() throws E` + `\\n{`)."""
     if opens_block(line):
         return True
-    return language in _HEADER_LANGUAGES and LITERALS.sub("", line).rstrip().endswith(")")
+    if not headers_end_lines(language):
+        return False
+    return LITERALS.sub("", line).rstrip().endswith(")") or following.lstrip().startswith("{")
+
+
+def headers_end_lines(language: str | None) -> bool:
+    """Whether the language's headers (`if (x)`, a signature) may end a line, their block's
+    `{` on the next one."""
+    return language in _HEADER_LANGUAGES
 
 
 def ends_statement(line: str) -> bool:

@@ -16,5 +16,5 @@ def rank(candidates: list[str], ctx: CompletionContext) -> list[str]:
 
 
 def _errors(text: str, ctx: CompletionContext) -> int:
-    tree = tree_with(ctx.prefix, text, ctx.suffix, ctx.language)
+    tree = tree_with(ctx.prefix, text, ctx.suffix, ctx.language, ctx.replaced)
     return error_count(tree) if tree is not None else 0

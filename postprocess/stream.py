@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
-from infill.postprocess.filters import first_line_end, postprocess, truncate_at_block_end
-from infill.postprocess.mode import CompletionContext, Mode, opens_body
-from infill.postprocess.syntax import block_end, has_grammar
+from infill.postprocess.filters import (
+    closes_in_order,
+    first_line_end,
+    postprocess,
+    reaches,
+    replaced_length,
+    truncate_at_block_end,
+)
+from infill.postprocess.mode import (
+    BRACKETS,
+    CompletionContext,
+    Mode,
+    body_below,
+    headers_end_lines,
+    last_in_block,
+    opens_body,
+)
+from infill.postprocess.syntax import block_end, has_grammar, in_member_list
+
+# A line end as a model may write it: post-processing works on "\n" only; the suggestion gets
+# the document's line ends when it leaves (the server's job).
+_LINE_END = re.compile(r"\r\n?")
 
 
 def stop_index(
@@ -36,7 +56,7 @@ def stop_index(
     complete = lines[: lines.rfind("\n") + 1]
     if complete.strip():
         if has_grammar(ctx.language):
-            found = block_end(ctx.prefix, complete, ctx.suffix, ctx.language)
+            found = block_end(ctx.prefix, complete, ctx.suffix, ctx.language, ctx.replaced)
             block = complete if found is None else complete[:found]
         else:
             block = truncate_at_block_end(complete, ctx)
@@ -49,36 +69,131 @@ class Cutter:
     """Reads the model's output as it streams and says when to stop reading.
 
     A single-line request whose line opens a block (`def f(x):`, `} else {`, in C-like
-    languages `if (x)`) becomes a multi-line one: the block is what the user wants next.
+    languages `if (x)`) becomes a multi-line one: the block is what the user wants next; so
+    does one at the end of the last line of a block of members (a struct's fields, an
+    interface's members, an object's entries): more of them may follow.
+
+    In front of text on the cursor's line, a suggestion that writes that text out again and
+    goes on past it (`fn f(|)` → `n: u32) -> u32 {`, multi-line when the line opens a block),
+    that breaks the line inside the brackets the text closes (`f(|)` → `\n    a,\n)`), or
+    that closes them one by one with more between (`log("|")` → `a", b)`) replaces that text
+    (see `replaced_length`).
     """
 
     def __init__(self, ctx: CompletionContext, stop: tuple[str, ...] = ()) -> None:
         self.ctx = ctx
         self.stop = stop
-        self.text = ""
+        self.text = ""  # what the model wrote so far, "\n" line ends
+        self._carriage_return = False  # the last delta ended with "\r": "\n" may follow
+        # The single-line context of a suggestion that became one replacing the rest of the
+        # cursor's line: what it falls back to if the model does not write that rest out.
+        self._in_front: CompletionContext | None = None
 
     def feed(self, delta: str) -> bool:
-        """Add streamed text; True when the rest of the stream is not needed."""
+        """Add streamed text; True when the rest of the stream is not needed.
+
+        Whatever line ends the model writes (a model trained on Windows code, a chat model,
+        a proxy: "\r\n", even "\r") become "\n" here, once, where the text comes in."""
+        if self._carriage_return:
+            delta = "\r" + delta
+        self._carriage_return = delta.endswith("\r")
+        if self._carriage_return:
+            delta = delta[:-1]
+        delta = _LINE_END.sub("\n", delta)
         self.text += delta
         cut = stop_index(self.text, self.ctx, self.stop, blocks="\n" in delta)
-        if cut is not None and self._upgrades(cut):
-            self.ctx = replace(self.ctx, mode=Mode.MULTI_LINE)
+        if cut is not None and self._header_may_end_here(cut):
+            return False  # whether a `{` comes on the next line decides
+        if cut is not None and self._upgrade(cut):
             cut = stop_index(self.text, self.ctx, self.stop)
         if cut is None:
             return False
         self.text = self.text[:cut]
+        self._carriage_return = False
         return True
 
-    def _upgrades(self, cut: int) -> bool:
+    def _upgrade(self, cut: int) -> bool:
+        """Change the context at the single-line cut, if `_upgraded` says so."""
+        upgraded = self._upgraded(cut)
+        if upgraded is None:
+            return False
+        if upgraded.replaced:
+            self._in_front = self.ctx
+        self.ctx = upgraded
+        return True
+
+    def _upgraded(self, cut: int) -> CompletionContext | None:
+        """The context the request has from the single-line cut on, if it changes: multi-line
+        after a line that opens a block, replacing the rest of the line when the line writes
+        it out again and goes on past it."""
         ctx = self.ctx
+        if ctx.mode is not Mode.SINGLE_LINE or ctx.replaced:
+            return None
+        ends_line = self.text[cut : cut + 1] == "\n"
+        line = ctx.line_before + self.text[:cut]
+        opens = ends_line and opens_body(line, ctx.language, self.text[cut + 1 :])
+        tail = ctx.line_after.strip()
+        if not tail:
+            more = opens or (
+                ends_line
+                and last_in_block(ctx.line_before, ctx.suffix)
+                and in_member_list(ctx.prefix, ctx.suffix, ctx.language)
+            )
+            return replace(ctx, mode=Mode.MULTI_LINE) if more else None
+        reached = reaches(self.text[:cut], tail)
+        closed = None if reached is not None else closes_in_order(self.text[:cut], tail)
+        if reached is not None:
+            if not self.text[reached + len(tail) : cut].strip() and not (
+                opens and not body_below(ctx.line_before, ctx.suffix)
+            ):
+                # In front of the rest of the line, which has its body below if it opens
+                # one (`if (|)` + `x > 0)`): trimmed to go before it.
+                return None
+        elif closed is None and not (ends_line and _breaks_inside(line, tail)):
+            return None
+        # Post-processed in the document without the rest of the line.
+        end = len(ctx.line_after.rstrip())
+        return replace(
+            ctx,
+            mode=Mode.MULTI_LINE
+            if opens or (reached is None and closed is None)
+            else Mode.SINGLE_LINE,
+            suffix=ctx.suffix[end:],
+            replaced=ctx.suffix[:end],
+        )
+
+    def _header_may_end_here(self, cut: int) -> bool:
+        """A single-line cut at the end of a line that may be a header (not a statement or
+        a list item) with nothing after it yet, in a language where a header's `{` may come
+        on the next line, and no body below the cursor's line yet."""
+        ctx = self.ctx
+        line = (ctx.line_before + self.text[:cut]).rstrip()
         return (
             ctx.mode is Mode.SINGLE_LINE
-            and cut < len(self.text)
-            and self.text[cut] == "\n"
-            and not ctx.line_after.strip()
-            and opens_body(ctx.line_before + self.text[:cut], ctx.language)
+            and self.text[cut : cut + 1] == "\n"
+            and not self.text[cut:].strip()
+            and headers_end_lines(ctx.language)
+            and not line.endswith((";", ",", "{", "}"))
+            and not body_below(ctx.line_before, ctx.suffix)
         )
 
     def result(self) -> str | None:
         """The text to show, post-processed; None for nothing."""
-        return postprocess(self.text, self.ctx)
+        if self._carriage_return:  # the stream ended with it
+            self._carriage_return = False
+            self.text += "\n"
+        if self.ctx.mode is Mode.SINGLE_LINE:
+            # A line the stream did not cut may write out the rest of the cursor's line.
+            self._upgrade(first_line_end(self.text, self.ctx))
+        shown = postprocess(self.text, self.ctx)
+        if self._in_front is not None:
+            if shown is None or not replaced_length(shown, self._in_front.suffix):
+                # The model did not write the rest of the line out: a suggestion in front of it.
+                return postprocess(self.text, self._in_front)
+        return shown
+
+
+def _breaks_inside(line: str, tail: str) -> bool:
+    """Whether the line, broken after an open bracket, leaves it to closers right of the
+    cursor (`f(|)` → `\\n    a,\\n)`): the completion writes the lines inside, then them."""
+    return not tail.strip(")]};,") and line.rstrip().endswith(tuple(BRACKETS.values()))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 import tree_sitter
 
 from infill.context.syntax import get_language
-from infill.postprocess.mode import BRACKETS, document_balance
+from infill.postprocess.mode import BRACKETS, document_balance, indent_width, scope_floor
 
 # One parser per thread and language: a parser is not to be used by two threads at once, and
 # the document's tree is parsed in a worker thread while the event loop parses completions.
@@ -35,29 +35,65 @@ def original_tree(prefix: str, suffix: str, language: str | None) -> tree_sitter
     return parser.parse((prefix + suffix).encode("utf-8")) if parser is not None else None
 
 
+# Blocks of members, entries or fields rather than statements: their last line written, more
+# of the same may follow.
+_MEMBER_LISTS = frozenset(
+    {
+        "field_declaration_list",
+        "interface_body",
+        "class_body",
+        "declaration_list",
+        "enumerator_list",
+        "enum_body",
+        "enum_member_declaration_list",
+        "object_type",
+        "object",
+        "dictionary",
+        "array",
+        "list",
+        "initializer_list",
+    }
+)
+
+
+def in_member_list(prefix: str, suffix: str, language: str | None) -> bool:
+    """Whether the cursor's line is in a block of members or entries (a struct's fields, an
+    interface's members, an object's properties), not of statements."""
+    tree = original_tree(prefix, suffix, language)
+    if tree is None:
+        return False
+    start, row = len(prefix.encode("utf-8")), prefix.count("\n")
+    node: tree_sitter.Node | None = tree.root_node.descendant_for_byte_range(start, start)
+    while node is not None and not node.start_point[0] < row < node.end_point[0]:
+        node = node.parent
+    return node is not None and node.type in _MEMBER_LISTS
+
+
 def _point(text: bytes) -> tuple[int, int]:
     return text.count(b"\n"), len(text) - (text.rfind(b"\n") + 1)
 
 
 @lru_cache(maxsize=8)
 def tree_with(
-    prefix: str, completion: str, suffix: str, language: str | None
+    prefix: str, completion: str, suffix: str, language: str | None, replaced: str = ""
 ) -> tree_sitter.Tree | None:
-    """The document with the completion inserted, reparsed incrementally from the original
-    (cached: the block cut and the error count look at the same text)."""
-    before = original_tree(prefix, suffix, language)
+    """The document with the completion inserted (in place of `replaced`, text right of the
+    cursor), reparsed incrementally from the original (cached: the block cut and the error
+    count look at the same text)."""
+    before = original_tree(prefix, replaced + suffix, language)
     if before is None or language is None:
         return None
     head, inserted = prefix.encode("utf-8"), completion.encode("utf-8")
     start, (row, column) = len(head), _point(head)
     rows, last = _point(inserted)
+    old_rows, old_last = _point(replaced.encode("utf-8"))
     tree = before.copy()
     tree.edit(
         start_byte=start,
-        old_end_byte=start,
+        old_end_byte=start + len(replaced.encode("utf-8")),
         new_end_byte=start + len(inserted),
         start_point=(row, column),
-        old_end_point=(row, column),
+        old_end_point=(row + old_rows, old_last if old_rows else column + old_last),
         new_end_point=(row + rows, last if rows else column + last),
     )
     parser = _parser(language)
@@ -66,8 +102,10 @@ def tree_with(
 
 
 def error_count(tree: tree_sitter.Tree) -> int:
-    """ERROR and MISSING nodes in the tree."""
-    return sum(1 for _ in _errors(tree.root_node))
+    """ERROR and MISSING nodes in the tree; a node with an error that none of its children
+    shows counts once: it has a MISSING node of a hidden kind (Python's `_newline` between
+    `f(x)` and `f(x)` written on one line), which is not among `children`."""
+    return sum(1 for _ in _errors(tree.root_node, hidden=True))
 
 
 def _has_error_in(node: tree_sitter.Node, start: int, end: int) -> bool:
@@ -76,10 +114,14 @@ def _has_error_in(node: tree_sitter.Node, start: int, end: int) -> bool:
 
 
 def _errors(
-    node: tree_sitter.Node, start: int = -1, end: int | float = float("inf")
+    node: tree_sitter.Node,
+    start: int = -1,
+    end: int | float = float("inf"),
+    hidden: bool = False,
 ) -> Iterator[tree_sitter.Node]:
     """ERROR and MISSING nodes overlapping the bytes [start, end), only descending where
-    tree-sitter says an error is."""
+    tree-sitter says an error is; with `hidden`, also the nodes with an error none of their
+    children shows (a hidden MISSING child)."""
     stack = [node]
     while stack:
         node = stack.pop()
@@ -88,7 +130,10 @@ def _errors(
         if node.is_error or node.is_missing:
             yield node
         elif node.has_error:
-            stack.extend(node.children)
+            children = node.children
+            if hidden and not any(child.has_error for child in children):
+                yield node
+            stack.extend(children)
 
 
 def _only_comments(root: tree_sitter.Node, start: int, end: int) -> bool:
@@ -108,7 +153,9 @@ def _indentation(line: bytes) -> int:
     return len(line) - len(line.lstrip(b" \t"))
 
 
-def block_end(prefix: str, completion: str, suffix: str, language: str | None) -> int | None:
+def block_end(
+    prefix: str, completion: str, suffix: str, language: str | None, replaced: str = ""
+) -> int | None:
     """Where, in `completion`, the construct it was meant to finish ends, when more of the
     completion follows: the model writing on past it.
 
@@ -123,7 +170,7 @@ def block_end(prefix: str, completion: str, suffix: str, language: str | None) -
     completion stays inside, or None when the tree cannot say (no grammar, or the parse is
     broken in the completion): the caller falls back to indentation.
     """
-    tree = tree_with(prefix, completion, suffix, language)
+    tree = tree_with(prefix, completion, suffix, language, replaced)
     if tree is None:
         return None
     text = (prefix + completion + suffix).encode("utf-8")
@@ -137,9 +184,15 @@ def block_end(prefix: str, completion: str, suffix: str, language: str | None) -
     # block), what is being finished goes on past the line: not `self.x` in `if self.x(y):`.
     line_end = start + written.find(b"\n") if b"\n" in written else end
     past = line_end if text[start - column : start].strip() else start
-    node: tree_sitter.Node | None = tree.root_node.descendant_for_byte_range(start, start)
-    while node is not None and not (node.end_byte > past and _encloses(node, start, column, text)):
-        node = node.parent
+    line_before = prefix[prefix.rfind("\n") + 1 :]
+    floor = scope_floor(line_before, suffix) if column else None
+    node = None
+    if floor is not None and floor < indent_width(line_before):
+        # A line of its own at the end of a nested block: the lines finishing the enclosing
+        # ones down to the code below belong to it, up to the end of the definition.
+        node = _enclosing(tree.root_node, start, past, lambda n: _finishes(n, floor, text))
+    if node is None or node.parent is None:
+        node = _enclosing(tree.root_node, start, past, lambda n: _encloses(n, start, column, text))
     if (node is None or node.parent is None) and column == 0:
         # Outside any definition the first one written is the unit.
         node = _first_definition(tree.root_node, start)
@@ -167,7 +220,25 @@ def block_end(prefix: str, completion: str, suffix: str, language: str | None) -
         cut = statement.end_byte - start
         # `};` `});` `),`: the punctuation that ends the statement the block is part of.
         cut += len(written[cut:]) - len(written[cut:].lstrip(b";,)]"))
+        cut = _closing_lines(prefix, written, cut, suffix)
     return len(written[:cut].decode("utf-8", errors="ignore"))
+
+
+def _closing_lines(prefix: str, written: bytes, cut: int, suffix: str) -> int:
+    """`cut`, moved over the lines right after it that only close brackets the document
+    leaves open: a file being written, the method finished, then its class."""
+    while written.startswith(b"\n", cut):
+        line_end = written.find(b"\n", cut + 1)
+        line_end = len(written) if line_end == -1 else line_end
+        line = written[cut + 1 : line_end].decode("utf-8", errors="ignore").strip()
+        if not line or line.strip(")]};,"):
+            break
+        kept = written[:cut].decode("utf-8", errors="ignore")
+        balance = document_balance(prefix, kept, suffix)
+        if any(line.count(closer) > open_ for closer, open_ in zip(BRACKETS, balance, strict=True)):
+            break
+        cut = line_end
+    return cut
 
 
 def _statement_of(node: tree_sitter.Node, text: bytes, end: int) -> tree_sitter.Node | None:
@@ -206,12 +277,38 @@ _DEFINITIONS = ("function", "method", "class", "constructor", "impl", "interface
 _FUNCTIONS = ("function", "method", "constructor", "lambda", "closure")
 
 
+def _enclosing(
+    root: tree_sitter.Node, start: int, past: int, unit: Callable[[tree_sitter.Node], bool]
+) -> tree_sitter.Node | None:
+    """The innermost node around the cursor that ends past `past` and is a `unit`."""
+    node: tree_sitter.Node | None = root.descendant_for_byte_range(start, start)
+    while node is not None and not (
+        node.start_byte < start < node.end_byte and node.end_byte > past and unit(node)
+    ):
+        node = node.parent
+    return node
+
+
+def _finishes(node: tree_sitter.Node, floor: int, text: bytes) -> bool:
+    """Whether the node is what a completion allowed down to `floor` finishes: it starts
+    less indented, or it is the definition the cursor is in (the outermost function: a
+    helper nested in one is part of it)."""
+    line_start = text.rfind(b"\n", 0, node.start_byte) + 1
+    indentation = text[line_start : node.start_byte].decode("utf-8", errors="ignore")
+    return indent_width(indentation) < floor or _is_unit(node)
+
+
 def _encloses(node: tree_sitter.Node, start: int, column: int, text: bytes) -> bool:
     if not node.start_byte < start < node.end_byte:
         return False
     if column == 0:
-        return any(word in node.type for word in _DEFINITIONS) and not _in_function(node)
+        return _is_unit(node)
     return _start_indentation(text, node) < column
+
+
+def _is_unit(node: tree_sitter.Node) -> bool:
+    """A definition not nested in a function: a function, a method, a class."""
+    return any(word in node.type for word in _DEFINITIONS) and not _in_function(node)
 
 
 def _in_function(node: tree_sitter.Node) -> bool:

@@ -20,6 +20,7 @@ from infill import __version__
 
 if TYPE_CHECKING:
     from infill.harness import LspClient
+    from infill.settings import Settings
 
 # Language ids (as editors name them) by file extension, for `infill complete`.
 LANGUAGE_IDS = {
@@ -176,6 +177,7 @@ async def _complete(
     settings: dict[str, Any],
     explain: bool,
     root: Path | None = None,
+    told: str = "",
 ) -> int:
     from infill.harness import LspClient, LspError
 
@@ -212,7 +214,8 @@ async def _complete(
             print(items[0]["insertText"])
             return 0
         for message in client.messages:
-            print(message["message"], file=sys.stderr)
+            if message["message"] != told:  # the unknown keys, already warned about
+                print(message["message"], file=sys.stderr)
         print(f"infill: {await _why_none(client, uri, position)}", file=sys.stderr)
         return 1
 
@@ -230,34 +233,30 @@ async def _why_none(client: LspClient, uri: str, position: tuple[int, int]) -> s
 
 
 def complete(args: argparse.Namespace) -> int:
-    from infill.settings import SettingsError, merge, parse_settings
+    from infill.settings import SettingsError, describe_unknown, merge
 
     try:
-        settings = _settings_from(args.set)
-        parse_settings({}, settings)  # refused before the server would refuse them unseen
+        layer, settings, unknown = _settings_from(args.set)
     except SettingsError as exc:
         print(f"infill: {exc}", file=sys.stderr)
         return 2
+    told = f"infill: unknown settings ignored: {describe_unknown(unknown)}" if unknown else ""
+    if told:
+        print(told, file=sys.stderr)
     path, line, column = args.position
     if args.root is not None and not args.root.is_dir():
         print(f"infill: --root {args.root}: no such folder", file=sys.stderr)
         return 2
     # A one-shot run is not an editor's use: it stays out of `infill stats`.
-    settings = merge({"metrics": {"enabled": False}}, settings)
-    status = asyncio.run(_complete(path, line, column, settings, args.explain, args.root))
+    layer = merge({"metrics": {"enabled": False}}, layer)
+    status = asyncio.run(_complete(path, line, column, layer, args.explain, args.root, told))
     if status == 0 and not args.explain:
         print(f"infill: answered by {_engine(settings)}", file=sys.stderr)
     return status
 
 
-def _engine(cli_settings: dict[str, Any]) -> str:
+def _engine(settings: Settings) -> str:
     """Which engine the settings (the user's config file, then --set) make answer."""
-    from infill.settings import SettingsError, load_user_config, parse_settings, take_file_api_key
-
-    try:
-        settings, _ = parse_settings(take_file_api_key(load_user_config()), cli_settings)
-    except SettingsError:
-        settings, _ = parse_settings(cli_settings)
     backend = settings.backend
     if backend.offline:
         return "the offline engine (no backend.url set)"
@@ -265,25 +264,36 @@ def _engine(cli_settings: dict[str, Any]) -> str:
     return f"{backend.kind} at {backend.base_url}{model}"
 
 
-def _settings_from(assignments: list[str]) -> dict[str, Any]:
-    from infill.settings import merge, parse_assignment
+def _settings_from(assignments: list[str]) -> tuple[dict[str, Any], Settings, list[str]]:
+    """The `--set` layer; the settings it makes over the user's config.toml, as the server
+    will combine them; and the unknown keys of both. SettingsError for an invalid value or a
+    config.toml that cannot be read."""
+    from infill.settings import (
+        load_user_config,
+        merge,
+        parse_assignment,
+        parse_settings,
+        take_file_api_key,
+    )
 
-    settings: dict[str, Any] = {}
+    layer: dict[str, Any] = {}
     for assignment in assignments:
-        settings = merge(settings, parse_assignment(assignment))
-    return settings
+        layer = merge(layer, parse_assignment(assignment))
+    settings, unknown = parse_settings(take_file_api_key(load_user_config()), layer)
+    return layer, settings, unknown
 
 
 def doctor(args: argparse.Namespace) -> int:
     from infill.doctor import diagnose, report
-    from infill.settings import SettingsError, load_user_config, parse_settings, take_file_api_key
+    from infill.settings import SettingsError, describe_unknown
 
     try:
-        file_settings = take_file_api_key(load_user_config())
-        settings, _ = parse_settings(file_settings, _settings_from(args.set))
+        _, settings, unknown = _settings_from(args.set)
     except SettingsError as exc:
         print(f"FAIL  settings   {exc}")
-        return 1
+        return 2
+    if unknown:
+        print(f"warn  settings   unknown settings ignored: {describe_unknown(unknown)}")
     checks = asyncio.run(diagnose(settings))
     print(report(checks))
     return 0 if all(check.ok for check in checks) else 1

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
+
+import attrs
 
 from infill.backends import (
     BackendConfig,
@@ -121,7 +123,7 @@ async def diagnose(
 
 async def _probe(config: BackendConfig, settings: Settings) -> Check:
     """One short FIM (or chat) request: does it answer, and how fast is the first token?"""
-    probe = replace(config, max_tokens=4)
+    probe = attrs.evolve(config, max_tokens=4)
     if config.uses_chat:
         chat = build_chat_prompt(PROBE_PREFIX, PROBE_SUFFIX, settings.prompt.max_tokens)
         request = CompletionRequest(

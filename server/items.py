@@ -16,17 +16,22 @@ _WORD_BEFORE = re.compile(r"[\w$]*$")
 
 
 def inline_items(
-    suggestion: Suggestion, line: int, character: int, offer_ids: list[int]
+    suggestion: Suggestion, line: int, character: int, offer_ids: list[int], encoding: str
 ) -> dict[str, Any]:
     """An InlineCompletionList, as JSON: an item per text, each running `ACCEPTED` with its
     offer id when accepted."""
     at = {"line": line, "character": character}
-    cursor = {"start": at, "end": at}
     return {
         "items": [
             {
                 "insertText": text,
-                "range": cursor,
+                "range": {
+                    "start": at,
+                    "end": {
+                        "line": line,
+                        "character": character + code_units(suggestion.replaced(text), encoding),
+                    },
+                },
                 "command": {"title": "infill: accepted", "command": ACCEPTED, "arguments": [id_]},
             }
             for text, id_ in zip(suggestion.texts, offer_ids, strict=True)
@@ -48,6 +53,10 @@ def completion_list(
         line=position.line, character=position.character - code_units(typed, encoding)
     )
     new_text = typed + text
+    end = lsp.Position(
+        line=position.line,
+        character=position.character + code_units(suggestion.replaced(text), encoding),
+    )
     label = new_text.strip().split("\n", 1)[0]
     item = lsp.CompletionItem(
         label=label if len(label) <= 80 else label[:79] + "…",
@@ -59,7 +68,7 @@ def completion_list(
         filter_text=new_text,
         sort_text="0",
         insert_text_format=lsp.InsertTextFormat.PlainText,
-        text_edit=lsp.TextEdit(range=lsp.Range(start=start, end=position), new_text=new_text),
+        text_edit=lsp.TextEdit(range=lsp.Range(start=start, end=end), new_text=new_text),
     )
     # Incomplete: the suggestion depends on every keystroke, so the client asks again.
     return lsp.CompletionList(is_incomplete=True, items=[item])

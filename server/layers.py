@@ -26,6 +26,7 @@ class SettingsLayers:
 
     def __init__(self) -> None:
         self.by_name: dict[str, Mapping[str, Any]] = {"file": {}, "init": {}, "client": {}}
+        self.unknown_told: set[str] = set()  # each unknown key is warned about once
 
     def read_file(self) -> None:
         """Read config.toml into the "file" layer (not yet validated with the others); raises
@@ -33,8 +34,8 @@ class SettingsLayers:
         self.by_name = {**self.by_name, "file": load_user_config()}
 
     def combine(self, layer: str, value: Any) -> tuple[Settings, list[str]]:
-        """The settings with `layer` set to `value` (None: empty), and the unknown keys that
-        were ignored; raises Refused, keeping the layers as they were."""
+        """The settings with `layer` set to `value` (None: empty), and the unknown keys not
+        warned about before; raises Refused, keeping the layers as they were."""
         if value is None:
             value = {}
         if not isinstance(value, Mapping):
@@ -55,4 +56,6 @@ class SettingsLayers:
         except SettingsError as exc:
             raise Refused(f"{exc}; keeping the previous settings") from exc
         self.by_name = candidate
-        return settings, unknown
+        untold = [key for key in unknown if key not in self.unknown_told]
+        self.unknown_told.update(untold)
+        return settings, untold

@@ -266,7 +266,9 @@ def _write(connection: sqlite3.Connection, session: str, batch: list[_Event]) ->
 
 def percentiles(values: Iterable[float], ps: Sequence[float] = PERCENTILES) -> list[float]:
     """The ps-th percentiles (0 to 100) of values, interpolating linearly between the closest
-    ranks (as numpy's default and Excel's PERCENTILE.INC do). ValueError when values is empty."""
+    ranks (as numpy's default and Excel's PERCENTILE.INC do). An infinite value (a benchmark's
+    miss, infinitely late) is later than every other: a percentile that reaches it is infinite.
+    ValueError when values is empty. The one definition for infill's metrics and bench/."""
     ordered = sorted(values)
     if not ordered:
         raise ValueError("percentiles of no values")
@@ -276,9 +278,20 @@ def percentiles(values: Iterable[float], ps: Sequence[float] = PERCENTILES) -> l
             raise ValueError(f"percentile {p} is not between 0 and 100")
         rank = (len(ordered) - 1) * p / 100
         low = math.floor(rank)
-        high = min(low + 1, len(ordered) - 1)
-        result.append(ordered[low] + (ordered[high] - ordered[low]) * (rank - low))
+        fraction = rank - low
+        if fraction == 0:
+            result.append(ordered[low])
+        elif math.isinf(ordered[low + 1]):
+            # inf - inf and inf * 0 are NaN: reaching an infinite value is infinite.
+            result.append(ordered[low + 1])
+        else:
+            result.append(ordered[low] + (ordered[low + 1] - ordered[low]) * fraction)
     return result
+
+
+def percentile(values: Iterable[float], p: float) -> float:
+    """The p-th percentile of values, as `percentiles`."""
+    return percentiles(values, (p,))[0]
 
 
 def _stage_key(stage: str) -> tuple[int, int, str]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import statistics
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+
+from infill.metrics import percentile
+from infill.postprocess import replaced_length
 
 # Windows of the document around the cursor that key the cache: what a model sees of it.
 CACHE_PREFIX_CHARS = 4096
@@ -38,6 +40,11 @@ class Suggestion:
     def typed(self) -> int:
         """Characters the user typed into `rest_of` since it was made."""
         return len(self.prefix) - len(self.rest_of.prefix) if self.rest_of is not None else 0
+
+    def replaced(self, text: str) -> str:
+        """What `text` replaces right of the cursor: nothing, or the rest of its line when it
+        writes that out again and goes on past it (`fn f(|)` → `n: u32) {…}`)."""
+        return self.suffix[: replaced_length(text, self.suffix)]
 
 
 class SuggestionCache:
@@ -212,6 +219,6 @@ class TypingSpeed:
             return 0.0
         if len(self.intervals) < 3 or self.last is None:
             return self.LOW_MS
-        usual = statistics.quantiles(self.intervals, n=4)[2] * 1000  # 3 of 4 keys come sooner
+        usual = percentile(self.intervals, 75) * 1000  # 3 of 4 keys come sooner
         wait = min(max(usual, self.LOW_MS), self.HIGH_MS)
         return max(0.0, wait - (now - self.last) * 1000)

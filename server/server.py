@@ -41,7 +41,7 @@ from infill.protocol import (
     readable_by_event_loop,
     serve_pipe,
 )
-from infill.settings import Settings, SettingsError
+from infill.settings import Settings, SettingsError, describe_unknown
 from infill.suggestions import NoSuggestion, Suggestions
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ class InfillServer(LanguageServer):
             self.notices.show(lsp.MessageType.Error, str(exc))
             return
         if unknown:
-            self.notices.warn(f"unknown settings ignored: {', '.join(unknown)}")
+            self.notices.warn(f"unknown settings ignored: {describe_unknown(unknown)}")
         backend_changed = settings.backend != self.settings.backend
         self.suggestions.use_settings(settings)
         if settings.metrics.enabled != self.suggestions.metrics.enabled:
@@ -209,7 +209,7 @@ class InfillServer(LanguageServer):
         if suggestion is None or not suggestion.texts:
             return None
         offer_ids = self.suggestions.offer(uri, suggestion)
-        return inline_items(suggestion, line, character, offer_ids)
+        return inline_items(suggestion, line, character, offer_ids, self.encoding)
 
 
 def create_server() -> InfillServer:

@@ -4,16 +4,19 @@ of `workspace/didChangeConfiguration` and `workspace/configuration`, the user's 
 
 from __future__ import annotations
 
+import difflib
 import json
-import re
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+import types
+import typing
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from infill.backends import BACKEND_KINDS, BackendConfig
-from infill.prompts import TEMPLATES
+import attrs
+
+from infill.backends import BackendConfig
+from infill.backends.base import SETTING, Setting, setting
 from infill.xdg import xdg_base
 
 # The kind a server's address means when no kind is given (as before the offline engine).
@@ -26,143 +29,158 @@ class SettingsError(ValueError):
         self.key = key
 
 
-@dataclass(frozen=True)
+# The schema: each section an attrs class, each field's type its annotation, its default, and
+# its `Setting` (doc, bounds, choices) in metadata. The backend section is the backends' own
+# BackendConfig, so its defaults and bounds are declared once, where the backends read them.
+
+
+@attrs.frozen
 class PromptSettings:
-    max_tokens: int = 2048  # the whole prompt: prefix, suffix and (later) snippets
+    max_tokens: int = setting(
+        2048, "prompt budget shared by prefix, suffix and snippets", minimum=64, maximum=131_072
+    )
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class ContextSettings:
-    budget_ms: int = 50  # context gathering per request; what is not ready by then is left out
+    budget_ms: int = setting(
+        50,
+        "time for gathering snippets per request; what is not ready by then is left out",
+        minimum=0,
+        maximum=10_000,
+    )
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class CompletionSettings:
-    # Candidates asked for when the user invokes completion (the editor's shortcut), ranked;
-    # completion while typing asks for one, for latency.
-    candidates: int = 3
-    # Wait before asking the model while typing mid-line; None: adapt to the user's typing
-    # speed (about the time 3 of 4 of their keystrokes come within, 15 to 120 ms).
-    debounce_ms: int | None = None
+    candidates: int = setting(
+        3,
+        "suggestions asked for when completion is invoked explicitly (while typing: one, for"
+        " latency), shown fewest parse errors first, then in the model's order; only `openai`"
+        " servers that take `n` give several, sampled at a temperature of at least 0.6 (a server"
+        " that refuses or ignores `n` is asked for one from then on)",
+        minimum=1,
+        maximum=10,
+    )
+    debounce_ms: int | None = setting(
+        None,
+        "wait before asking the model while typing mid-line; unset: none, unless your typing"
+        " outruns the model (3 requests within a second), then about the time 3 of 4 of your"
+        " keystrokes come within (15–120 ms). Never applied at the start of a line, to invoked"
+        " requests or to answers from the cache",
+        minimum=0,
+        maximum=2000,
+    )
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class MetricsSettings:
-    # Local counts and timings in a SQLite file under the user's state dir, for `infill stats`;
-    # nothing is sent anywhere.
-    enabled: bool = True
+    enabled: bool = setting(
+        True,
+        "record local metrics for `infill stats` (see [Local metrics](#local-metrics)), in a"
+        " SQLite file under the user's state dir; nothing leaves the machine",
+    )
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class Settings:
-    backend: BackendConfig = field(default_factory=BackendConfig)
-    prompt: PromptSettings = field(default_factory=PromptSettings)
-    context: ContextSettings = field(default_factory=ContextSettings)
-    completion: CompletionSettings = field(default_factory=CompletionSettings)
-    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    backend: BackendConfig = attrs.field(factory=BackendConfig)
+    prompt: PromptSettings = attrs.field(factory=PromptSettings)
+    context: ContextSettings = attrs.field(factory=ContextSettings)
+    completion: CompletionSettings = attrs.field(factory=CompletionSettings)
+    metrics: MetricsSettings = attrs.field(factory=MetricsSettings)
 
 
-def _integer(low: int, high: int) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
+@attrs.frozen
+class Field:
+    """One setting of the schema, by its dotted key."""
+
+    key: str  # "backend.url"
+    written: str  # as the user writes it: "backend.api_key" for `backend.api_key_from_file`
+    name: str  # the attribute: "url"
+    type: type  # int, float, bool or str (None, "unset", is never given: nulls are dropped)
+    default: Any
+    setting: Setting
+
+
+def _fields() -> Iterator[Field]:
+    sections = typing.get_type_hints(Settings)
+    for section in attrs.fields(Settings):
+        hints = typing.get_type_hints(sections[section.name])
+        for attribute in attrs.fields(sections[section.name]):
+            schema = attribute.metadata[SETTING]
+            kinds = typing.get_args(hints[attribute.name]) or (hints[attribute.name],)
+            yield Field(
+                key=f"{section.name}.{attribute.name}",
+                written=f"{section.name}.{schema.file_key or attribute.name}",
+                name=attribute.name,
+                type=next(kind for kind in kinds if kind is not types.NoneType),
+                default=attribute.default,
+                setting=schema,
+            )
+
+
+FIELDS: dict[str, Field] = {field.key: field for field in _fields()}
+SECTIONS = tuple(section.name for section in attrs.fields(Settings))
+
+
+def _checked(field: Field, value: Any) -> Any:
+    """`value` as the field's, strictly: of its type (no true for 1, no "5" for 5), within its
+    bounds and choices; ValueError saying what was expected."""
+    schema = field.setting
+    got = "a value not shown" if schema.secret else repr(value)
+    if field.type is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {got}")
+    elif field.type is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"expected a whole number, got {value!r}")
-        if not low <= value <= high:
-            raise ValueError(f"expected {low} to {high}, got {value}")
-        return value
-
-    return check
-
-
-def _number(low: float, high: float) -> Callable[[Any], float]:
-    def check(value: Any) -> float:
+            raise ValueError(f"expected a whole number, got {got}")
+    elif field.type is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"expected a number, got {value!r}")
-        if not low <= value <= high:
-            raise ValueError(f"expected {low} to {high}, got {value}")
-        return float(value)
-
-    return check
-
-
-def _boolean(value: Any) -> bool:
-    # Strictly true/false: "false" (a string, as `--set metrics.enabled=False` would give) or 0
-    # must not be read as a truth value.
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
-    return value
+            raise ValueError(f"expected a number, got {got}")
+        value = float(value)
+    elif not isinstance(value, str):
+        raise ValueError(f"expected a string, got {got}")
+    low, high = schema.minimum, schema.maximum
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"expected {low} to {high}, got {got}")
+    if schema.choices and value not in schema.choices:
+        raise ValueError(f"expected one of {', '.join(schema.choices)}, got {got}")
+    return schema.check(value) if schema.check else value
 
 
-def _string(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {value!r}")
-    return value
+def _leaves(values: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) of every setting in nested objects; an object where a setting is
+    expected is that setting's (invalid) value."""
+    for key, value in values.items():
+        if isinstance(value, Mapping) and f"{prefix}{key}" not in FIELDS:
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
-def _kind(value: Any) -> str:
-    value = _string(value)
-    if value not in BACKEND_KINDS:
-        raise ValueError(f"unknown kind {value!r} (available: {', '.join(BACKEND_KINDS)})")
-    return value
+def closest_key(key: str) -> str | None:
+    """The known setting `key` was most likely meant to be (a typo, a wrong section), if any."""
+    head, _, leaf = key.rpartition(".")
+    same_section = [known for known in FIELDS if known.startswith(f"{head}.")]
+    close = difflib.get_close_matches(key, same_section or list(FIELDS), n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    # A known name in a wrong place or none ("temprature", "kindd", "prompt.model").
+    by_name: dict[str, str] = {}
+    for known in FIELDS.values():
+        by_name.setdefault(known.name, known.key)
+    close = difflib.get_close_matches(leaf, list(by_name), n=1, cutoff=0.6)
+    return by_name[close[0]] if close else None
 
 
-def _url(value: Any) -> str:
-    value = _string(value).strip()
-    if value and not re.match(r"https?://[^/\s]+", value):
-        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
-    return value
-
-
-def _template(value: Any) -> str:
-    value = _string(value)
-    if value not in ("auto", "chat") and value not in TEMPLATES:
-        choices = ", ".join(["auto", "chat", *TEMPLATES])
-        raise ValueError(f"expected one of {choices}, got {value!r}")
-    return value
-
-
-def _env_name(value: Any) -> str:
-    value = _string(value)
-    if value and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-        # Catch the common mistake of pasting the key itself here: never echo it back.
-        raise ValueError("expected the NAME of an environment variable (such as OPENAI_API_KEY)")
-    return value
-
-
-def _tokenizer_file(value: Any) -> str:
-    value = _string(value)
-    if value and not Path(value).expanduser().is_file():
-        raise ValueError(f"no tokenizer.json at {value!r}")
-    return str(Path(value).expanduser()) if value else value
-
-
-VALIDATORS: dict[str, dict[str, Callable[[Any], Any]]] = {
-    "backend": {
-        "kind": _kind,
-        "url": _url,
-        "model": _string,
-        "template": _template,
-        "api_key_env": _env_name,
-        "max_tokens": _integer(1, 8192),
-        "temperature": _number(0.0, 2.0),
-        "timeout_ms": _integer(100, 600_000),
-        "context_tokens": _integer(0, 10_000_000),
-        "tokenizer": _tokenizer_file,
-        "api_key_from_file": _string,  # `backend.api_key` in config.toml, renamed on reading
-    },
-    "prompt": {
-        "max_tokens": _integer(64, 131_072),
-    },
-    "context": {
-        "budget_ms": _integer(0, 10_000),
-    },
-    "completion": {
-        "candidates": _integer(1, 10),
-        "debounce_ms": _integer(0, 2000),
-    },
-    "metrics": {
-        "enabled": _boolean,
-    },
-}
+def describe_unknown(unknown: Sequence[str]) -> str:
+    """The unknown keys, for one warning: each with the known one it is closest to."""
+    described = []
+    for key in unknown:
+        closest = closest_key(key)
+        described.append(f"{key} (did you mean {closest}?)" if closest else key)
+    return ", ".join(described)
 
 
 def expand_dotted(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -214,29 +232,44 @@ def parse_settings(*layers: Mapping[str, Any]) -> tuple[Settings, list[str]]:
     for layer in layers:
         combined = merge(combined, expand_dotted(layer))
     unknown: list[str] = []
-    settings = Settings()
+    changes: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
     for section, value in combined.items():
-        validators = VALIDATORS.get(section)
-        if validators is None:
-            unknown.append(section)
-            continue
-        if not isinstance(value, Mapping):
+        if section in SECTIONS and not isinstance(value, Mapping):
             raise SettingsError(section, f"expected an object, got {value!r}")
-        changes: dict[str, Any] = {}
-        for key, raw in value.items():
-            check = validators.get(key)
-            if check is None:
-                unknown.append(f"{section}.{key}")
-                continue
-            try:
-                changes[key] = check(raw)
-            except ValueError as exc:
-                raise SettingsError(f"{section}.{key}", str(exc)) from None
-        if section == "backend" and changes.get("url") and "kind" not in changes:
-            changes["kind"] = URL_KIND  # an address without a kind: an OpenAI-compatible server
-        current = getattr(settings, section)
-        settings = replace(settings, **{section: replace(current, **changes)})
-    return settings, unknown
+    for key, value in _leaves(combined):
+        field = FIELDS.get(key)
+        if field is None:
+            unknown.append(key)
+            continue
+        try:
+            changes[key.partition(".")[0]][field.name] = _checked(field, value)
+        except ValueError as exc:
+            raise SettingsError(field.written, str(exc)) from None
+    if changes["backend"].get("url") and "kind" not in changes["backend"]:
+        changes["backend"]["kind"] = URL_KIND  # an address without a kind: OpenAI-compatible
+    settings = Settings()
+    sections = {name: attrs.evolve(getattr(settings, name), **changes[name]) for name in SECTIONS}
+    return attrs.evolve(settings, **sections), unknown
+
+
+def settings_table() -> str:
+    """The README's table of settings, from the schema."""
+    rows = ["| key | meaning | default |", "|---|---|---|"]
+    for field in FIELDS.values():
+        default = field.setting.shown_default or _shown(field)
+        rows.append(f"| `{field.written}` | {field.setting.doc} | {default} |")
+    return "\n".join(rows) + "\n"
+
+
+def _shown(field: Field) -> str:
+    value = field.default
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, str):
+        return f"`{value}`" if value else '`""`'
+    return str(value)
 
 
 def user_config_path() -> Path:

@@ -310,7 +310,9 @@ class Suggestions:
         ids = []
         for text in suggestion.texts:
             offer_id = next(self._offer_ids)
-            self._offered[offer_id] = (uri, suggestion.prefix, suggestion.suffix, text)
+            # Accepted, the text stands in front of what it does not replace.
+            suffix = suggestion.suffix[len(suggestion.replaced(text)) :]
+            self._offered[offer_id] = (uri, suggestion.prefix, suffix, text)
             ids.append(offer_id)
         while len(self._offered) > OFFERED_KEPT:
             self._offered.popitem(last=False)

@@ -1,50 +1,33 @@
-"""bench/latency.py's parts that need neither rich, matplotlib nor a peer: the typing session,
+"""bench/latency's parts that need neither rich, matplotlib nor a peer: the typing session,
 the fake model's answers, the numbers; and the fake's Tabby API and timing records."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import random
 import sqlite3
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 
+from bench.latency import analysis, fake_model, replay, typing_model
 from tests.fake_llm import FakeLLM, Received, Reply
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_latency", REPO / "bench" / "latency.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-latency = _load()
-
 
 # -- the typing session --------------------------------------------------------------------------
 
 
 def test_enter_types_the_line_end_and_the_next_indentation_as_one_key():
     text = "def f(x):\n    return x\n\nz = 1"
-    keys = latency.split_keys(text)
+    keys = typing_model.split_keys(text)
     assert "".join(keys) == text
     assert "\n    " in keys and keys.count("\n") == 2  # the blank line, then "z"
     assert all(len(key) == 1 or key.startswith("\n") for key in keys)
 
 
 def test_the_session_is_fixed_by_its_seed_and_types_the_files_text():
-    session = latency.make_session(3, seed=7)
-    assert session == latency.make_session(3, seed=7)
-    assert [s.name for s in session] != [s.name for s in latency.make_session(3, seed=8)]
+    session = typing_model.make_session(3, seed=7)
+    assert session == typing_model.make_session(3, seed=7)
+    assert [s.name for s in session] != [s.name for s in typing_model.make_session(3, seed=8)]
     for segment in session:
         # The document opens at the start of a line's code, right after its indentation.
         line_start = segment.source.rfind("\n", 0, segment.start) + 1
@@ -52,25 +35,25 @@ def test_the_session_is_fixed_by_its_seed_and_types_the_files_text():
         assert segment.source[segment.start :].startswith(segment.typed)
         assert segment.typed.count("\n") == 2  # three lines
         assert all(key.gap_after > 0 for key in segment.keys)
-        assert segment.keys[-1].gap_after >= latency.PAUSE_S
+        assert segment.keys[-1].gap_after >= analysis.PAUSE_S
     gaps = [key.gap_after for segment in session for key in segment.keys]
-    assert any(gap >= latency.PAUSE_S for gap in gaps[:-1])
+    assert any(gap >= analysis.PAUSE_S for gap in gaps[:-1])
     assert sorted(gaps)[len(gaps) // 2] < 0.2  # most keys come at typing speed
 
 
 def test_probes_ask_for_a_value_where_nothing_was_typed():
-    session = latency.make_session(3, seed=7, probes=2)
-    typed, probes = session[: len(latency.ANCHORS)], session[len(latency.ANCHORS) :]
-    assert session == latency.make_session(3, seed=7, probes=2)
-    assert typed == latency.make_session(3, seed=7)  # the typing is the same with probes
-    assert len(probes) >= 2 * (len(latency.ANCHORS) - 1)  # a file may have too few places
+    session = typing_model.make_session(3, seed=7, probes=2)
+    typed, probes = session[: len(typing_model.ANCHORS)], session[len(typing_model.ANCHORS) :]
+    assert session == typing_model.make_session(3, seed=7, probes=2)
+    assert typed == typing_model.make_session(3, seed=7)  # the typing is the same with probes
+    assert len(probes) >= 2 * (len(typing_model.ANCHORS) - 1)  # a file may have too few places
     places = {(p.origin, p.start) for p in probes}
     assert len(places) == len(probes)  # never the same place twice: no answer from a cache
     for probe in probes:
         assert probe.source[: probe.start].endswith(" =") and probe.typed == " "
         line_start = probe.source.rfind("\n", 0, probe.start) + 1
-        assert latency.single_line_position(probe.source[line_start : probe.start + 1])
-        assert probe.keys[0].gap_after >= latency.PAUSE_S
+        assert analysis.single_line_position(probe.source[line_start : probe.start + 1])
+        assert probe.keys[0].gap_after >= analysis.PAUSE_S
         for segment in typed:
             if segment.origin == probe.origin:
                 assert not segment.start <= probe.start < segment.start + len(segment.typed)
@@ -81,25 +64,25 @@ def test_probes_ask_for_a_value_where_nothing_was_typed():
 
 def test_token_pieces_cover_the_text():
     for text in ("    def add(self, item: Item) -> None:\n        pass", "a\tb \r\n\x0cé😀 ", ""):
-        pieces = latency.token_pieces(text)
+        pieces = fake_model.token_pieces(text)
         assert "".join(pieces) == text
         assert all(pieces)
 
 
 def test_next_text_is_the_rest_of_the_line_and_more_lines():
     source = "a = 1\nb = 2\nc = 3\nd = 4\n"
-    assert latency.next_text(source, 2, 1) == "= 1\nb = 2"
-    assert latency.next_text(source, 5, 0) == ""  # at the line end: nothing more on it
-    assert latency.next_text(source, 5, 1) == "\nb = 2"
-    assert latency.next_text(source, 18, 5) == "d = 4\n"  # up to the end of the file
+    assert fake_model.next_text(source, 2, 1) == "= 1\nb = 2"
+    assert fake_model.next_text(source, 5, 0) == ""  # at the line end: nothing more on it
+    assert fake_model.next_text(source, 5, 1) == "\nb = 2"
+    assert fake_model.next_text(source, 18, 5) == "d = 4\n"  # up to the end of the file
 
 
 def test_the_request_is_located_at_the_latest_occurrence_before_the_cursor():
     source = "x = 1\ny = 2\nx = 1\ny = 2\n"
-    assert latency.locate(source, "y = 2\nx = ", 20) == 16
-    assert latency.locate(source, "x = ", 5) == 4
-    assert latency.locate(source, "nowhere", 20) is None
-    assert latency.locate(source, "", 20) is None
+    assert fake_model.locate(source, "y = 2\nx = ", 20) == 16
+    assert fake_model.locate(source, "x = ", 5) == 4
+    assert fake_model.locate(source, "nowhere", 20) is None
+    assert fake_model.locate(source, "", 20) is None
 
 
 def test_the_prefix_is_read_from_the_fim_prompt_and_from_tabby_segments():
@@ -107,27 +90,30 @@ def test_the_prefix_is_read_from_the_fim_prompt_and_from_tabby_segments():
         "<|repo_name|>w\n<|file_sep|>b.py\nimport os\n"
         "<|file_sep|>a.py\n<|fim_prefix|>def f():\n    ret<|fim_suffix|>\n<|fim_middle|>"
     )
-    assert latency.prompt_prefix(Received("/v1/completions", {}, {"prompt": prompt})) == (
+    assert fake_model.prompt_prefix(Received("/v1/completions", {}, {"prompt": prompt})) == (
         "def f():\n    ret"
     )
     tabby = {"language": "python", "segments": {"prefix": "x = ", "suffix": ""}}
-    assert latency.prompt_prefix(Received("/v1/completions", {}, tabby)) == "x = "
-    assert latency.prompt_prefix(Received("/v1/chat/completions", {}, {"messages": []})) is None
+    assert fake_model.prompt_prefix(Received("/v1/completions", {}, tabby)) == "x = "
+    assert fake_model.prompt_prefix(Received("/v1/chat/completions", {}, {"messages": []})) is None
 
 
 def test_a_wrong_answer_has_one_word_of_its_first_line_changed():
-    pieces = latency.token_pieces("\n    total = price * count\n    return total")
-    wrong = latency.with_a_wrong_word(pieces, random.Random(3))
+    pieces = fake_model.token_pieces("\n    total = price * count\n    return total")
+    wrong = fake_model.with_a_wrong_word(pieces, random.Random(3))
     assert len(wrong) == len(pieces)
     changed = [i for i, (a, b) in enumerate(zip(pieces, wrong, strict=True)) if a != b]
     assert len(changed) == 1
     assert changed[0] < pieces.index("\n    ", 1)  # in the first line of code
-    assert latency.with_a_wrong_word(latency.token_pieces("():"), random.Random(3)) == ["()", ":"]
+    assert fake_model.with_a_wrong_word(fake_model.token_pieces("():"), random.Random(3)) == [
+        "()",
+        ":",
+    ]
 
 
 def test_the_model_answers_the_files_text_the_same_way_for_every_system():
     source = "def f(a, b):\n    total = a + b\n    return total\n"
-    model = latency.TypedFileModel(0.15, 50, 1, wrong=0.0)
+    model = fake_model.TypedFileModel(0.15, 50, 1, wrong=0.0)
     model.segment, model.source, model.cursor = 0, source, 19
     reply = model.reply(Received("/v1/completions", {}, {"segments": {"prefix": source[:19]}}))
     assert reply is not None
@@ -135,7 +121,7 @@ def test_the_model_answers_the_files_text_the_same_way_for_every_system():
     assert (reply.ttft, reply.delay) == (0.15, 0.02)
     assert model.answered[0].offset == 19 and not model.answered[0].wrong
 
-    always_wrong = latency.TypedFileModel(0.15, 50, 1, wrong=1.0, seed=5)
+    always_wrong = fake_model.TypedFileModel(0.15, 50, 1, wrong=1.0, seed=5)
     always_wrong.segment, always_wrong.source, always_wrong.cursor = 0, source, 19
     answers = [
         always_wrong.reply(Received("/v1/completions", {}, {"segments": {"prefix": source[:19]}}))
@@ -148,23 +134,18 @@ def test_the_model_answers_the_files_text_the_same_way_for_every_system():
 # -- the numbers ---------------------------------------------------------------------------------
 
 
-def test_percentiles_interpolate_and_misses_are_infinitely_late():
-    assert latency.percentile([], 50) is None
-    assert latency.percentile([10.0], 99) == 10.0
-    assert latency.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
-    assert latency.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 75) == 4.0
-    assert latency.percentile([1.0, 2.0, math.inf, math.inf], 50) == math.inf
-    assert latency.percentile([1.0, 2.0, 3.0, math.inf], 50) == 2.5
-    summary = latency.distribution([1.0, 2.0])
-    assert summary["n"] == 2 and set(summary) == {"p50", "p75", "p95", "p99", "n"}
+def test_distributions_take_misses_as_infinitely_late():
+    assert analysis.distribution([]) == {"p50": None, "p75": None, "p95": None, "p99": None, "n": 0}
+    summary = analysis.distribution([1.0, 2.0, 3.0, math.inf])
+    assert summary == {"p50": 2.5, "p75": math.inf, "p95": math.inf, "p99": math.inf, "n": 4}
 
 
 def test_single_line_positions_follow_infills_rule():
-    assert latency.single_line_position("    total = ")
-    assert latency.single_line_position("    print(x")
-    assert not latency.single_line_position("    ")  # an empty line: several lines
-    assert not latency.single_line_position("    if x:")  # a block opener
-    assert not latency.single_line_position('    """Docs')  # a string opened on the line
+    assert analysis.single_line_position("    total = ")
+    assert analysis.single_line_position("    print(x")
+    assert not analysis.single_line_position("    ")  # an empty line: several lines
+    assert not analysis.single_line_position("    if x:")  # a block opener
+    assert not analysis.single_line_position('    """Docs')  # a string opened on the line
 
 
 def _backend(
@@ -174,11 +155,11 @@ def _backend(
     request.reply = Reply(chunks=pieces)
     request.ended = kw.get("ended", sent[-1] if sent else arrived)  # type: ignore[assignment]
     request.closed_early = bool(kw.get("closed_early", False))
-    return latency.Answered(request, segment, offset, "".join(pieces), False)
+    return fake_model.Answered(request, segment, offset, "".join(pieces), False)
 
 
 def _asked(key: int, offset: int, sent: float, pause: float, answered: float, shown: str, **kw):
-    item = latency.Asked(
+    item = replay.Asked(
         0, key, offset, sent, pause, key, (0, offset), kw.get("line_before", "    x = ")
     )
     item.until, item.answered, item.shown = kw.get("until", sent + pause), answered, shown
@@ -199,7 +180,7 @@ def test_analysis_tells_backend_answers_from_hits_and_splits_the_overhead():
     ]
     answered = [_backend(0, 100, 10.02, [10.17, 10.20, 10.23], ["a", " + b", "\n"])]
 
-    result = latency.analyse(asked, answered, keys=4)
+    result = analysis.analyse(asked, answered, keys=4)
 
     sources = [sample.get("source") for sample in result["requests"]]
     assert sources == ["backend", "hit", None, None]
@@ -223,10 +204,10 @@ def test_an_answer_typed_along_a_request_in_flight_is_a_joined_hit():
     asked = [_asked(0, 100, 10.0, 0.1, 10.5, "b", until=10.6)]
     # The request for the cursor before was on its way and went on until it answered.
     answered = [_backend(0, 99, 9.9, [10.45, 10.49], ["a", "b"], ended=10.49)]
-    assert latency.analyse(asked, answered, keys=1)["requests"][0]["source"] == "joined"
+    assert analysis.analyse(asked, answered, keys=1)["requests"][0]["source"] == "joined"
     # One called off when the key came did not serve it.
     answered = [_backend(0, 99, 9.9, [], [], ended=10.001, closed_early=True)]
-    assert latency.analyse(asked, answered, keys=1)["requests"][0]["source"] == "hit"
+    assert analysis.analyse(asked, answered, keys=1)["requests"][0]["source"] == "hit"
 
 
 def test_the_servers_own_sources_are_matched_to_the_answers_after_them(tmp_path: Path):
@@ -244,10 +225,10 @@ def test_the_servers_own_sources_are_matched_to_the_answers_after_them(tmp_path:
     ]
     asked[1].error = "-32800: cancelled"
 
-    found = latency.server_sources(database, asked, wall_minus_perf=100.0)
+    found = analysis.server_sources(database, asked, wall_minus_perf=100.0)
 
     assert found == {0: "typeahead", 2: "inflight"}  # the warm-up's event matches nothing
-    assert latency.server_sources(tmp_path / "none.sqlite3", asked, 100.0) == {}
+    assert analysis.server_sources(tmp_path / "none.sqlite3", asked, 100.0) == {}
 
 
 # -- the fake's Tabby API and timing records -----------------------------------------------------

@@ -95,12 +95,72 @@ async def test_complete_rejects_a_bad_position(env: dict[str, str]):
     assert "FILE:LINE:COLUMN" in err
 
 
-async def test_complete_reports_an_invalid_setting(env: dict[str, str]):
-    status, _, err = await run(
-        "complete", f"{EXAMPLE}:24:20", "--set", "backend.timeout_ms=-5", env=env
+@pytest.mark.parametrize(
+    ("assignment", "key"),
+    [
+        ("backend.timeout_ms=-5", "backend.timeout_ms"),
+        ("backend.timeout_ms=abc", "backend.timeout_ms"),
+        ("backend.kind=gpt", "backend.kind"),
+        ("backend.url=notaurl", "backend.url"),
+        ("metrics.enabled=yes", "metrics.enabled"),
+    ],
+)
+async def test_complete_stops_on_an_invalid_setting(env: dict[str, str], assignment: str, key: str):
+    status, out, err = await run("complete", f"{EXAMPLE}:24:20", "--set", assignment, env=env)
+    assert (status, out) == (2, "")
+    assert err.startswith(f"infill: invalid setting {key}: "), err
+    assert len(err.splitlines()) == 1, err
+
+
+def write_config(env: dict[str, str], text: str) -> Path:
+    path = Path(env["XDG_CONFIG_HOME"]) / "infill" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+async def test_complete_stops_on_a_config_file_it_cannot_read(env: dict[str, str]):
+    path = write_config(env, "[backend\nurl = 'http://127.0.0.1:8080'\n")
+    status, out, err = await run("complete", f"{EXAMPLE}:24:20", env=env)
+    assert (status, out) == (2, "")
+    assert err.startswith(f"infill: invalid setting {path}: cannot read it"), err
+
+
+async def test_complete_stops_on_an_invalid_value_in_the_config_file(env: dict[str, str]):
+    write_config(env, '[backend]\nmax_tokens = "many"\n')
+    status, out, err = await run("complete", f"{EXAMPLE}:24:20", env=env)
+    assert (status, out) == (2, "")
+    assert "backend.max_tokens" in err
+
+
+async def test_complete_warns_once_about_unknown_keys_and_answers(env: dict[str, str]):
+    write_config(env, "[backend]\nkindd = 'ngram'\n")
+    status, out, err = await run(
+        "complete", f"{EXAMPLE}:24:20", "--root", str(EXAMPLE.parent),
+        "--set", "temprature=0.2", "--set", "backend.foo=1", env=env,
+    )  # fmt: skip
+    assert (status, out) == (0, "item.price * item.quantity for item in self.items.values())\n")
+    assert err == (
+        "infill: unknown settings ignored: backend.kindd (did you mean backend.kind?),"
+        " backend.foo (did you mean backend.model?),"
+        " temprature (did you mean backend.temperature?)\n"
+        "infill: answered by the offline engine (no backend.url set)\n"
     )
+
+
+async def test_doctor_stops_on_an_invalid_setting_and_warns_about_unknown_keys(
+    env: dict[str, str],
+):
+    status, out, _ = await run("doctor", "--set", "backend.timeout_ms=abc", env=env)
     assert status == 2
-    assert "backend.timeout_ms" in err
+    assert out.startswith("FAIL  settings   invalid setting backend.timeout_ms: "), out
+
+    status, out, _ = await run("doctor", "--set", "backend.kindd=ngram", env=env)
+    assert status == 0, out
+    assert out.startswith(
+        "warn  settings   unknown settings ignored: backend.kindd (did you mean backend.kind?)\n"
+        "ok    settings   ngram"
+    ), out
 
 
 def free_port() -> int:

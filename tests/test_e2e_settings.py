@@ -207,3 +207,23 @@ async def test_switching_backends_mid_request_calls_the_request_off(
     finally:
         held.set()
         await other.stop()
+
+
+async def test_an_unknown_key_is_warned_about_once_with_the_closest_known_one(
+    fake: FakeLLM, start_client: StartClient
+):
+    fake.default = Reply(chunks=["42\n"])
+    client = await start_client(initialization_options={"backend.url": fake.url, "temprature": 1})
+    for max_tokens in (32, 48):  # the same unknown key in every update
+        client.notify(
+            "workspace/didChangeConfiguration",
+            {"settings": {"infill": {"temprature": 1, "backend.max_tokens": max_tokens}}},
+        )
+    client.open(URI, "answer = \n")
+    assert [item["insertText"] for item in await client.inline_completion(URI, (0, 9))] == ["42"]
+
+    assert fake.requests[-1].body["max_tokens"] == 48
+    warnings = [m["message"] for m in client.messages if "temprature" in m["message"]]
+    assert warnings == [
+        "infill: unknown settings ignored: temprature (did you mean backend.temperature?)"
+    ]

@@ -37,7 +37,8 @@ File format::
   suggestion back).
 - `--- model`: the raw model output, verbatim between its header line and the next header line,
   the final line end dropped: an empty first line is a leading newline, empty last lines are
-  trailing newlines.
+  trailing newlines. `--- model crlf`: the model answers with `\\r\\n` line ends (a model
+  trained on Windows code, a chat model, a proxy): its text is converted before it streams.
 - `--- expected`: the whole document after accepting the first item, or `(nothing)` when no
   item must be returned (the document then stays as it is).
 - Documents and expected texts are files: trailing empty lines are dropped and the text ends
@@ -108,9 +109,10 @@ class Case:
     title: str
     language_id: str
     crlf: bool
+    model_crlf: bool  # the model answers with "\r\n"
     prefix: str  # the document before the cursor
     suffix: str  # the document after the cursor
-    model: str  # the raw model output ("\n" line ends)
+    model: str  # the raw model output, as it streams
     expected: str | None  # the document after accepting; None: no item
 
     @property
@@ -186,7 +188,10 @@ def _parse_case(path: Path, lines: list[str], start: int, end: int) -> Case:
     if document.count(CURSOR) != 1:
         raise FormatError(f"{where}: the document needs exactly one {CURSOR}")
     prefix, suffix = document.split(CURSOR)
-    model = "\n".join(_unmark(sections["model"][1]))
+    model_option, model_lines = sections["model"]
+    if model_option not in (None, "crlf"):
+        raise FormatError(f"{where}: `--- model` takes only `crlf`")
+    model = ("\r\n" if model_option == "crlf" else "\n").join(_unmark(model_lines))
     expected_lines = sections["expected"][1]
     expected: str | None = _as_file(expected_lines)
     if expected is not None and expected.strip() == NOTHING:
@@ -201,6 +206,7 @@ def _parse_case(path: Path, lines: list[str], start: int, end: int) -> Case:
         header["title"],
         language_id,
         crlf,
+        model_option == "crlf",
         prefix,
         suffix,
         model,
@@ -324,6 +330,13 @@ def test_crlf_cases_are_crlf():
     assert len({case.language_id for case in cases}) >= 3
 
 
+def test_crlf_model_output_in_every_language():
+    """A model answering with "\\r\\n" in a CRLF document, in every language with a file."""
+    answered = {case.language_id for case in parse(GOLDEN / "crlf.txt") if case.model_crlf}
+    languages = {name for name in LANGUAGE_FILES if name in EXTENSIONS}
+    assert languages <= answered, f"no CRLF model output for {sorted(languages - answered)}"
+
+
 def test_format_of_a_case(tmp_path: Path):
     path = tmp_path / "python.txt"
     path.write_text(
@@ -334,7 +347,7 @@ def test_format_of_a_case(tmp_path: Path):
         "x = █\n"
         "y = 2\n"
         "\n"
-        "--- model\n"
+        "--- model crlf\n"
         "\n"
         "1  ¶\n"
         "\n"
@@ -347,6 +360,6 @@ def test_format_of_a_case(tmp_path: Path):
     assert case.rules == ("keep_first_line", "stream")
     assert case.language_id == "python"
     assert (case.prefix, case.suffix) == ("x = ", "\r\ny = 2\r\n")
-    assert case.model == "\n1  \n"
+    assert case.model == "\r\n1  \r\n"
     assert case.expected is None
     assert position("a\r\nbc") == (1, 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from infill.metrics import (
     Metrics,
     MetricsError,
     default_path,
+    percentile,
     percentiles,
     report,
     state_dir,
@@ -178,6 +180,15 @@ def test_percentiles_interpolate_between_ranks():
     assert percentiles([1, 2, 3, 4], [50, 75]) == [2.5, 3.25]
     assert percentiles(range(1, 101), [50, 95, 99]) == pytest.approx([50.5, 95.05, 99.01])
     assert percentiles([7.0]) == [7.0, 7.0, 7.0, 7.0]  # P50, P75, P95, P99 by default
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 75) == 4.0
+
+
+def test_a_percentile_that_reaches_an_infinite_value_is_infinite():
+    # The benchmarks count a miss as infinitely late.
+    assert percentile([1.0, 2.0, math.inf, math.inf], 50) == math.inf
+    assert percentile([1.0, 2.0, 3.0, math.inf], 50) == 2.5
+    assert percentile([1.0, math.inf], 0) == 1.0
+    assert percentiles([math.inf, math.inf], [50, 100]) == [math.inf, math.inf]
 
 
 def test_percentiles_refuse_nothing_and_out_of_range():

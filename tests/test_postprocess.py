@@ -10,9 +10,11 @@ from infill.postprocess import (
     Cutter,
     Mode,
     completion_mode,
+    replaced_length,
     stop_index,
 )
 from infill.postprocess.filters import (
+    closes_in_order,
     drop_blank,
     drop_lines_repeating_suffix,
     drop_parse_errors_introduced,
@@ -26,7 +28,7 @@ from infill.postprocess.filters import (
     trim_trailing_whitespace,
     truncate_at_block_end,
 )
-from infill.postprocess.mode import opens_body
+from infill.postprocess.mode import last_in_block, opens_body, scope_floor
 
 SINGLE = Mode.SINGLE_LINE
 MULTI = Mode.MULTI_LINE
@@ -587,6 +589,68 @@ def test_drop_parse_errors_introduced(
     assert drop_parse_errors_introduced(completion, context) == expected
 
 
+@pytest.mark.parametrize(
+    ("line_before", "suffix", "floor"),
+    [
+        ("        ", "\n    return x\n", 4),  # down to the code below
+        ("        ", "\n\n\ndef g():\n", 0),
+        ("        ", "\n", 0),  # the end of the document
+        ("        ", "\n    }\n", 5),  # a closer: its block, not below it
+        ("        ", "\n  end\n", 3),
+        ("    ", "}\n", 5),  # the closer on the cursor's line
+        ("\t\t", "\n\treturn x\n", 4),  # a tab is 4 columns
+        ("    ", "\n        elif x:\n", 8),  # a clause: more may come before it
+        ("    x = ", "\n", None),  # after code: not on a line of its own
+    ],
+)
+def test_scope_floor(line_before: str, suffix: str, floor: int | None):
+    assert scope_floor(line_before, suffix) == floor
+
+
+@pytest.mark.parametrize(
+    ("line_before", "suffix", "last"),
+    [
+        ("    City   ", "\n}\n", True),
+        ("  e", "\n\n}\n", True),
+        ("    x = 1", "\n    y = 2\n}\n", False),  # more lines follow in the block
+        ("    x = 1", "\n", False),  # nothing closes
+        ("    ", "\n}\n", False),  # an empty line: multi-line already
+        ("    f(", ")\n}\n", False),  # mid-line
+    ],
+)
+def test_last_in_block(line_before: str, suffix: str, last: bool):
+    assert last_in_block(line_before, suffix) is last
+
+
+def test_a_closer_of_the_completions_own_bracket_is_not_a_repeat_of_the_code_below():
+    context = CompletionContext(MULTI, ".card {\n  .title", "\n}\n\n.footer {\n}\n", None)
+    completion = " {\n  margin: 0;\n}\n}\n\n.footer {"
+    assert drop_lines_repeating_suffix(completion, context) == " {\n  margin: 0;\n}"
+
+
+def test_a_completion_finishes_the_function_at_the_end_of_a_nested_block():
+    prefix = "def has(xs, y):\n    for x in xs:\n        if x == y:\n            "
+    context = CompletionContext(MULTI, prefix, "\n\n\ndef g():\n    pass\n", "python")
+    completion = "return True\n    return False\n\n\ndef h():\n    pass\n"
+    assert postprocess(completion, context) == "return True\n    return False"
+
+
+def test_a_completion_at_the_end_of_a_nested_block_stays_above_the_code_below():
+    # The code below is at the loop's level: the function's own last line is not the model's.
+    prefix = "def f(xs):\n    for x in xs:\n        if x:\n            "
+    context = CompletionContext(MULTI, prefix, "\n        n += 1\n    return n\n", "python")
+    completion = "log(x)\n        n += 2\n    return 0\n"
+    assert postprocess(completion, context) == "log(x)\n        n += 2"
+
+
+def test_a_missing_line_break_of_a_hidden_kind_is_an_error():
+    # Python's missing `_newline` is in no node's `children`; only `has_error` shows it.
+    prefix = "def f(items):\n    result = total(items)"
+    context = CompletionContext(SINGLE, prefix, "\n    return result\n", "python")
+    assert drop_parse_errors_introduced("total(items)", context) is None
+    assert drop_parse_errors_introduced(" + 1", context) == " + 1"
+
+
 # -- Cutter: the stream -------------------------------------------------------------------------
 
 
@@ -621,6 +685,94 @@ def test_cutter_upgrades_a_first_line_that_opens_a_block():
     feed_all(cutter, "items):\n    return sum(items)\n\nprint(total([1]))\n")
     assert cutter.ctx.mode is MULTI
     assert cutter.result() == "items):\n    return sum(items)"
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+@pytest.mark.parametrize("line_end", ["\r\n", "\r"])
+def test_cutter_reads_any_line_end_as_one(line_end: str, size: int):
+    # Cut anywhere, even between the "\r" and the "\n" of one line end.
+    context = CompletionContext(MULTI, "def f(x):\n    if x:", "\n    return 0\n", "python")
+    answer = "\n        y = 1\n        z = 2\n    return 0\n".replace("\n", line_end)
+    cutter = Cutter(context)
+    feed_all(cutter, answer, size)
+    assert cutter.result() == "\n        y = 1\n        z = 2"
+
+
+def test_cutter_keeps_a_line_end_the_stream_ends_with():
+    cutter = Cutter(CompletionContext(SINGLE, "    name: app", "\n", None))
+    assert not cutter.feed("\r")
+    assert cutter.result() is None  # the next line is not there: nothing
+    cutter = Cutter(CompletionContext(MULTI, "def f():\n    ", "\n", "python"))
+    assert not cutter.feed("return 1\r")
+    assert cutter.text == "return 1"
+    assert cutter.result() == "return 1"
+
+
+@pytest.mark.parametrize(
+    ("completion", "suffix", "replaced"),
+    [
+        ("n: u32) -> u32 {\n    n\n}", ")\n", 1),  # goes on past the `)`
+        ("\n    a,\n    b,\n)", ")  \r\nx = 1\r\n", 1),  # up to the trailing blanks
+        ("a, b", ")\n", 0),  # in front of it
+        ("n: u32) -> u32 {\n    n\n}", "\n", 0),  # nothing right of the cursor
+    ],
+)
+def test_replaced_length(completion: str, suffix: str, replaced: int):
+    assert replaced_length(completion, suffix) == replaced
+
+
+@pytest.mark.parametrize(
+    ("completion", "tail", "at"),
+    [
+        ('a", b);', '");', 7),  # the literal, the call, the statement
+        ('a\\"b", c)', '")', 9),  # an escaped quote is text
+        ("a), f(b))", "))", 9),
+        ("a, [1, 2])", ")", 10),
+        ('a, "x)")', ")", 8),  # a `)` in the completion's own literal
+        ("a]", ")", None),  # closes something else
+        ("a, b", ")", None),  # never closes
+        ("a) + b", ") x", None),  # not closers only
+    ],
+)
+def test_closes_in_order(completion: str, tail: str, at: int | None):
+    assert closes_in_order(completion, tail) == at
+
+
+def test_cutter_replaces_the_closers_a_signature_goes_on_past():
+    cutter = Cutter(CompletionContext(SINGLE, "def norm(", ")\n\n\nx = 1\n", "python"))
+    feed_all(cutter, "v):\n    return abs(v)\n\n\nx = 1\n")
+    assert (cutter.ctx.mode, cutter.ctx.replaced, cutter.ctx.suffix) == (
+        MULTI,
+        ")",
+        "\n\n\nx = 1\n",
+    )
+    assert cutter.result() == "v):\n    return abs(v)"
+
+
+def test_cutter_falls_back_in_front_of_the_closers_when_the_model_never_writes_them():
+    cutter = Cutter(CompletionContext(SINGLE, "total = sum(", ")\n", "python"))
+    feed_all(cutter, "\n    prices\n")  # the line broken inside `(`, the `)` never written
+    assert cutter.result() is None  # no first line to show in front of the `)`
+    cutter = Cutter(CompletionContext(SINGLE, "total = sum(", ")\n", "python"))
+    feed_all(cutter, "prices)")
+    assert cutter.result() == "prices"
+
+
+def test_cutter_waits_for_the_next_line_after_a_header_in_c_like_languages():
+    context = CompletionContext(SINGLE, "class A {\n    void run(", ")\n}\n", "java")
+    cutter = Cutter(context)
+    assert not cutter.feed("int n) throws E\n")  # a `{` may come next
+    assert not cutter.feed("    {\n")
+    assert cutter.ctx.mode is MULTI
+
+
+def test_cutter_keeps_a_header_single_line_when_its_body_is_below():
+    # `while (|)` over its body: the model's `{` and body repeat the document.
+    prefix = "void f() {\n    while ("
+    context = CompletionContext(SINGLE, prefix, ")\n    {\n        step();\n    }\n}\n", "java")
+    cutter = Cutter(context)
+    assert feed_all(cutter, "running())\n    {\n        step();\n") == ("running())", True)
+    assert (cutter.ctx.mode, cutter.result()) == (SINGLE, "running()")
 
 
 def test_cutter_stops_at_a_stop_sequence():

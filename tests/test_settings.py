@@ -9,14 +9,19 @@ import pytest
 
 from infill.backends import BackendConfig
 from infill.settings import (
+    FIELDS,
     CompletionSettings,
     PromptSettings,
     Settings,
     SettingsError,
+    closest_key,
+    describe_unknown,
     expand_dotted,
     load_user_config,
     parse_assignment,
     parse_settings,
+    settings_table,
+    take_file_api_key,
     user_config_path,
 )
 
@@ -147,8 +152,13 @@ def test_url_is_trimmed_and_may_be_empty():
         ("backend.url", "localhost:8080", "http:// or https://"),
         ("backend.url", "ftp://example.com/v1", "http:// or https://"),
         ("backend.url", 8080, "string"),
-        ("backend.kind", "gemini", "unknown kind"),
-        ("backend.kind", "nope", "unknown kind"),
+        ("backend.url", "notaurl", "http:// or https://"),
+        ("backend.url", "http://", "with a host"),
+        ("backend.url", "https:///v1", "with a host"),
+        ("backend.url", "http://host:port/v1", "with a host"),
+        ("backend.url", "http://a b/v1", "with a host"),
+        ("backend.kind", "gemini", "expected one of ngram, openai"),
+        ("backend.kind", "gpt", "expected one of ngram, openai"),
         ("backend.template", "nope", "one of auto, chat, qwen"),
         ("backend.model", 7, "string"),
         ("backend.api_key_env", "1ABC", "NAME of an environment variable"),
@@ -199,6 +209,13 @@ def test_a_pasted_api_key_is_refused_without_echoing_it(secret: str):
         assert chained is None or secret not in str(chained)
 
 
+def test_an_api_key_of_the_wrong_type_in_config_toml_is_refused_without_echoing_it():
+    with pytest.raises(SettingsError) as info:
+        parse_settings(take_file_api_key({"backend": {"api_key": 31415926535}}))
+    assert info.value.key == "backend.api_key"  # as config.toml has it
+    assert "31415926535" not in str(info.value)
+
+
 def test_an_environment_variable_name_is_accepted():
     settings, _ = parse_settings({"backend.api_key_env": "OPENAI_API_KEY"})
     assert settings.backend.api_key_env == "OPENAI_API_KEY"
@@ -230,6 +247,46 @@ def test_unknown_keys_are_returned_and_ignored():
     )
     assert sorted(unknown) == ["backend.colour", "extra", "prompt.snippets"]
     assert settings == Settings(backend=BackendConfig(model="m"))
+
+
+def test_every_key_of_an_unknown_section_is_named():
+    _, unknown = parse_settings({"backnd": {"url": "http://h/v1", "model": "m"}})
+    assert sorted(unknown) == ["backnd.model", "backnd.url"]
+
+
+@pytest.mark.parametrize(
+    ("key", "closest"),
+    [
+        ("backend.foo", "backend.model"),  # the section's closest
+        ("backend.timeout", "backend.timeout_ms"),
+        ("temprature", "backend.temperature"),  # a known name misspelt, in no section
+        ("kindd", "backend.kind"),
+        ("backnd.url", "backend.url"),  # a misspelt section
+        ("completion.debounce", "completion.debounce_ms"),
+        ("xyzzy", None),
+    ],
+)
+def test_an_unknown_key_is_told_the_closest_known_one(key: str, closest: str | None):
+    assert closest_key(key) == closest
+
+
+def test_unknown_keys_make_one_warning_naming_each_and_its_closest_known_key():
+    _, unknown = parse_settings({"backend.foo": 1, "temprature": 0.2, "xyzzy": True})
+    assert describe_unknown(unknown) == (
+        "backend.foo (did you mean backend.model?),"
+        " temprature (did you mean backend.temperature?), xyzzy"
+    )
+
+
+def test_an_object_where_a_value_belongs_is_invalid_not_unknown():
+    with pytest.raises(SettingsError) as info:
+        parse_settings({"backend": {"url": {"host": "h"}}})
+    assert info.value.key == "backend.url"
+    assert "string" in str(info.value)
+
+
+def test_an_empty_section_is_no_unknown_key():
+    assert parse_settings({"backend": {}, "prompt": {}}) == (Settings(), [])
 
 
 def test_null_values_mean_default():
@@ -362,3 +419,19 @@ def test_null_in_a_later_layer_keeps_the_earlier_value():
     assert settings.backend.url == "http://file.example/v1"
     assert settings.backend.max_tokens == 64
     assert unknown == []
+
+
+# -- the schema, the README's table ---------------------------------------------------------------
+
+
+def test_the_readme_table_is_the_schemas():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    start = readme.index("| key | meaning | default |")
+    table = readme[start : readme.index("\n\n", start) + 1]
+    # To update it: python -c 'from infill.settings import settings_table as t; print(t())'
+    assert table == settings_table()
+
+
+def test_defaults_are_valid_values_of_their_own_schema():
+    defaults = {key: field.default for key, field in FIELDS.items() if field.default is not None}
+    assert parse_settings(defaults) == (Settings(), [])

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from infill.backends import BACKEND_KINDS
-from infill.prompts import TEMPLATES
-from infill.settings import VALIDATORS
+from infill.settings import FIELDS
 from tests.vscode_build import EXTENSION, compile_extension, npm, package_vsix
 
 pytestmark = pytest.mark.timeout(900)  # the first `npm ci` on a machine downloads ~260 packages
@@ -48,20 +46,25 @@ def test_vsix_is_packaged_offline(compiled: Path):
     assert manifest["main"] == "./out/extension.js"
 
 
-def test_settings_are_the_servers():
+def test_settings_are_the_servers_schema():
     manifest = json.loads((EXTENSION / "package.json").read_text())
     properties = manifest["contributes"]["configuration"]["properties"]
-    server_keys = {
-        f"infill.{section}.{key}"
-        for section, keys in VALIDATORS.items()
-        for key in keys
-        if key != "api_key_from_file"  # config.toml only, never from an editor
-    }
+    # Not `backend.api_key`: config.toml only, never from an editor.
+    server = {f"infill.{key}": field for key, field in FIELDS.items() if not field.setting.file_key}
     extension_keys = {"infill.enable", "infill.server.path", "infill.languages"}
+    json_types = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
-    assert set(properties) == server_keys | extension_keys
-    assert properties["infill.backend.kind"]["enum"] == list(BACKEND_KINDS)
-    assert properties["infill.backend.template"]["enum"] == ["auto", "chat", *TEMPLATES]
-    # No defaults for the server's keys: the extension sends only what the user set, so the
-    # user's config.toml is not overridden by values they never chose.
-    assert not [key for key in server_keys if "default" in properties[key]]
+    assert set(properties) == server.keys() | extension_keys
+    for key, field in server.items():
+        schema, prop = field.setting, properties[key]
+        assert prop["type"] == json_types[field.type], key
+        assert prop.get("minimum") == schema.minimum, key
+        assert prop.get("maximum") == schema.maximum, key
+        assert prop.get("enum") == (list(schema.choices) or None), key
+        assert prop.get("scope") == ("machine" if schema.machine else None), key
+        # No defaults for the server's keys: the extension sends only what the user set, so the
+        # user's config.toml is not overridden by values they never chose; the description
+        # tells the server's.
+        assert "default" not in prop, key
+        told = re.search(r"infill's default: ([^);]+)", prop["description"])
+        assert told is None or json.loads(told.group(1)) == field.default, key
