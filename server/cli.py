@@ -5,16 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
+import ipaddress
 import json
 import logging
+import os
 import sys
 import time
+import tokenize
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infill import __version__
 
 if TYPE_CHECKING:
+    from infill.harness import LspClient
     from infill.settings import Settings
 
 # Language ids (as editors name them) by file extension, for `infill complete`.
@@ -76,9 +81,29 @@ def _file_position(text: str) -> tuple[Path, int, int]:
     return Path(path), int(line), int(column)
 
 
+def _refused_host(host: str) -> str | None:
+    """Why infill must not listen on `host`, or None for a loopback address: whoever connects
+    names the workspace root, and `infill/explain` answers with its files' contents."""
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return (
+        f"infill: refusing to listen on {host}: whoever connects can name any folder as the "
+        "workspace and read its files through infill/explain; listen on 127.0.0.1, or pass "
+        "--allow-remote if the network is yours alone"
+    )
+
+
 def serve(args: argparse.Namespace) -> int:
     from infill.server import create_server
 
+    if args.tcp and not args.allow_remote and (refused := _refused_host(args.tcp[0])):
+        print(refused, file=sys.stderr)
+        return 2
     server = create_server()
     if args.tcp:
         server.start_tcp(*args.tcp)
@@ -104,13 +129,47 @@ def print_explanation(report: dict[str, Any]) -> None:
     print(report["prompt"])
 
 
+# What marks the top folder of a project, as editors find a workspace from a file.
+PROJECT_MARKERS = (
+    ".git",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "package.json",
+    "Cargo.toml",
+    "go.mod",
+    "pom.xml",
+    "build.gradle",
+)
+
+
 def workspace_of(path: Path) -> Path:
-    """The repository the file is in (the nearest folder with a .git), else its folder."""
+    """The project the file is in: the nearest folder up from it with a project marker (a
+    project inside a repository is its own workspace), else the file's folder."""
     folder = path.resolve().parent
     for candidate in (folder, *folder.parents):
-        if (candidate / ".git").exists():
+        if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
             return candidate
     return folder
+
+
+def read_text(path: Path) -> str:
+    """The file's text in the encoding it declares (a BOM, a PEP 263 coding line), else UTF-8;
+    bytes that are not of it become U+FFFD, with a word on stderr, rather than a refusal."""
+    data = path.read_bytes()
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError:  # a coding line naming no codec Python knows
+        encoding = "utf-8"
+    try:
+        return data.decode(encoding).removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        print(
+            f"infill: {path} is not valid {encoding} ({exc.reason} at byte {exc.start}): "
+            "read with replacement characters",
+            file=sys.stderr,
+        )
+        return data.decode(encoding, errors="replace").removeprefix("\ufeff")
 
 
 async def _complete(
@@ -122,11 +181,11 @@ async def _complete(
     root: Path | None = None,
     told: str = "",
 ) -> int:
-    from infill.harness import LspClient
+    from infill.harness import LspClient, LspError
 
     try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text(path)
+    except OSError as exc:
         print(f"infill: cannot read {path}: {exc}", file=sys.stderr)
         return 2
     async with await LspClient.start() as client:
@@ -144,30 +203,42 @@ async def _complete(
             await client.wait_for_notification(
                 "$/progress", lambda p: p["value"]["kind"] == "end", timeout=120
             )
+        position = (line - 1, column - 1)
         if explain:
-            report = await client.explain(uri, (line - 1, column - 1))
-            if report is None:
-                print("infill: no suggestion is made at this position", file=sys.stderr)
+            try:
+                print_explanation(await client.explain(uri, position) or {})
+            except LspError as exc:
+                print(f"infill: {exc.message}", file=sys.stderr)
                 return 1
-            print_explanation(report)
             return 0
-        items = await client.inline_completion(uri, (line - 1, column - 1), timeout=120)
+        items = await client.inline_completion(uri, position, timeout=120)
         if items:
             print(items[0]["insertText"])
             return 0
         for message in client.messages:
             if message["message"] != told:  # the unknown keys, already warned about
                 print(message["message"], file=sys.stderr)
-        if not client.messages:
-            print("infill: no suggestion at this position", file=sys.stderr)
+        print(f"infill: {await _why_none(client, uri, position)}", file=sys.stderr)
         return 1
 
 
-def complete(args: argparse.Namespace) -> int:
-    from infill.settings import SettingsError, describe_unknown
+async def _why_none(client: LspClient, uri: str, position: tuple[int, int]) -> str:
+    """Why the server made no suggestion at the position, in a line (`infill/explain`'s)."""
+    from infill.harness import LspError
 
     try:
-        layer, _, unknown = _settings_from(args.set)
+        report = await client.explain(uri, position)
+    except LspError as exc:
+        return exc.message
+    why = report.get("noSuggestion") if report else None
+    return f"no suggestion at this position: {why['message']}" if why else "no suggestion"
+
+
+def complete(args: argparse.Namespace) -> int:
+    from infill.settings import SettingsError, describe_unknown, merge
+
+    try:
+        layer, settings, unknown = _settings_from(args.set)
     except SettingsError as exc:
         print(f"infill: {exc}", file=sys.stderr)
         return 2
@@ -175,7 +246,24 @@ def complete(args: argparse.Namespace) -> int:
     if told:
         print(told, file=sys.stderr)
     path, line, column = args.position
-    return asyncio.run(_complete(path, line, column, layer, args.explain, args.root, told))
+    if args.root is not None and not args.root.is_dir():
+        print(f"infill: --root {args.root}: no such folder", file=sys.stderr)
+        return 2
+    # A one-shot run is not an editor's use: it stays out of `infill stats`.
+    layer = merge({"metrics": {"enabled": False}}, layer)
+    status = asyncio.run(_complete(path, line, column, layer, args.explain, args.root, told))
+    if status == 0 and not args.explain:
+        print(f"infill: answered by {_engine(settings)}", file=sys.stderr)
+    return status
+
+
+def _engine(settings: Settings) -> str:
+    """Which engine the settings (the user's config file, then --set) make answer."""
+    backend = settings.backend
+    if backend.offline:
+        return "the offline engine (no backend.url set)"
+    model = f", model {backend.model}" if backend.model else ""
+    return f"{backend.kind} at {backend.base_url}{model}"
 
 
 def _settings_from(assignments: list[str]) -> tuple[dict[str, Any], Settings, list[str]]:
@@ -246,6 +334,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p_serve = commands.add_parser("serve", help="run the language server (stdio by default)")
     p_serve.add_argument("--tcp", type=_host_port, metavar="HOST:PORT", help="listen on TCP")
+    p_serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="listen with --tcp on an address other machines reach (default: loopback only)",
+    )
     p_serve.set_defaults(run=serve)
 
     p_complete = commands.add_parser(
@@ -292,4 +385,18 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     _setup_logging(args.log_level)
-    return int(args.run(args))
+    return _run_to_a_closed_pipe(args)
+
+
+def _run_to_a_closed_pipe(args: argparse.Namespace) -> int:
+    """The command, whose reader may stop reading early (`infill stats --json | head`): that
+    ends it quietly, as it does other command-line tools."""
+    try:
+        status = int(args.run(args))
+        if not sys.stdout.closed:  # (pygls closes it when it serves a file's requests)
+            sys.stdout.flush()  # here, where a closed pipe can still be caught
+        return status
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: onto /dev/null, not into another traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from infill.backends.http import (
 )
 from infill.backends.ngram.index import NgramIndex
 from infill.backends.ngram.predictor import predict
+from infill.local_models import USUAL_SERVERS, LocalServer, answering
 from infill.offline import describe_calibration
 from infill.prompts import TEMPLATES, build_prompt
 from infill.prompts.chat import build_chat_prompt
@@ -65,11 +67,16 @@ def _model_names(kind: str, data: Any) -> list[str]:
     return [m.get("id", "") for m in data.get("data", []) if isinstance(m, dict)]
 
 
-async def diagnose(settings: Settings) -> list[Check]:
+async def diagnose(
+    settings: Settings, local_servers: Sequence[LocalServer] = USUAL_SERVERS
+) -> list[Check]:
+    """The checks of the configured backend; with none, of the offline engine, and which
+    model server on this machine's usual ports could be the backend (`local_servers`)."""
     config = settings.backend
     checks: list[Check] = []
     if config.offline:
-        return _offline_checks()
+        found = await answering(local_servers)
+        return [*_offline_checks(), *(Check("local", True, f.advice()) for f in found)]
     if not config.base_url:
         return [Check("settings", False, "no backend.url: set it to your server's address")]
     key_note = ""

@@ -17,6 +17,7 @@ from lsprotocol import types as lsp
 from infill.context.engine import SOURCE_EXTENSIONS, Tracked, uri_to_path
 from infill.context.ignore import IGNORE_FILES
 from infill.debounce import Debouncer
+from infill.local_models import answering
 from infill.pipeline import count_document_lines
 
 if TYPE_CHECKING:
@@ -147,6 +148,8 @@ class Indexing:
         status("indexing", "offline engine: indexing the workspace")
         engine = self.server.engine
         progress = await self.begin_progress("offline engine") if engine.root else None
+        # Asked meanwhile: a model server on this machine is worth a word in the status.
+        local = asyncio.ensure_future(answering())
         started = time.perf_counter()
         try:
             loaded = await self.server.offline.start(
@@ -158,6 +161,7 @@ class Indexing:
         if progress is not None:
             progress.end(f"{loaded.files} files" if loaded is not None else "failed")
         if loaded is None:
+            local.cancel()
             status("backend-error", "offline engine: no index")
             return
         cached = " (from the cache)" if loaded.from_cache else ""
@@ -173,6 +177,7 @@ class Indexing:
         gc.collect()
         gc.freeze()
         message = f"offline engine ready: {loaded.files} files indexed{cached}"
+        message += "".join(f"; {found.advice()}" for found in await local)
         # Editors show "offline" in their status bar: ready, with no model behind it.
         status("offline", message)
 
@@ -196,9 +201,10 @@ class Indexing:
             # The windows for similar snippets, made now rather than in the first request.
             loop.call_soon(tracked.words.windows)
 
-    def document_changed(self, uri: str) -> None:
+    def document_changed(self, uri: str, removed: bool) -> None:
+        """After an edit; `removed`: it deleted or replaced text."""
         self.refresh_definitions_later(uri)
-        self.server.offline.document_changed(uri)
+        self.server.offline.document_changed(uri, removed)
 
     async def watch_files(self) -> None:
         """Ask the client to report changes to source and ignore files it has not open."""

@@ -207,9 +207,17 @@ class OfflineIndex:
 
     # -- following changes -----------------------------------------------------------------
 
-    def document_changed(self, uri: str, delay: float = DOCUMENT_DELAY) -> None:
-        """An open document changed: index its text once the user pauses."""
+    def document_changed(self, uri: str, removed: bool, delay: float = DOCUMENT_DELAY) -> None:
+        """An open document changed: index its text once the user pauses. An edit that
+        `removed` text takes the document out of the index until then: the copy indexed
+        before it continues the cursor's context with the text the user just deleted, and
+        would offer it back (a backspace's character as the suggestion)."""
         self._documents.later(uri, delay)
+        engine, index = self._engine, self.index
+        tracked = engine.get(uri) if engine is not None else None
+        if removed and index is not None and tracked is not None:
+            self._turns[tracked.path] = next(self._turn)  # a put on its way is of the old text
+            index.remove(tracked.path)
 
     def document_closed(self, uri: str) -> None:
         """Index now what the user typed since their last pause, before the document goes."""

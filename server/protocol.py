@@ -166,12 +166,14 @@ class PipeReader:
 
 
 def readable_by_event_loop(stream: BinaryIO) -> bool:
-    """Pipes, sockets and terminals can be watched by the event loop; regular files cannot."""
+    """Pipes, sockets and terminals can be watched by the event loop; regular files and the
+    other character devices (/dev/null: epoll refuses it) cannot."""
     try:
-        mode = os.fstat(stream.fileno()).st_mode
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
     except (OSError, ValueError, AttributeError):
         return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)
 
 
 def serve_pipe(

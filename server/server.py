@@ -3,9 +3,9 @@
 Where the work is: `infill.suggestions` (a cursor's suggestions: reuse, flights, prefetch),
 `infill.pipeline` (context -> prompt -> model -> post-processing), `infill.indexing` (the
 workspace's indexes and file watching), `infill.layers` (settings), `infill.notices` (messages
-to the user), `infill.items` (suggestions as LSP items), `infill.fast_path` (a keystroke's
-messages as plain JSON) and `infill.protocol` (all that reaches into pygls: the protocol
-subclass, the read loop, stdin).
+to the user), `infill.explaining` (`infill/explain`), `infill.items` (suggestions as LSP
+items), `infill.fast_path` (a keystroke's messages as plain JSON) and `infill.protocol` (all
+that reaches into pygls: the protocol subclass, the read loop, stdin).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from infill import __version__
 from infill.context import InvalidEdit
 from infill.context.document import check_changes
 from infill.context.engine import ContextEngine
+from infill.explaining import NoSuggestionHere, explain_position
 from infill.fast_path import Change, FastPath, change_span
 from infill.indexing import Indexing, workspace_root
 from infill.items import ACCEPTED, completion_list, inline_items
@@ -32,7 +33,7 @@ from infill.layers import Refused, SettingsLayers
 from infill.metrics import Metrics, default_path
 from infill.notices import Notices
 from infill.offline import OfflineIndex
-from infill.pipeline import Completer, explain
+from infill.pipeline import Completer
 from infill.prompts.tokens import warm_up
 from infill.protocol import (
     EXPLAIN,
@@ -110,6 +111,8 @@ class InfillServer(LanguageServer):
         if isinstance(error, MalformedMessage):
             log.warning("%s", error)
             return
+        if isinstance(error, NoSuggestionHere):
+            return  # an answer, not a fault
         super().report_server_error(error, source)
 
     def warm_backend(self) -> None:
@@ -172,7 +175,8 @@ class InfillServer(LanguageServer):
             return
         tracked.doc.version = version
         self.suggestions.edited(uri, tracked.doc.text)
-        self.indexing.document_changed(uri)
+        removed = any(span is None or span[0] != span[1] for _, span in changes)
+        self.indexing.document_changed(uri, removed)
 
     async def inline_items(
         self, uri: str, position: lsp.Position, invoked: bool
@@ -248,18 +252,10 @@ def create_server() -> InfillServer:
         ls.indexing.files_changed(params.changes)
 
     @server.feature(EXPLAIN)
-    def explain_request(
-        ls: InfillServer, params: lsp.TextDocumentPositionParams
-    ) -> dict[str, Any] | None:
+    def explain_request(ls: InfillServer, params: lsp.TextDocumentPositionParams) -> dict[str, Any]:
         at = params.position
-        prepared = ls.suggestions.prepare(params.text_document.uri, at.line, at.character)
-        if prepared is None:
-            return None
-        report = explain(prepared)
-        if ls.settings.backend.offline:  # what the offline engine matched, its prompt is empty
-            cursor = (prepared.family, prepared.ctx.prefix, prepared.ctx.suffix, prepared.path)
-            report["offline"] = ls.offline.explain(*cursor)
-        return report
+        uri = params.text_document.uri
+        return explain_position(ls.suggestions, ls.offline, uri, at.line, at.character)
 
     @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
     async def inline_completion(

@@ -9,6 +9,7 @@ the client's encoding); nothing here knows pygls or LSP types.
 from __future__ import annotations
 
 import asyncio
+import enum
 import itertools
 import logging
 import time
@@ -26,6 +27,24 @@ from infill.settings import Settings
 log = logging.getLogger(__name__)
 
 OFFERED_KEPT = 256  # suggestions whose accept can still be reported
+
+
+class NoSuggestion(enum.Enum):
+    """Why no suggestion is made at a position: one line, for `infill complete`'s stderr,
+    `infill/explain` and the log."""
+
+    NOT_OPEN = "the document is not open"
+    PRIVATE = "the file is ignored (an ignore file) or looks secret"
+    PAST_THE_END = "the position is past the end of its line or of the document"
+    DECLINED = "a rule declines this position (code right of the cursor, a secret being typed)"
+    NOT_CONFIGURED = "no backend to ask: this backend.kind needs a backend.url"
+    BACKEND_DOWN = "the backend did not answer (`infill doctor` says why)"
+    NO_ANSWER = "the engine has no confident answer here"
+
+    @property
+    def code(self) -> str:
+        """Its name in `infill/explain` answers: "not-open", "backend-down", ..."""
+        return self.name.lower().replace("_", "-")
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,8 @@ class Suggestions:
         self._offer_ids = itertools.count(1)
         self._typed_counted: OrderedDict[int, int] = OrderedDict()  # per suggestion: chars typed
         self._prefetch_at: dict[str, tuple[str, str]] = {}  # the (prefix, suffix) of an accept
+        # Per document: the position of its last request, if it got no suggestion, and why.
+        self._no_suggestion: dict[str, tuple[int, int, NoSuggestion]] = {}
 
     def use_settings(self, settings: Settings) -> None:
         if settings == self.settings:
@@ -94,15 +115,53 @@ class Suggestions:
         if task is not None:
             self._waiting[uri] = task
         try:
-            return await self._complete(uri, line, character, candidates, invoked, started)
+            made = await self._complete(uri, line, character, candidates, invoked, started)
         except NotConfigured as exc:
             if not self._told_not_configured:
                 self._told_not_configured = True
                 self._tell(str(exc))
-            return None
+            made = None
+            self._none_because(uri, line, character, NoSuggestion.NOT_CONFIGURED)
+        else:
+            if made is None:
+                why = self.why_not(uri, line, character) or NoSuggestion.DECLINED
+                self._none_because(uri, line, character, why)
+            elif not made.texts:
+                down = self.completer.breaker.failures > 0  # the last request failed
+                why = NoSuggestion.BACKEND_DOWN if down else NoSuggestion.NO_ANSWER
+                self._none_because(uri, line, character, why)
+            else:
+                self._no_suggestion.pop(uri, None)
         finally:
             if self._waiting.get(uri) is task:
                 del self._waiting[uri]
+        return made
+
+    def _none_because(self, uri: str, line: int, character: int, why: NoSuggestion) -> None:
+        """Keep why (for `infill/explain`), and log it when it is not the document's last
+        reason already (not a line per keystroke)."""
+        last = self._no_suggestion.get(uri)
+        if last is None or last[2] is not why:
+            log.info("no suggestion at %s:%d:%d: %s", uri, line + 1, character + 1, why.value)
+        self._no_suggestion[uri] = (line, character, why)
+
+    def why_not(self, uri: str, line: int, character: int) -> NoSuggestion | None:
+        """What rules out a suggestion at the position, the document as it is now, before
+        the rules about its text (`prepare`) have a say."""
+        tracked = self.engine.get(uri)
+        if tracked is None:
+            return NoSuggestion.NOT_OPEN
+        if tracked.private:
+            return NoSuggestion.PRIVATE
+        doc = tracked.doc
+        if doc.position_at(doc.offset_at(line, character)) != (line, character):
+            return NoSuggestion.PAST_THE_END
+        return None
+
+    def last_reason(self, uri: str, line: int, character: int) -> NoSuggestion | None:
+        """Why the last request at the position got no suggestion, if it got none."""
+        last = self._no_suggestion.get(uri)
+        return last[2] if last is not None and last[:2] == (line, character) else None
 
     async def _complete(
         self, uri: str, line: int, character: int, candidates: int, invoked: bool, started: float
@@ -152,7 +211,6 @@ class Suggestions:
         if tracked is None:
             return None
         if tracked.private:
-            log.info("no completion in %s: the file is ignored or looks secret", tracked.path)
             return None
         return tracked, tracked.doc.offset_at(line, character)
 
@@ -245,6 +303,7 @@ class Suggestions:
         self.cache.forget(uri)
         self._typing.pop(uri, None)
         self._prefetch_at.pop(uri, None)
+        self._no_suggestion.pop(uri, None)
 
     def offer(self, uri: str, suggestion: Suggestion) -> list[int]:
         """An id per text of the suggestion, for `accepted` to name it by."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 from pathlib import Path
@@ -12,10 +13,11 @@ import pytest
 from infill.harness import LspClient
 from tests.fake_llm import FakeLLM, Reply
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "bench" / "example_workspace" / "inventory.py"
+REPOSITORY = Path(__file__).resolve().parent.parent
+EXAMPLE = REPOSITORY / "bench" / "example_workspace" / "inventory.py"
 
 
-async def run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+async def run(*args: str, env: dict[str, str], cwd: Path | None = None) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -24,6 +26,7 @@ async def run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,
+        cwd=cwd,
     )
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
@@ -61,6 +64,17 @@ async def test_complete_without_settings_answers_from_the_offline_engine(env: di
         "complete", f"{EXAMPLE}:24:20", "--root", str(EXAMPLE.parent), env=env
     )
     # As the workspace's other files continue `return sum(` after a docstring.
+    assert (status, out) == (0, "item.price * item.quantity for item in self.items.values())\n"), (
+        err
+    )
+
+
+async def test_the_readme_example_as_written_answers(env: dict[str, str]):
+    # Run from the repository, without --root: the example's own project is the workspace
+    # (the whole repository continues `return sum(` in too many ways to suggest one).
+    status, out, err = await run(
+        "complete", "bench/example_workspace/inventory.py:24:20", env=env, cwd=REPOSITORY
+    )
     assert (status, out) == (0, "item.price * item.quantity for item in self.items.values())\n"), (
         err
     )
@@ -130,6 +144,7 @@ async def test_complete_warns_once_about_unknown_keys_and_answers(env: dict[str,
         "infill: unknown settings ignored: backend.kindd (did you mean backend.kind?),"
         " backend.foo (did you mean backend.model?),"
         " temprature (did you mean backend.temperature?)\n"
+        "infill: answered by the offline engine (no backend.url set)\n"
     )
 
 
@@ -164,3 +179,126 @@ async def test_serve_over_tcp(fake: FakeLLM, env: dict[str, str]):
         assert [item["insertText"] for item in items] == ["42"]
     finally:
         await client.shutdown(timeout=5)
+
+
+async def test_stats_into_a_pipe_closed_early_ends_quietly(env: dict[str, str]):
+    # `infill stats --json | head -0`: the reader is gone before the numbers are written.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "infill",
+            "stats",
+            "--json",
+            stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+    finally:
+        os.close(write_end)
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1
+    assert err.decode() == ""
+
+
+async def test_serve_with_no_input_ends_at_once(env: dict[str, str]):
+    # `infill serve < /dev/null`: the end of the input, quietly, not a hang.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "infill",
+        "serve",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert process.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
+    assert out == b""
+
+
+async def test_complete_says_which_engine_answered_and_stays_out_of_the_stats(
+    env: dict[str, str],
+):
+    status, _, err = await run(
+        "complete", f"{EXAMPLE}:24:20", "--root", str(EXAMPLE.parent), env=env
+    )
+    assert status == 0, err
+    assert "answered by the offline engine" in err
+    # A one-shot run is not an editor's use: nothing recorded for `infill stats`.
+    assert not (Path(env["XDG_STATE_HOME"]) / "infill" / "metrics.sqlite3").exists()
+
+
+async def test_complete_refuses_a_root_that_is_no_folder(env: dict[str, str], tmp_path: Path):
+    status, out, err = await run(
+        "complete", f"{EXAMPLE}:24:20", "--root", str(tmp_path / "nowhere"), env=env
+    )
+    assert (status, out) == (2, "")
+    assert "nowhere" in err and "no such folder" in err
+
+
+@pytest.mark.parametrize(
+    ("source", "sent", "warned"),
+    [
+        # Its PEP 263 coding line says Latin-1.
+        (b'# -*- coding: latin-1 -*-\nname = "caf\xe9"\nsize = \n', 'name = "caf\xe9"', False),
+        # Nothing declared, and not UTF-8: the byte becomes U+FFFD, with a word on stderr.
+        (b'name = "caf\xe9"\n\nsize = \n', 'name = "caf\ufffd"', True),
+    ],
+)
+async def test_complete_reads_a_file_that_is_not_utf8(
+    source: bytes, sent: str, warned: bool, fake: FakeLLM, env: dict[str, str], tmp_path: Path
+):
+    fake.default = Reply(chunks=["len(name)\n"])
+    path = tmp_path / "cafe.py"
+    path.write_bytes(source)
+    status, out, err = await run(
+        "complete", f"{path}:3:8", "--set", f"backend.url={fake.url}", env=env
+    )
+    assert (status, out) == (0, "len(name)\n"), err
+    assert sent in fake.requests[0].body["prompt"]
+    assert ("replacement characters" in err) == warned
+
+
+async def test_serve_refuses_to_listen_beyond_this_machine_unless_asked(env: dict[str, str]):
+    status, _, err = await run("serve", "--tcp", f"0.0.0.0:{free_port()}", env=env)
+    assert status == 2
+    assert "explain" in err and "--allow-remote" in err
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("dead backend", "the backend did not answer (`infill doctor` says why)"),
+        ("secret-looking file", "the file is ignored (an ignore file) or looks secret"),
+        ("line past the end", "the position is past the end of its line or of the document"),
+        ("declined", "a rule declines this position (code right of the cursor, a secret being"),
+        ("no confident answer", "the engine has no confident answer here"),
+    ],
+)
+async def test_no_suggestion_says_why_in_one_line(
+    case: str, reason: str, env: dict[str, str], tmp_path: Path
+):
+    source, position, settings = tmp_path / "shop.py", "2:8", []
+    source.write_text("import os\nsize = \n")
+    if case == "dead backend":
+        settings = ["--set", f"backend.url=http://127.0.0.1:{free_port()}/v1"]
+    elif case == "secret-looking file":
+        source = tmp_path / ".env"
+        source.write_text("DEBUG=1\nLEVEL=\n")
+        position = "2:7"
+    elif case == "line past the end":
+        position = "9:1"
+    elif case == "declined":
+        position = "1:1"  # code right of the cursor
+    status, out, err = await run("complete", f"{source}:{position}", *settings, env=env)
+    assert (status, out) == (1, "")
+    assert err.splitlines()[-1].startswith(f"infill: no suggestion at this position: {reason}")

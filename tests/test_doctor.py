@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from infill.doctor import diagnose
+from infill.local_models import USUAL_SERVERS
+from infill.settings import Settings
 from tests.fake_llm import FakeLLM, Reply
-from tests.test_cli import run
+from tests.test_cli import free_port, run
 
 
 async def test_healthy_backend(fake: FakeLLM, env: dict[str, str]):
@@ -60,3 +65,22 @@ async def test_missing_key_is_named_never_shown(fake: FakeLLM, env: dict[str, st
     )  # fmt: skip
     assert status == 1
     assert "FAIL  api key    the environment variable NO_SUCH_KEY_VAR is empty" in out
+
+
+async def test_with_no_backend_a_local_model_server_is_named_with_its_setting(fake: FakeLLM):
+    # The fake on a free port stands in for each usual port: it answers as Ollama and as an
+    # OpenAI-compatible server (LM Studio), not as llama-server (no /props).
+    fake.models = ["qwen2.5-coder:1.5b"]
+    moved = [replace(server, port=fake.port) for server in USUAL_SERVERS]
+    closed = replace(USUAL_SERVERS[0], port=free_port())
+
+    checks = await diagnose(Settings(), [*moved, closed])
+
+    advice = [check.detail for check in checks if check.name == "local"]
+    assert advice == [
+        f'Ollama is answering on 127.0.0.1:{fake.port}: set backend.kind = "ollama" with '
+        'backend.model = "qwen2.5-coder:1.5b" to use it',
+        f"LM Studio is answering on 127.0.0.1:{fake.port}: set "
+        f'backend.url = "http://127.0.0.1:{fake.port}/v1" to use it',
+    ]
+    assert all(check.ok for check in checks)

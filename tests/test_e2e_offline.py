@@ -281,3 +281,25 @@ async def test_thresholds_are_calibrated_on_the_workspaces_own_files(
         client.open(uri, prefix + suffix)
         lines = prefix.split("\n")
         assert await client.inline_completion(uri, (len(lines) - 1, len(lines[-1]))) == []
+
+
+async def test_no_confident_answer_is_said_in_explain_and_once_in_the_log(
+    start_client: StartClient, workspace: Path
+):
+    client = await start(start_client, workspace)
+    uri = (workspace / "fresh.py").as_uri()
+    client.open(uri, "zqx_unseen = \n")
+    for _ in range(2):  # the same reason again is not logged again
+        assert await client.inline_completion(uri, (0, 13)) == []
+
+    report = await client.explain(uri, (0, 13))
+    assert report is not None
+    assert report["noSuggestion"] == {
+        "reason": "no-answer",
+        "message": "the engine has no confident answer here",
+    }
+    logged = [line for line in client.stderr_lines if "no suggestion at" in line]
+    assert logged == [
+        f"infill INFO infill.suggestions: no suggestion at {uri}:1:14: "
+        "the engine has no confident answer here"
+    ]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from infill.harness import LspClient
+from infill.harness import LspClient, LspError
 from tests.conftest import StartClient, write_files
 from tests.fake_llm import FakeLLM, Reply
 
@@ -117,7 +117,8 @@ async def test_planted_secrets_never_reach_any_backend(
         uri = (workspace / name).as_uri()
         client.open(uri, text + "connect", language_id="python")
         assert await client.inline_completion(uri, (text.count("\n"), 7)) == []
-        assert await client.explain(uri, (text.count("\n"), 7)) is None
+        with pytest.raises(LspError, match="looks secret"):
+            await client.explain(uri, (text.count("\n"), 7))
     assert fake.requests == []
 
     # Editing the settings file itself: its credentials are redacted from prefix and suffix.

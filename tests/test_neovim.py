@@ -6,6 +6,7 @@ insert-mode autocommands, the LSP traffic and the ghost text extmarks are all Ne
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 import threading
@@ -357,3 +358,45 @@ def test_status_follows_the_server_and_toggle(nvim: Nvim, fake_llm: FakeLLM, tmp
     wait_for("the backend-error status", typed_until_the_breaker_opens)
     nvim.command("InfillToggle")
     assert nvim.lua(status) == "infill: off"
+
+
+def test_backspace_does_not_bring_the_deleted_text_back(nvim: Nvim, tmp_path: Path):
+    # A new user's setup: no settings, the offline engine answers from the workspace's code,
+    # the open document included (indexed again once the user pauses).
+    workspace = tmp_path / "workspace"
+    shutil.copytree(PLUGIN.parent.parent / "bench" / "example_workspace", workspace)
+    (workspace / ".git").mkdir()
+    nvim.lua(
+        "vim.opt.runtimepath:prepend(...); require('infill').setup(select(2, ...))",
+        str(PLUGIN),
+        {"cmd": [sys.executable, "-m", "infill", "serve"], "ghost_text": "native"},
+    )
+    nvim.command(f"edit {workspace / 'inventory.py'}")
+    wait_for(
+        "the offline engine",
+        lambda: nvim.lua("return require('infill').status()") == ("infill: offline"),
+    )
+    nvim.set_cursor(20, 0)
+    nvim.input("o")  # a new, indented, empty line in `add`
+    wait_for("the indented line", lambda: nvim.lines()[20] == "        ")
+    nvim.input("i")
+    time.sleep(1.5)  # the user pauses: the document as it is now is indexed
+    nvim.input("<BS>")
+    wait_for("the backspace", lambda: nvim.lines()[20] == "        ")
+
+    # What the server answers here now (what Neovim's own requests got, too).
+    answers = nvim.lua(
+        "local params = vim.lsp.util.make_position_params(0, 'utf-8')"
+        " params.context = { triggerKind = 2 }"
+        " local method = 'textDocument/inlineCompletion'"
+        " local results = vim.lsp.buf_request_sync(0, method, params, 10000)"
+        " local texts = {}"
+        " for _, r in pairs(results or {}) do"
+        "   for _, item in ipairs((r.result or {}).items or r.result or {}) do"
+        "     texts[#texts + 1] = item.insertText"
+        "   end"
+        " end"
+        " return texts"
+    )
+    assert "i" not in answers
+    assert ghost_text(nvim, NATIVE_NAMESPACE) != "i"

@@ -102,10 +102,10 @@ async def test_documents_are_indexed_when_the_user_pauses_and_private_ones_never
     uri = (workspace / "new.py").as_uri()
     text = "def tax_of(order):\n    rate = order.country.vat_rate\n    return order.net * rate\n"
     engine.open(uri, text * 2, "python", 1, "utf-16")
-    offline.document_changed(uri, delay=0)
+    offline.document_changed(uri, removed=False, delay=0)
     secret = (workspace / "private.py").as_uri()
     engine.open(secret, "def hidden():\n    return 'TYPED-IN-PRIVATE'\n" * 3, "python", 1, "utf-16")
-    offline.document_changed(secret, delay=0)
+    offline.document_changed(secret, removed=False, delay=0)
     index = offline.current()
     assert index is not None
     for _ in range(100):
