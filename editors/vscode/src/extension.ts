@@ -13,6 +13,7 @@ import {
   LanguageClient,
   type LanguageClientOptions,
   type Message,
+  ResponseError,
   type ServerOptions,
   State,
   StreamMessageReader,
@@ -256,6 +257,9 @@ class Documents implements vscode.TextDocumentContentProvider {
   }
 }
 
+// infill/explain's error answer where no suggestion may be made (its message says why).
+const NO_SUGGESTION_HERE = -32803;
+
 async function explain(documents: Documents): Promise<void> {
   const editor = vscode.window.activeTextEditor;
   if (!client?.isRunning() || !editor) {
@@ -266,7 +270,17 @@ async function explain(documents: Documents): Promise<void> {
     editor.document,
     editor.selection.active,
   );
-  const report = await client.sendRequest<Explanation | null>("infill/explain", params);
+  let report: Explanation | null;
+  try {
+    report = await client.sendRequest<Explanation | null>("infill/explain", params);
+  } catch (error) {
+    // Where no suggestion may be made the server answers with an error saying why.
+    if (error instanceof ResponseError && error.code === NO_SUGGESTION_HERE) {
+      void vscode.window.showInformationMessage(`infill: ${error.message}`);
+      return;
+    }
+    throw error;
+  }
   if (!report) {
     void vscode.window.showInformationMessage("infill: no suggestion is made at this position");
     return;

@@ -20,7 +20,11 @@ M.defaults = {
     'python', 'javascript', 'javascriptreact', 'typescript', 'typescriptreact', 'go', 'rust',
     'java', 'c', 'cpp', 'cs', 'ruby', 'php', 'lua', 'sh', 'bash',
   },
-  root_markers = { '.git' },
+  -- As `infill complete` finds a project: a project inside a repository is its own workspace.
+  root_markers = {
+    '.git', 'pyproject.toml', 'setup.py', 'setup.cfg', 'package.json', 'Cargo.toml', 'go.mod',
+    'pom.xml', 'build.gradle',
+  },
   -- 'auto': vim.lsp.inline_completion where Neovim has it (0.12), else the plugin's extmarks;
   -- 'native' or 'extmark' to choose.
   ghost_text = 'auto',
@@ -164,6 +168,9 @@ local function scratch(name, lines, filetype)
   return bufnr
 end
 
+-- infill/explain's error answer where no suggestion may be made (its message says why).
+local NO_SUGGESTION_HERE = -32803
+
 --- :InfillExplain: the prompt infill would send at the cursor, its snippets, tokens, timings.
 function M.explain()
   local bufnr = api.nvim_get_current_buf()
@@ -174,7 +181,9 @@ function M.explain()
   end
   local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
   local function handler(err, result)
-    if err then
+    if err and err.code == NO_SUGGESTION_HERE then
+      vim.notify('infill: ' .. err.message, vim.log.levels.INFO)
+    elseif err then
       vim.notify('infill: explain failed: ' .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
     elseif result == nil or result == vim.NIL then
       vim.notify('infill: no suggestion is made at this position')
