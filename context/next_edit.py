@@ -1,0 +1,297 @@
+"""Next edits that need no model: what the user's last change implies elsewhere in the document.
+
+A name renamed at its definition or at one use implies the same rename at the other uses of the
+old name in its scope. The change is followed as one span across keystrokes (`ChangeTracker`),
+so that deleting "count" and typing "total" letter by letter reads as one rename; the syntax tree
+of the current text (tree-sitter) says which occurrences are the same name: identifiers only, not
+text in strings or comments, not attributes or fields of other objects, not keyword-argument
+names, and not uses inside a nested function that declares a parameter of the same name.
+
+Offsets are code points into Python strings, as in `document.py`; tree-sitter works in bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import tree_sitter
+
+from infill.context.document import Edit
+from infill.context.syntax import encode
+
+_NAME = re.compile(r"(?:[^\W\d]|\$)[\w$]*")
+_NAME_CHAR = re.compile(r"[\w$]")
+
+# Nodes that open a scope for names, in the supported grammars: functions, closures, classes.
+SCOPE_TYPES = frozenset(
+    """
+    function_definition lambda class_definition
+    function_declaration function_expression function arrow_function method_definition
+    generator_function_declaration generator_function class_declaration class
+    method_declaration func_literal
+    function_item closure_expression impl_item trait_item
+    constructor_declaration lambda_expression method singleton_method
+    """.split()
+)
+# (parent type, field): identifier nodes there name something else than a variable in scope.
+_NOT_A_VARIABLE = frozenset(
+    {
+        ("attribute", "attribute"),  # Python: obj.count
+        ("keyword_argument", "name"),  # Python: f(count=1)
+    }
+)
+
+
+# (parent type, field) where an identifier declares a variable of the scope it is in.
+_DECLARATIONS = frozenset(
+    {
+        ("assignment", "left"),  # Python
+        ("variable_declarator", "name"),  # JavaScript, TypeScript, Java
+        ("let_declaration", "pattern"),  # Rust
+        ("var_spec", "name"),  # Go
+        ("short_var_declaration", "left"),  # Go, via its expression_list
+    }
+)
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """text[start:end] becomes new_text (offsets into the current text)."""
+
+    start: int
+    end: int
+    new_text: str
+
+
+@dataclass(frozen=True)
+class NextEdit:
+    """One proposed edit and where the cursor goes once it is applied."""
+
+    replacement: Replacement
+    cursor: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecentChange:
+    """The user's last change as one span: before[start:old_end] became after[start:new_end]."""
+
+    before: str
+    start: int
+    old_end: int
+    new_end: int
+    typed: bool = False  # its last edit was one keystroke: a character typed or deleted
+
+
+class ChangeTracker:
+    """Keystrokes that touch the same span are one change; an edit elsewhere starts another."""
+
+    def __init__(self) -> None:
+        self.change: RecentChange | None = None
+
+    def record(self, edit: Edit, text: str) -> None:
+        """Follow one edit: edit.old_text[edit.start:edit.old_end] became text[start:new_end]."""
+        start, old_end, new_end = _trimmed(edit, text)
+        if start == old_end == new_end:
+            return
+        removed, inserted = edit.old_end - edit.start, edit.new_end - edit.start
+        typed = removed + inserted == 1
+        change = self.change
+        if change is None or start > change.new_end or old_end < change.start:
+            self.change = RecentChange(edit.old_text, start, old_end, new_end, typed)
+            return
+        # The union of both spans, in the text before this edit; its part after the earlier
+        # change's end is unchanged text, at the same distance from the end in every version.
+        union_end = max(change.new_end, old_end)
+        self.change = RecentChange(
+            change.before,
+            min(change.start, start),
+            union_end + change.old_end - change.new_end,
+            union_end + (new_end - start) - (old_end - start),
+            typed,
+        )
+
+
+def _trimmed(edit: Edit, text: str) -> tuple[int, int, int]:
+    """The edit without the text it replaced by itself (clients may resend whole lines)."""
+    start, old_end, new_end = edit.start, edit.old_end, edit.new_end
+    old = edit.old_text
+    while start < old_end and start < new_end and old[start] == text[start]:
+        start += 1
+    while old_end > start and new_end > start and old[old_end - 1] == text[new_end - 1]:
+        old_end -= 1
+        new_end -= 1
+    return start, old_end, new_end
+
+
+class _Bytes:
+    """Code-point offsets of one text as tree-sitter's byte offsets, and back."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.ascii = text.isascii()
+
+    def byte(self, offset: int) -> int:
+        return offset if self.ascii else len(encode(self.text[:offset]))
+
+    def offset(self, node_byte: int, data: bytes) -> int:
+        if self.ascii:
+            return node_byte
+        return len(data[:node_byte].decode("utf-8", "surrogatepass"))
+
+
+def renamed_name(change: RecentChange, text: str) -> tuple[str, str, int, int] | None:
+    """(old name, new name, start, end of the new name in `text`) when the change replaced one
+    whole identifier by another, else None."""
+    start = change.start
+    while start > 0 and _NAME_CHAR.match(text[start - 1]):
+        start -= 1
+    end = change.new_end
+    while end < len(text) and _NAME_CHAR.match(text[end]):
+        end += 1
+    old_end = end + change.old_end - change.new_end
+    old, new = change.before[start:old_end], text[start:end]
+    if old == new or not _NAME.fullmatch(old) or not _NAME.fullmatch(new):
+        return None
+    return old, new, start, end
+
+
+def propose_renames(
+    change: RecentChange, text: str, root: tree_sitter.Node, cursor: int
+) -> list[NextEdit]:
+    """The same rename at the other uses of the old name in scope, the nearest one after the
+    cursor first, then from the scope's start. Nothing while the new name is still being
+    typed (the last edit a keystroke, the cursor where it left it, in the name) or when the
+    renamed text is not a variable's name."""
+    renamed = renamed_name(change, text)
+    if renamed is None:
+        return []
+    old, new, start, end = renamed
+    if change.typed and start <= cursor <= end and cursor == change.new_end:
+        return []
+    offsets = _Bytes(text)
+    site = root.named_descendant_for_byte_range(offsets.byte(start), offsets.byte(end))
+    if site is None or not _is_variable(site):
+        return []
+    data = encode(text) if not offsets.ascii else b""
+    # A name with no other use in its scope, old or new, belongs to an enclosing one; one whose
+    # other uses are renamed already is done.
+    scope = _scope_of(site)
+    while True:
+        found = _occurrences(old, text, scope, root, offsets, data)
+        if found or scope.parent is None or _in_parameters(site, scope) or _declared_at(site):
+            break
+        if len(_occurrences(new, text, scope, root, offsets, data)) > 1:
+            break
+        scope = _enclosing_scope(scope)
+    after = [span for span in found if span[0] >= cursor]
+    before = [span for span in found if span[0] < cursor]
+    return [
+        NextEdit(Replacement(first, last, new), first + len(new), "rename")
+        for first, last in after + before
+    ]
+
+
+def _is_variable(node: tree_sitter.Node) -> bool:
+    if node.type != "identifier":
+        return False
+    parent = node.parent
+    if parent is None:
+        return True
+    return not any(
+        parent.type == parent_type and parent.child_by_field_name(field) == node
+        for parent_type, field in _NOT_A_VARIABLE
+    )
+
+
+def _enclosing_scope(node: tree_sitter.Node) -> tree_sitter.Node:
+    scope = node.parent
+    while scope is not None and scope.parent is not None and scope.type not in SCOPE_TYPES:
+        scope = scope.parent
+    return scope if scope is not None else node
+
+
+def _scope_of(site: tree_sitter.Node) -> tree_sitter.Node:
+    """The scope a name belongs to: that of the function or class it names, else the one it
+    is in (a parameter is in its function's)."""
+    scope = _enclosing_scope(site)
+    if scope.type in SCOPE_TYPES and scope.child_by_field_name("name") == site:
+        return _enclosing_scope(scope)
+    return scope
+
+
+def _declared_at(node: tree_sitter.Node) -> bool:
+    """Whether `node` declares a variable (an assignment's target, a declarator's name)."""
+    child, parent = node, node.parent
+    if parent is not None and parent.type == "expression_list":  # Go: a, b := ...
+        child, parent = parent, parent.parent
+    return parent is not None and any(
+        parent.type == parent_type and parent.child_by_field_name(field) == child
+        for parent_type, field in _DECLARATIONS
+    )
+
+
+def _in_parameters(node: tree_sitter.Node, scope: tree_sitter.Node) -> bool:
+    parameters = [scope.child_by_field_name(field) for field in ("parameters", "parameter")]
+    return any(
+        p is not None and p.start_byte <= node.start_byte and node.end_byte <= p.end_byte
+        for p in parameters
+    )
+
+
+def _declares(scope: tree_sitter.Node, name: bytes) -> bool:
+    """Whether a function declares `name` as one of its parameters (it shadows the outer name)."""
+    for field in ("parameters", "parameter"):
+        parameters = scope.child_by_field_name(field)
+        if parameters is None:
+            continue
+        stack = [parameters]
+        while stack:
+            node = stack.pop()
+            if node.type == "identifier" and node.text == name:
+                return True
+            stack.extend(node.named_children)
+    return False
+
+
+def _occurrences(
+    name: str,
+    text: str,
+    scope: tree_sitter.Node,
+    root: tree_sitter.Node,
+    offsets: _Bytes,
+    data: bytes,
+) -> list[tuple[int, int]]:
+    """The spans of the variables called `name` in `scope`, outside nested functions that
+    redeclare it."""
+    first = offsets.offset(scope.start_byte, data)
+    last = offsets.offset(scope.end_byte, data)
+    pattern = re.compile(rf"(?<![\w$]){re.escape(name)}(?![\w$])")
+    encoded = encode(name)
+    shadowing: dict[int, bool] = {}
+    found: list[tuple[int, int]] = []
+    for match in pattern.finditer(text, first, last):
+        start_byte = offsets.byte(match.start())
+        node = root.named_descendant_for_byte_range(start_byte, start_byte + len(encoded))
+        if node is None or node.start_byte != start_byte or not _is_variable(node):
+            continue
+        if node.end_byte != start_byte + len(encoded):
+            continue
+        if not _shadowed(node, scope, encoded, shadowing):
+            found.append(match.span())
+    return found
+
+
+def _shadowed(
+    node: tree_sitter.Node, scope: tree_sitter.Node, name: bytes, cache: dict[int, bool]
+) -> bool:
+    ancestor = node.parent
+    while ancestor is not None and ancestor != scope:
+        if ancestor.type in SCOPE_TYPES:
+            if ancestor.id not in cache:
+                cache[ancestor.id] = _declares(ancestor, name)
+            if cache[ancestor.id]:
+                return True
+        ancestor = ancestor.parent
+    return False
