@@ -278,6 +278,7 @@ def test_help_file_has_its_tags(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     tags = {line.split("\t")[0] for line in (doc / "tags").read_text().splitlines()}
     assert {"infill", "infill-setup", ":InfillExplain", ":InfillStats", ":InfillToggle"} <= tags
+    assert "infill-next-edit" in tags
 
 
 def test_status_follows_the_server_and_toggle(nvim: Nvim, fake_llm: FakeLLM, tmp_path: Path):
