@@ -29,7 +29,7 @@ from infill.context.ignore import (
     iter_workspace_files,
     read_source_file,
 )
-from infill.context.next_edit import ChangeTracker, NextEdit, propose_renames
+from infill.context.next_edit import ChangeTracker, NextEdit, next_edits
 from infill.context.snippets import (
     QUERY_LINES,
     Candidate,
@@ -241,8 +241,7 @@ class ContextEngine:
         tracked = self.documents.get(uri)
         if tracked is None or tracked.tree is None or tracked.changes.change is None:
             return []
-        change = tracked.changes.change
-        return propose_renames(change, tracked.doc.text, tracked.tree.root(), offset)
+        return next_edits(tracked.changes, tracked.doc.text, tracked.tree.root(), offset)
 
     # -- definitions -----------------------------------------------------------------------
 

@@ -7,6 +7,10 @@ of the current text (tree-sitter) says which occurrences are the same name: iden
 text in strings or comments, not attributes or fields of other objects, not keyword-argument
 names, and not uses inside a nested function that declares a parameter of the same name.
 
+A parameter added to a function's definition, or removed from it, implies the same argument
+added (named as the parameter) or removed at the function's calls in the document; once the
+user applies one of those, the others are proposed in turn (`ChangeTracker.plan`).
+
 Offsets are code points into Python strings, as in `document.py`; tree-sitter works in bytes.
 """
 
@@ -89,9 +93,16 @@ class ChangeTracker:
 
     def __init__(self) -> None:
         self.change: RecentChange | None = None
+        # The calls a signature change left to update, and the edits proposed last: while the
+        # user applies those, the plan goes on.
+        self.plan: CallUpdate | None = None
+        self.proposed: list[Replacement] = []
 
     def record(self, edit: Edit, text: str) -> None:
         """Follow one edit: edit.old_text[edit.start:edit.old_end] became text[start:new_end]."""
+        if not any(_applies(edit.old_text, r, text) for r in self.proposed):
+            self.plan = None
+        self.proposed = []
         start, old_end, new_end = _trimmed(edit, text)
         if start == old_end == new_end:
             return
@@ -111,6 +122,30 @@ class ChangeTracker:
             union_end + (new_end - start) - (old_end - start),
             typed,
         )
+
+
+def _applies(before: str, replacement: Replacement, after: str) -> bool:
+    """Whether `after` is `before` with `replacement` applied."""
+    grown = len(replacement.new_text) - (replacement.end - replacement.start)
+    if len(after) - len(before) != grown:
+        return False
+    return after == before[: replacement.start] + replacement.new_text + before[replacement.end :]
+
+
+def next_edits(
+    tracker: ChangeTracker, text: str, root: tree_sitter.Node, cursor: int
+) -> list[NextEdit]:
+    """The edits the last change implies, the nearest after the cursor first: a rename's, else
+    a signature change's (or the one whose calls the user is updating)."""
+    change = tracker.change
+    if change is None:
+        return []
+    proposals = propose_renames(change, text, root, cursor)
+    if not proposals:
+        tracker.plan = signature_change(change, text, root, cursor) or tracker.plan
+        proposals = tracker.plan.propose(text, root, cursor) if tracker.plan else []
+    tracker.proposed = [proposal.replacement for proposal in proposals]
+    return proposals
 
 
 def _trimmed(edit: Edit, text: str) -> tuple[int, int, int]:
@@ -185,12 +220,177 @@ def propose_renames(
         if len(_occurrences(new, text, scope, root, offsets, data)) > 1:
             break
         scope = _enclosing_scope(scope)
-    after = [span for span in found if span[0] >= cursor]
-    before = [span for span in found if span[0] < cursor]
-    return [
-        NextEdit(Replacement(first, last, new), first + len(new), "rename")
-        for first, last in after + before
+    return _in_order([Replacement(first, last, new) for first, last in found], cursor, "rename")
+
+
+def _in_order(replacements: list[Replacement], cursor: int, reason: str) -> list[NextEdit]:
+    """The nearest replacement after the cursor first, then on from the top."""
+    ordered = sorted(replacements, key=lambda r: (r.start < cursor, r.start))
+    return [NextEdit(r, r.start + len(r.new_text), reason) for r in ordered]
+
+
+@dataclass(frozen=True)
+class CallUpdate:
+    """A parameter added to a function's definition (`argument`: its name) or removed (None):
+    the calls to update, those that pass `arity` arguments, all positional."""
+
+    name: bytes
+    arity: int
+    index: int
+    argument: str | None
+
+    def propose(self, text: str, root: tree_sitter.Node, cursor: int) -> list[NextEdit]:
+        """The same argument added or removed at the calls in the document still to update."""
+        offsets = _Bytes(text)
+        data = encode(text) if not offsets.ascii else b""
+        edits = [
+            edit
+            for call in _calls(root, self.name)
+            if (edit := _call_update(call, self, offsets, data)) is not None
+        ]
+        return _in_order(edits, cursor, "signature")
+
+
+def signature_change(
+    change: RecentChange, text: str, root: tree_sitter.Node, cursor: int
+) -> CallUpdate | None:
+    """The calls to update when the change added a parameter to a function's definition or
+    removed one. None for a parameter with a default value, or while its name is still being
+    typed."""
+    if change.typed and cursor == change.new_end:
+        return None
+    offsets = _Bytes(text)
+    data = encode(text) if not offsets.ascii else b""
+    node = root.named_descendant_for_byte_range(
+        offsets.byte(change.start), offsets.byte(change.new_end)
+    )
+    while node is not None and node.parent is not None and node.type not in SCOPE_TYPES:
+        parameters_node = node.parent.child_by_field_name("parameters")
+        if node == parameters_node and node.parent.child_by_field_name("name") is not None:
+            break
+        node = node.parent
+    if node is None or node.parent is None or node.type in SCOPE_TYPES:
+        return None
+    function = node.parent
+    name_node = function.child_by_field_name("name")
+    parameters = [p for p in node.named_children if "comment" not in p.type]
+    first = offsets.offset(node.start_byte, data)
+    last = offsets.offset(node.end_byte, data)
+    if not first <= change.start <= change.new_end <= last:
+        return None
+    old_texts = _split_arguments(
+        change.before[first + 1 : last - 1 + change.old_end - change.new_end]
+    )
+    new_texts = [
+        text[offsets.offset(p.start_byte, data) : offsets.offset(p.end_byte, data)]
+        for p in parameters
     ]
+    if len(new_texts) == len(old_texts) + 1:
+        index = next(
+            i for i, p in enumerate(parameters) if offsets.offset(p.end_byte, data) > change.start
+        )
+        added = parameters[index]
+        if new_texts[:index] + new_texts[index + 1 :] != old_texts:
+            return None
+        argument = _parameter_name(added)
+        if argument is None:
+            return None
+    elif len(new_texts) == len(old_texts) - 1:
+        index = sum(offsets.offset(p.end_byte, data) <= change.start for p in parameters)
+        if old_texts[:index] + old_texts[index + 1 :] != new_texts:
+            return None
+        argument = None
+    else:
+        return None
+    assert name_node is not None
+    return CallUpdate(name_node.text or b"", len(old_texts), index, argument)
+
+
+def _split_arguments(inside: str) -> list[str]:
+    """The comma-separated items of a parameter list's inside, brackets and strings kept
+    whole, each stripped."""
+    items: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
+    for char in inside:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'`":
+            quote = char
+        elif char in "([{<":
+            depth += 1
+        elif char in ")]}>":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    last = "".join(current).strip()
+    if last:
+        items.append(last)
+    return items
+
+
+def _parameter_name(parameter: tree_sitter.Node) -> str | None:
+    """The name of a parameter with no default value, else None."""
+    if any(word in parameter.type for word in ("default", "optional", "assignment", "splat")):
+        return None
+    node: tree_sitter.Node | None = parameter
+    if parameter.type != "identifier":
+        named = parameter.child_by_field_name("name") or parameter.child_by_field_name("pattern")
+        node = named or next((c for c in parameter.named_children if c.type == "identifier"), None)
+    if node is None or node.type != "identifier" or node.text is None:
+        return None
+    return node.text.decode("utf-8", "replace")
+
+
+def _calls(root: tree_sitter.Node, name: bytes) -> list[tree_sitter.Node]:
+    """Calls of `name` by that name alone (not as a method of an object)."""
+    found, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        if node.type in ("call", "call_expression"):
+            callee = node.child_by_field_name("function")
+            if callee is not None and callee.type == "identifier" and callee.text == name:
+                found.append(node)
+        stack.extend(node.named_children)
+    return found
+
+
+def _call_update(
+    call: tree_sitter.Node, update: CallUpdate, offsets: _Bytes, data: bytes
+) -> Replacement | None:
+    """The change to one call; None when it does not pass `update.arity` positional
+    arguments."""
+    index, argument = update.index, update.argument
+    arguments_node = call.child_by_field_name("arguments")
+    if arguments_node is None:
+        return None
+    arguments = [a for a in arguments_node.named_children if "comment" not in a.type]
+    if len(arguments) != update.arity or any(
+        "keyword" in a.type or "splat" in a.type or "spread" in a.type for a in arguments
+    ):
+        return None
+
+    def start(node: tree_sitter.Node) -> int:
+        return offsets.offset(node.start_byte, data)
+
+    def end(node: tree_sitter.Node) -> int:
+        return offsets.offset(node.end_byte, data)
+
+    if argument is not None:
+        if not arguments:
+            at = start(arguments_node) + 1
+            return Replacement(at, at, argument)
+        if index == 0:
+            return Replacement(start(arguments[0]), start(arguments[0]), argument + ", ")
+        return Replacement(end(arguments[index - 1]), end(arguments[index - 1]), ", " + argument)
+    if index + 1 < len(arguments):
+        return Replacement(start(arguments[index]), start(arguments[index + 1]), "")
+    if index > 0:
+        return Replacement(end(arguments[index - 1]), end(arguments[index]), "")
+    return Replacement(start(arguments[0]), end(arguments[0]), "")
 
 
 def _is_variable(node: tree_sitter.Node) -> bool:

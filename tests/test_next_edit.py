@@ -271,3 +271,89 @@ def test_a_whole_line_resent_is_trimmed_to_what_changed() -> None:
     engine = _engine("def f(old):\n    return old\n", "python")
     engine.apply(URI, "def f(new):\n", ((0, 0), (1, 0)))
     assert [p.replacement.new_text for p in engine.next_edits(URI, 0)] == ["new"]
+
+
+def _type(engine: ContextEngine, at: tuple[int, int], text: str) -> int:
+    """Type `text` at `at` key by key; returns the offset after it."""
+    line, character = at
+    for typed, letter in enumerate(text):
+        engine.apply(URI, letter, ((line, character + typed), (line, character + typed)))
+    return engine.documents[URI].doc.offset_at(line, character + len(text))
+
+
+SIGNATURES = [
+    (
+        "python",
+        "def area(width):\n    return width\n\nprint(area(3), area(4), obj.area(5), area(x=1))\n",
+        (0, len("def area(width")),
+        ", height",
+        "def area(width, height):\n    return width\n\n"
+        "print(area(3, height), area(4, height), obj.area(5), area(x=1))\n",
+    ),
+    (
+        "javascript",
+        "function add(a) {\n  return a;\n}\nadd(1);\nadd(...xs);\nadd();\n",
+        (0, len("function add(")),
+        "first, ",
+        "function add(first, a) {\n  return a;\n}\nadd(first, 1);\nadd(...xs);\nadd();\n",
+    ),
+    (
+        "go",
+        "func scale(v float64) float64 { return v }\nfunc main() { scale(2.0) }\n",
+        (0, len("func scale(v float64")),
+        ", k float64",
+        "func scale(v float64, k float64) float64 { return v }\nfunc main() { scale(2.0, k) }\n",
+    ),
+    (
+        "rust",
+        'fn pad(s: &str) -> String { s.into() }\nfn main() { pad("a"); }\n',
+        (0, len("fn pad(s: &str")),
+        ", width: usize",
+        'fn pad(s: &str, width: usize) -> String { s.into() }\nfn main() { pad("a", width); }\n',
+    ),
+]
+
+
+@pytest.mark.parametrize(("language", "text", "at", "typed", "expected"), SIGNATURES)
+def test_a_parameter_added_is_passed_at_the_calls(
+    language: str, text: str, at: tuple[int, int], typed: str, expected: str
+) -> None:
+    engine = _engine(text, language)
+    end = _type(engine, at, typed)
+    assert engine.next_edits(URI, end) == []  # the cursor where the last letter went
+    assert _apply_all(engine, end - 1) == expected
+
+
+def test_a_parameter_removed_is_dropped_at_the_calls() -> None:
+    text = "def f(a, b, c):\n    pass\n\nf(1, 2, 3)\nf(4, 5, 6)\nf(7, 8)\n"
+    for removed, expected in [
+        (((0, 6), (0, 9)), "f(2, 3)\nf(5, 6)\nf(7, 8)\n"),  # "a, "
+        (((0, 7), (0, 10)), "f(1, 3)\nf(4, 6)\nf(7, 8)\n"),  # ", b"
+        (((0, 10), (0, 13)), "f(1, 2)\nf(4, 5)\nf(7, 8)\n"),  # ", c": f(7, 8) had two already
+    ]:
+        engine = _engine(text, "python")
+        engine.apply(URI, "", removed)
+        assert _apply_all(engine, 0).split("\n\n")[1] == expected
+
+
+def test_no_call_update_for_a_default_or_a_change_inside_a_parameter() -> None:
+    text = "def f(a):\n    pass\n\nf(1)\n"
+    engine = _engine(text, "python")
+    _type(engine, (0, 7), ", b=0")
+    assert engine.next_edits(URI, 0) == []
+    engine = _engine("def f(a: int):\n    pass\n\nf(1)\n", "python")
+    engine.apply(URI, "str", ((0, 9), (0, 12)))  # a type changed: no parameter added
+    assert engine.next_edits(URI, 0) == []
+
+
+def test_the_calls_left_to_update_are_forgotten_after_another_edit() -> None:
+    text = "def f(a):\n    pass\n\nf(1)\nf(2)\n"
+    engine = _engine(text, "python")
+    _type(engine, (0, 7), ", b")
+    [first, _] = engine.next_edits(URI, 0)
+    doc = engine.documents[URI].doc
+    start, end = doc.position_at(first.replacement.start), doc.position_at(first.replacement.end)
+    engine.apply(URI, first.replacement.new_text, (start, end))  # the first call updated
+    assert len(engine.next_edits(URI, 0)) == 1
+    engine.apply(URI, "#", ((1, 0), (1, 0)))  # something else
+    assert engine.next_edits(URI, 0) == []
