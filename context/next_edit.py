@@ -149,15 +149,24 @@ def next_edits(
 
 
 def _trimmed(edit: Edit, text: str) -> tuple[int, int, int]:
-    """The edit without the text it replaced by itself (clients may resend whole lines)."""
+    """The edit without the text it replaced by itself (clients may resend whole lines, or the
+    whole document)."""
     start, old_end, new_end = edit.start, edit.old_end, edit.new_end
     old = edit.old_text
-    while start < old_end and start < new_end and old[start] == text[start]:
-        start += 1
-    while old_end > start and new_end > start and old[old_end - 1] == text[new_end - 1]:
-        old_end -= 1
-        new_end -= 1
-    return start, old_end, new_end
+    start += _common_length(old[start:old_end], text[start:new_end], from_end=False)
+    same_end = _common_length(old[start:old_end], text[start:new_end], from_end=True)
+    return start, old_end - same_end, new_end - same_end
+
+
+def _common_length(a: str, b: str, from_end: bool) -> int:
+    """How many characters `a` and `b` share at their start (or end): a binary search over
+    slice comparisons, which run in C, rather than a loop over a resent document."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        same = a[-middle:] == b[-middle:] if from_end else a[:middle] == b[:middle]
+        low, high = (middle, high) if same else (low, middle - 1)
+    return low
 
 
 class _Bytes:

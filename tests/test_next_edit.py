@@ -357,3 +357,15 @@ def test_the_calls_left_to_update_are_forgotten_after_another_edit() -> None:
     assert len(engine.next_edits(URI, 0)) == 1
     engine.apply(URI, "#", ((1, 0), (1, 0)))  # something else
     assert engine.next_edits(URI, 0) == []
+
+
+def test_a_whole_document_resent_is_trimmed_to_what_changed() -> None:
+    text = "def f(old):\n    return old\n"
+    engine = _engine(text, "python")
+    engine.apply(URI, text.replace("f(old)", "f(new)"), None)  # a client on full sync
+    change = engine.documents[URI].changes.change
+    assert change is not None
+    assert (change.start, change.old_end, change.new_end) == (6, 9, 9)
+    engine.apply(URI, "def f(new):\n    return old\n\n", None)  # a line added at the end
+    change = engine.documents[URI].changes.change
+    assert change is not None and (change.start, change.new_end) == (len(text), len(text) + 1)
