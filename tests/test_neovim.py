@@ -318,8 +318,14 @@ def next_edit_marks(nvim: Nvim) -> list[tuple[int, int, int | None, int | None, 
     ]
 
 
+def next_edits_counted(state_home: str) -> dict[str, int]:
+    path = Path(state_home) / "infill" / "metrics.sqlite3"
+    counts: dict[str, int] = report(path)["next_edits"] if path.is_file() else {}
+    return counts
+
+
 def test_a_rename_is_drawn_at_the_next_use_and_applied_with_tab(
-    nvim: Nvim, fake_llm: FakeLLM, tmp_path: Path
+    nvim: Nvim, fake_llm: FakeLLM, env: dict[str, str], tmp_path: Path
 ):
     start_plugin(nvim, fake_llm, "native")
     text = "def area(width, height):\n    double = width * 2\n    return width * height\n"
@@ -344,9 +350,16 @@ def test_a_rename_is_drawn_at_the_next_use_and_applied_with_tab(
 
     nvim.input("u")  # one undo step per applied edit, the text exactly as it was
     wait_for("the undo", lambda: buffer_text(nvim) == once)
+    # The plugin told the server what was shown and applied.
+    wait_for(
+        "the applied edits counted",
+        lambda: next_edits_counted(env["XDG_STATE_HOME"]).get("accepted") == 2,
+    )
 
 
-def test_another_edit_dismisses_the_next_edit(nvim: Nvim, fake_llm: FakeLLM, tmp_path: Path):
+def test_another_edit_dismisses_the_next_edit(
+    nvim: Nvim, fake_llm: FakeLLM, env: dict[str, str], tmp_path: Path
+):
     start_plugin(nvim, fake_llm, "native")
     text = "def twice(count):\n    return count + count\n"
     edit(nvim, tmp_path / "twice.py", text)
@@ -364,3 +377,8 @@ def test_another_edit_dismisses_the_next_edit(nvim: Nvim, fake_llm: FakeLLM, tmp
     nvim.input("Ax<Esc>")  # another edit
     wait_for("the next edit to go", lambda: next_edit_marks(nvim) == [])
     assert buffer_text(nvim) == "def twice(m):x\n    return count + count\n"
+    wait_for(
+        "both dismissals counted",
+        lambda: next_edits_counted(env["XDG_STATE_HOME"]).get("rejected") == 2,
+    )
+    assert next_edits_counted(env["XDG_STATE_HOME"])["accepted"] == 0
