@@ -106,8 +106,12 @@ class ChangeTracker:
         start, old_end, new_end = _trimmed(edit, text)
         if start == old_end == new_end:
             return
-        removed, inserted = edit.old_end - edit.start, edit.new_end - edit.start
-        typed = removed + inserted == 1
+        # What the keystroke did: the change as sent, or for a client that sends the whole
+        # document each time, what it changed in it.
+        if edit.start == 0 and edit.old_end == len(edit.old_text):
+            typed = (old_end - start) + (new_end - start) == 1
+        else:
+            typed = (edit.old_end - edit.start) + (edit.new_end - edit.start) == 1
         change = self.change
         if change is None or start > change.new_end or old_end < change.start:
             self.change = RecentChange(edit.old_text, start, old_end, new_end, typed)

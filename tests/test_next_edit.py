@@ -369,3 +369,12 @@ def test_a_whole_document_resent_is_trimmed_to_what_changed() -> None:
     engine.apply(URI, "def f(new):\n    return old\n\n", None)  # a line added at the end
     change = engine.documents[URI].changes.change
     assert change is not None and (change.start, change.new_end) == (len(text), len(text) + 1)
+
+
+def test_typing_on_full_sync_is_still_typing() -> None:
+    engine = _engine("def f(old):\n    return old\n", "python")
+    for typed in ("ol", "o", "", "n", "ne", "new"):  # the name retyped, a document per key
+        engine.apply(URI, f"def f({typed}):\n    return old\n", None)
+    end = len("def f(new")
+    assert engine.next_edits(URI, end) == []
+    assert [p.replacement.new_text for p in engine.next_edits(URI, end - 1)] == ["new"]
