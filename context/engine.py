@@ -29,6 +29,7 @@ from infill.context.ignore import (
     iter_workspace_files,
     read_source_file,
 )
+from infill.context.next_edit import ChangeTracker, NextEdit, next_edits
 from infill.context.snippets import (
     QUERY_LINES,
     Candidate,
@@ -68,6 +69,7 @@ class Tracked:
     tree: SyntaxTree | None
     definitions_stale: bool = True
     large: bool = False  # over MAX_FILE_BYTES when opened: no tree, words or definitions
+    changes: ChangeTracker = field(default_factory=ChangeTracker)  # the last change, whole
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,7 @@ class ContextEngine:
         tracked.words.replace(first, old_last, doc.lines_text(first, new_last).split("\n"))
         if tracked.tree is not None:
             tracked.tree.apply_edit(edit.old_text, edit.start, edit.old_end, doc.text)
+            tracked.changes.record(edit, doc.text)
         self.edits.record(doc.uri, edit.start_line, edit.old_end_line, edit.new_end_line)
         tracked.definitions_stale = True
 
@@ -232,6 +235,13 @@ class ContextEngine:
         for indexed in list(self.symbols.by_path):
             if self.is_private_path(str(self.root / indexed)):
                 self.symbols.remove_file(indexed)
+
+    def next_edits(self, uri: str, offset: int) -> list[NextEdit]:
+        """The edits the last change implies elsewhere in the document, the next one first."""
+        tracked = self.documents.get(uri)
+        if tracked is None or tracked.tree is None or tracked.changes.change is None:
+            return []
+        return next_edits(tracked.changes, tracked.doc.text, tracked.tree.root(), offset)
 
     # -- definitions -----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ Recording (the server; every method returns at once, whatever happens to the fil
         # "backend": 180.0, "postprocess": 0.6, "total": 190.2}; "total" is also reported by
         # source. shown_chars: characters of the suggestion shown, 0 = nothing shown.
     metrics.accepted(chars, partial)  # a shown suggestion accepted, whole or in part
+    metrics.next_edit(event)        # a next edit "proposed", "shown", "accepted" or "rejected"
     metrics.close()                 # at shutdown: writes what is pending, stops the writer
 
 Reading::
@@ -59,7 +60,8 @@ PERCENTILES = (50, 75, 95, 99)
 
 # Counters carry nothing but their time: each batch writes them as one row with a count, so
 # keystrokes do not add a row each.
-_COUNTERS = ("keystroke", "backend_request")
+NEXT_EDIT_EVENTS = ("proposed", "shown", "accepted", "rejected")
+_COUNTERS = ("keystroke", "backend_request", *(f"next_edit_{e}" for e in NEXT_EDIT_EVENTS))
 # A writer that cannot keep up (a file locked for long) drops the oldest events, not memory.
 _QUEUE_LIMIT = 100_000
 # How long a writer waits for another process's transaction before giving up (and disabling).
@@ -70,7 +72,7 @@ _SCHEMA = (
         id INTEGER PRIMARY KEY,
         ts REAL NOT NULL,        -- Unix time, seconds
         session TEXT NOT NULL,   -- random per server process
-        kind TEXT NOT NULL,      -- keystroke, backend_request, request, accept
+        kind TEXT NOT NULL,      -- keystroke, backend_request, request, accept, next_edit_*
         source TEXT,             -- request: where the answer came from
         timings TEXT,            -- request: JSON object, milliseconds per stage
         chars INTEGER,           -- request: characters shown, accept: characters accepted
@@ -134,6 +136,11 @@ class Metrics:
         """A shown suggestion accepted, whole or (partial) in part."""
         if self.enabled:
             self._queue.append((time.time(), "accept", None, None, chars, int(partial)))
+
+    def next_edit(self, event: str) -> None:
+        """A next edit proposed, shown, accepted or rejected (NEXT_EDIT_EVENTS)."""
+        if self.enabled:
+            self._queue.append((time.time(), f"next_edit_{event}", None, None, None, None))
 
     def close(self) -> None:
         """Write what is pending and stop. Waits a few seconds at most: the thread is a daemon,
@@ -372,6 +379,7 @@ def report(path: Path, since: float | None = None) -> dict[str, Any]:
         "accepted_partly": counts["accepted_partly"],
         "acceptance_rate": _ratio(accepted, counts["shown"]),
         "chars_accepted": counts["chars_accepted"],
+        "next_edits": {event: counts[f"next_edit_{event}"] for event in NEXT_EDIT_EVENTS},
         "timings_ms": stages,
     }
 
@@ -440,6 +448,8 @@ def format_report(numbers: Mapping[str, Any]) -> str:
         f", partly {numbers['accepted_partly']:,})"
         f"  {_percent(numbers['acceptance_rate'])} of shown",
         f"chars accepted    {numbers['chars_accepted']:,}",
+        "next edits        "
+        + ", ".join(f"{event} {n:,}" for event, n in numbers["next_edits"].items()),
     ]
     if numbers["timings_ms"]:
         header = "".join(f"{'P' + str(p):>10}" for p in PERCENTILES)

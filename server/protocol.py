@@ -18,7 +18,7 @@ import os
 import signal
 import stat
 import threading
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, BinaryIO, cast
 
 import attrs
@@ -26,7 +26,7 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from infill.framing import AsyncReader, Frames
@@ -78,6 +78,9 @@ class InfillProtocol(LanguageServerProtocol):
     lsp_text_document__did_open = _delegate_to_user(lsp.TEXT_DOCUMENT_DID_OPEN)
     lsp_text_document__did_change = _delegate_to_user(lsp.TEXT_DOCUMENT_DID_CHANGE)
     lsp_text_document__did_close = _delegate_to_user(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    # Methods pygls does not know (it would turn their params into named tuples), each with
+    # the function that reads its params from JSON (raising ValueError when they are wrong).
+    json_params: Mapping[str, Callable[[Any], Any]] = {}
 
     @property
     def shut_down(self) -> bool:
@@ -102,6 +105,18 @@ class InfillProtocol(LanguageServerProtocol):
                     return self._converter.structure(data, ExplainRequest)
                 except Exception as exc:
                     raise JsonRpcInvalidParams() from exc
+            method = data.get("method")
+            read_params = self.json_params.get(method) if isinstance(method, str) else None
+            if isinstance(method, str) and read_params and data.get("jsonrpc") == "2.0":
+                try:
+                    params = read_params(data.get("params"))
+                except ValueError as exc:
+                    raise JsonRpcInvalidParams(str(exc)) from exc
+                if "id" in data:
+                    return JsonRPCRequestMessage(
+                        id=data["id"], method=method, params=params, jsonrpc="2.0"
+                    )
+                return JsonRPCNotification(method=method, params=params, jsonrpc="2.0")
             return super().structure_message(data)
         except JsonRpcException as exc:
             # pygls gives up on a message it cannot read without answering it, which would

@@ -31,6 +31,7 @@ from infill.indexing import Indexing, workspace_root
 from infill.items import ACCEPTED, completion_list, inline_items
 from infill.layers import Refused, SettingsLayers
 from infill.metrics import Metrics, default_path
+from infill.next_edits import JSON_PARAMS, NextEdits, register_next_edits
 from infill.notices import Notices
 from infill.offline import OfflineIndex
 from infill.pipeline import Completer
@@ -60,7 +61,9 @@ class InfillServer(LanguageServer):
         self.completer.on_backend_request = lambda: self.suggestions.metrics.backend_request()
         self.indexing = Indexing(self)
         self.layers = SettingsLayers()
+        self.next_edits = NextEdits(self.suggestions)
         protocol = cast(InfillProtocol, self.protocol)
+        protocol.json_params = JSON_PARAMS
         self.take_plain = FastPath(protocol, self.apply_changes, self.inline_items).take
         self.background: set[asyncio.Future[Any]] = set()  # referenced until done
         self.closing_task: asyncio.Future[None] | None = None
@@ -194,6 +197,7 @@ class InfillServer(LanguageServer):
 
 def create_server() -> InfillServer:
     server = InfillServer()
+    register_next_edits(server, server.next_edits)
 
     @server.feature(lsp.INITIALIZE)
     def initialize(ls: InfillServer, params: lsp.InitializeParams) -> None:

@@ -339,6 +339,9 @@ def test_shipped_help_tags_are_current(tmp_path: Path):
     assert (PLUGIN / "doc" / "tags").read_text() == (doc / "tags").read_text(), (
         f"regenerate: nvim --clean --headless -c 'helptags {PLUGIN / 'doc'}' -c q"
     )
+    tags = {line.split("\t")[0] for line in (doc / "tags").read_text().splitlines()}
+    assert {"infill", "infill-setup", ":InfillExplain", ":InfillStats", ":InfillToggle"} <= tags
+    assert "infill-next-edit" in tags
 
 
 def test_status_follows_the_server_and_toggle(nvim: Nvim, fake_llm: FakeLLM, tmp_path: Path):
@@ -400,3 +403,87 @@ def test_backspace_does_not_bring_the_deleted_text_back(nvim: Nvim, tmp_path: Pa
     )
     assert "i" not in answers
     assert ghost_text(nvim, NATIVE_NAMESPACE) != "i"
+
+
+def next_edit_marks(nvim: Nvim) -> list[tuple[int, int, int | None, int | None, str | None]]:
+    """(row, column, end row, end column, virtual text) of each next-edit extmark, from 0."""
+    found = nvim.lua(
+        "return vim.api.nvim_buf_get_extmarks(0, require('infill.next_edit').namespace, 0, -1,"
+        " { details = true })"
+    )
+    return [
+        (
+            row,
+            col,
+            details.get("end_row"),
+            details.get("end_col"),
+            "".join(chunk[0] for chunk in details.get("virt_text", [])) or None,
+        )
+        for _, row, col, details in found
+    ]
+
+
+def next_edits_counted(state_home: str) -> dict[str, int]:
+    path = Path(state_home) / "infill" / "metrics.sqlite3"
+    counts: dict[str, int] = report(path)["next_edits"] if path.is_file() else {}
+    return counts
+
+
+def test_a_rename_is_drawn_at_the_next_use_and_applied_with_tab(
+    nvim: Nvim, fake_llm: FakeLLM, env: dict[str, str], tmp_path: Path
+):
+    start_plugin(nvim, fake_llm, "native")
+    text = "def area(width, height):\n    double = width * 2\n    return width * height\n"
+    edit(nvim, tmp_path / "area.py", text)
+    nvim.set_cursor(1, 9)
+
+    nvim.input("ciww<Esc>")  # `width` renamed `w` at its definition
+    drawn = wait_for("the next edit", lambda: next_edit_marks(nvim))
+    # The old text marked at the next use, the new text inline after it.
+    assert drawn == [(1, 13, 1, 18, None), (1, 18, None, None, "w")]
+    nvim.input("<Tab>")
+    once = "def area(w, height):\n    double = w * 2\n    return width * height\n"
+    wait_for("the first use renamed", lambda: buffer_text(nvim) == once)
+    assert nvim.cursor() == (2, 13)
+    # Applying it was a change too: the use after it is proposed next.
+    wait_for(
+        "the next use",
+        lambda: next_edit_marks(nvim) == [(2, 11, 2, 16, None), (2, 16, None, None, "w")],
+    )
+    nvim.input("<Tab>")
+    wait_for("all renamed", lambda: buffer_text(nvim) == text.replace("width", "w"))
+
+    nvim.input("u")  # one undo step per applied edit, the text exactly as it was
+    wait_for("the undo", lambda: buffer_text(nvim) == once)
+    # The plugin told the server what was shown and applied.
+    wait_for(
+        "the applied edits counted",
+        lambda: next_edits_counted(env["XDG_STATE_HOME"]).get("accepted") == 2,
+    )
+
+
+def test_another_edit_dismisses_the_next_edit(
+    nvim: Nvim, fake_llm: FakeLLM, env: dict[str, str], tmp_path: Path
+):
+    start_plugin(nvim, fake_llm, "native")
+    text = "def twice(count):\n    return count + count\n"
+    edit(nvim, tmp_path / "twice.py", text)
+    nvim.set_cursor(1, 10)
+
+    nvim.input("ciwn<Esc>")
+    wait_for("the next edit", lambda: next_edit_marks(nvim))
+    nvim.input("<Esc>")
+    wait_for("the next edit to go", lambda: next_edit_marks(nvim) == [])
+    nvim.input("<Tab>")  # nothing shown: the buffer stays as it is
+    assert buffer_text(nvim) == "def twice(n):\n    return count + count\n"
+
+    nvim.input("ciwm<Esc>")  # back at the definition: proposed again
+    wait_for("the next edit", lambda: next_edit_marks(nvim))
+    nvim.input("Ax<Esc>")  # another edit
+    wait_for("the next edit to go", lambda: next_edit_marks(nvim) == [])
+    assert buffer_text(nvim) == "def twice(m):x\n    return count + count\n"
+    wait_for(
+        "both dismissals counted",
+        lambda: next_edits_counted(env["XDG_STATE_HOME"]).get("rejected") == 2,
+    )
+    assert next_edits_counted(env["XDG_STATE_HOME"])["accepted"] == 0

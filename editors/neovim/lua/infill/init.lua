@@ -7,6 +7,7 @@ local M = {}
 local api = vim.api
 local ghost = require('infill.ghost')
 local highlight = require('infill.highlight')
+local next_edit = require('infill.next_edit')
 local report = require('infill.report')
 
 M.defaults = {
@@ -31,6 +32,8 @@ M.defaults = {
   -- Insert-mode keys; with no suggestion shown, Tab and <C-]> do what they do without infill.
   -- false leaves a key unmapped (use require('infill').accept() and the others yourself).
   keys = { accept = '<Tab>', next = '<M-]>', prev = '<M-[>', dismiss = '<C-]>' },
+  -- Next edits (:help infill-next-edit): asked for `delay` ms after a change; normal-mode keys.
+  next_edit = { enabled = true, delay = 150, keys = { apply = '<Tab>', dismiss = '<Esc>' } },
 }
 
 M.config = vim.deepcopy(M.defaults)
@@ -291,6 +294,11 @@ local function on_attach(client, bufnr)
     end)
   end
   map_keys(bufnr)
+  if M.config.next_edit.enabled then
+    next_edit.attach(bufnr, M.config.next_edit, function()
+      return M.enabled
+    end)
+  end
 end
 
 local function start(bufnr)
