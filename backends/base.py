@@ -38,8 +38,15 @@ class BackendConfig:
     api_key_env: str = ""  # name of the environment variable that holds the key
     max_tokens: int = 128
     temperature: float = 0.0
+    # Until the first token, and the most a stream may stall: a server silent this long is
+    # failing (the circuit breaker counts it).
     timeout_ms: int = 5000
+    # After the first token, how long the answer may go on; then its complete lines are shown.
+    answer_ms: int = 3000
     context_tokens: int = 0  # the model's context window; 0 = not known
+    # llama-server's --batch-size: /infill keeps 3/4 of it of the prefix, and a quarter of it
+    # holds the suffix and the line being typed. README recommends starting it with -b 1024.
+    batch_tokens: int = 1024
     tokenizer: str = ""  # path of the model's Hugging Face tokenizer.json, for exact counts
     api_key_from_file: str = field(default="", repr=False)  # backend.api_key in config.toml
 
@@ -106,6 +113,16 @@ class CompletionRequest:
     # them), for the offline engine, whose index keeps each family apart.
     language_family: str = ""
     path: str = ""  # the document's path as the workspace shows it (relative to its root)
+    # How many characters at the start of the first message stay the same from keystroke to
+    # keystroke (the other code): a prompt cache breakpoint for chat APIs that take one.
+    stable_chars: int = 0
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What a server said about itself (llama.cpp's /props)."""
+
+    context_tokens: int  # per slot: the most a prompt and its answer can take together
 
 
 @dataclass(frozen=True)
@@ -146,3 +163,37 @@ class Backend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class PromptCache:
+    """How much of a prompt the server read from its cache, and how much it computed."""
+
+    cached: int
+    evaluated: int
+
+    @property
+    def total(self) -> int:
+        return self.cached + self.evaluated
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def prompt_cache_of(usage: dict[str, Any]) -> PromptCache | None:
+    """The prompt cache's share, in whichever shape the API reports it: llama.cpp's timings
+    (`cache_n`, `prompt_n`), Anthropic's usage (`cache_read_input_tokens`; `input_tokens` and
+    `cache_creation_input_tokens` computed), OpenAI's (`prompt_tokens`, of which
+    `prompt_tokens_details.cached_tokens`). None where it says nothing of it."""
+    if "cache_n" in usage and "prompt_n" in usage:
+        return PromptCache(_count(usage["cache_n"]), _count(usage["prompt_n"]))
+    if "cache_read_input_tokens" in usage:
+        computed = _count(usage.get("input_tokens"))
+        computed += _count(usage.get("cache_creation_input_tokens"))
+        return PromptCache(_count(usage["cache_read_input_tokens"]), computed)
+    details = usage.get("prompt_tokens_details")
+    if "prompt_tokens" in usage and isinstance(details, dict) and "cached_tokens" in details:
+        cached = _count(details["cached_tokens"])
+        return PromptCache(cached, max(_count(usage["prompt_tokens"]) - cached, 0))
+    return None

@@ -34,6 +34,7 @@ from infill.context import InvalidEdit
 from infill.context.document import check_changes, code_units
 from infill.context.engine import SOURCE_EXTENSIONS, ContextEngine, Tracked, uri_to_path
 from infill.context.ignore import IGNORE_FILES
+from infill.context.snippets import Snippet
 from infill.debounce import Debouncer
 from infill.framing import serve_messages
 from infill.metrics import Metrics, default_path
@@ -46,6 +47,7 @@ from infill.pipeline import (
     explain,
     prepare,
 )
+from infill.prompts.layout import StableContext
 from infill.prompts.tokens import warm_up
 from infill.reuse import Flight, Flights, Hit, Result, SuggestionCache, TypingSpeed
 from infill.settings import (
@@ -239,6 +241,8 @@ class InfillServer(LanguageServer):
         self.layers: dict[str, Mapping[str, Any]] = {"file": {}, "init": {}, "client": {}}
         self._waiting: dict[str, asyncio.Task[Any]] = {}  # the latest request per document
         self.cache = SuggestionCache()
+        # The other code at the head of prompts, kept while the user types (prompts/layout.py).
+        self.stable: StableContext[Snippet] = StableContext()
         self.flights = Flights()
         self.typing: dict[str, TypingSpeed] = {}
         self.offered: OrderedDict[int, tuple[str, str, str, str]] = OrderedDict()
@@ -247,6 +251,9 @@ class InfillServer(LanguageServer):
         self._prefetch_at: dict[str, tuple[str, str]] = {}
         self.metrics = Metrics(None)
         self.completer.on_backend_request = lambda: self.metrics.backend_request()
+        self.completer.on_prompt_cache = lambda cache: self.metrics.prompt_cache(
+            cache.cached, cache.evaluated
+        )
         self._told_not_configured = False
         self._definitions_refresh = Debouncer(self._refresh_definitions)
         self._background: set[asyncio.Future[Any]] = set()  # referenced until done
@@ -650,7 +657,11 @@ class InfillServer(LanguageServer):
 
     def prepare(self, uri: str, position: lsp.Position) -> Prepared | None:
         located = self.locate(uri, position)
-        return prepare(self.engine, uri, located[1], self.settings) if located else None
+        return self._prepare(uri, located[1]) if located else None
+
+    def _prepare(self, uri: str, offset: int) -> Prepared | None:
+        limits = self.completer.server_limits(self.settings.backend)
+        return prepare(self.engine, uri, offset, self.settings, self.stable, limits)
 
     async def suggest(
         self, uri: str, position: lsp.Position, candidates: int = 1, invoked: bool = False
@@ -711,7 +722,7 @@ class InfillServer(LanguageServer):
             if cursor is None:
                 return None
             offset, prefix, suffix = cursor
-        prepared = prepare(self.engine, uri, offset, self.settings)
+        prepared = self._prepare(uri, offset)
         if prepared is None:
             return None
         self.typing_speed(uri).requested()
@@ -840,7 +851,7 @@ class InfillServer(LanguageServer):
         del self._prefetch_at[uri]
         if tracked.private:
             return
-        prepared = prepare(self.engine, uri, len(prefix), self.settings)
+        prepared = self._prepare(uri, len(prefix))
         if prepared is not None and self.settings.backend.configured:
             self.fly(uri, prefix, suffix, prepared, 1, "prefetch")
 
@@ -980,6 +991,7 @@ def create_server() -> InfillServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: InfillServer, params: lsp.DidSaveTextDocumentParams) -> None:
         ls.refresh_definitions_later(params.text_document.uri, delay=0)
+        ls.stable.refresh()
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: InfillServer, params: lsp.DidCloseTextDocumentParams) -> None:
@@ -1015,7 +1027,8 @@ def create_server() -> InfillServer:
         ls: InfillServer, params: lsp.TextDocumentPositionParams
     ) -> dict[str, Any] | None:
         prepared = ls.prepare(params.text_document.uri, params.position)
-        return explain(prepared) if prepared is not None else None
+        last = ls.completer.last_prompt_cache
+        return explain(prepared, last) if prepared is not None else None
 
     @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
     async def inline_completion(

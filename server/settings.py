@@ -145,6 +145,8 @@ VALIDATORS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "max_tokens": _integer(1, 8192),
         "temperature": _number(0.0, 2.0),
         "timeout_ms": _integer(100, 600_000),
+        "answer_ms": _integer(100, 600_000),
+        "batch_tokens": _integer(32, 1_000_000),
         "context_tokens": _integer(0, 10_000_000),
         "tokenizer": _tokenizer_file,
         "api_key_from_file": _string,  # `backend.api_key` in config.toml, renamed on reading
