@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import Protocol
 
 from infill.prompts.budget import keep_head_lines, keep_tail_lines
-from infill.prompts.layout import NO_LIMITS, ServerRoom, snap_start, within
+from infill.prompts.layout import NO_LIMITS, ServerRoom, snap_start, window_start, within
 from infill.prompts.templates import FimTemplate
 from infill.prompts.tokens import Counter, count_tokens
 
@@ -135,11 +135,13 @@ def build_prompt(
     count: Counter = count_tokens,
     first_line: int | None = None,
     server: ServerRoom = NO_LIMITS,
+    previous_start: int | None = None,
 ) -> Prompt:
     """`snippets` come best first; those that fit the snippet share are placed best last,
     nearest the cursor. The whole prompt, counted as one text, stays within `budget`, and
     each part within what `server` keeps of it. With `first_line` (the document line the
-    prefix starts at) the prefix window starts at a multiple of PREFIX_STEP_LINES."""
+    prefix starts at) the prefix window starts at a multiple of PREFIX_STEP_LINES, or where it
+    started last (`previous_start`) while that fits."""
     prefix = neutralize(prefix, template)
     suffix = neutralize(suffix, template)
     path = neutralize(path, template)
@@ -171,8 +173,9 @@ def build_prompt(
     allowed_prefix = within(room - allowed_suffix - snippet_tokens, server.prefix_tokens)
     kept_prefix, _ = keep_tail_lines(prefix, allowed_prefix, count)
     if first_line is not None:
-        dropped = prefix[: len(prefix) - len(kept_prefix)].count("\n")
-        kept_prefix = snap_start(kept_prefix, first_line + dropped)
+        earliest = first_line + prefix[: len(prefix) - len(kept_prefix)].count("\n")
+        start = window_start(earliest, previous_start)
+        kept_prefix = snap_start(kept_prefix, earliest, start)
     pieces = tuple(reversed(rendered))
     text = template.render(kept_prefix, kept_suffix, pieces, path, repo, comment)
     total = count(text)

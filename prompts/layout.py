@@ -63,12 +63,20 @@ def within(allowance: int, limit: int | None) -> int:
     return allowance if limit is None else max(min(allowance, limit), 0)
 
 
-def snap_start(prefix: str, first_line: int, step: int = PREFIX_STEP_LINES) -> str:
-    """`prefix`, whose first line is line `first_line` of the document, with lines dropped
-    from its start until it starts at a multiple of `step` (the cursor's line is kept)."""
-    if step <= 1 or first_line % step == 0:
-        return prefix
-    skip = step - first_line % step
+def window_start(earliest: int, previous: int | None, step: int = PREFIX_STEP_LINES) -> int:
+    """The line the prefix window starts at, when the budget lets it start at `earliest`: where
+    it started last (`previous`) while that still fits and wastes a step at most, else the
+    next multiple of `step`. Token counts of a line being typed go up and down (a word's
+    pieces merge); without the memory a window at the edge of a step would flip between two."""
+    if previous is not None and earliest <= previous <= earliest + step:
+        return previous
+    return -(-earliest // step) * step
+
+
+def snap_start(prefix: str, first_line: int, start: int) -> str:
+    """`prefix`, whose first line is line `first_line` of the document, with the lines before
+    line `start` dropped (the cursor's line is kept)."""
+    skip = start - first_line
     cut = 0
     for _ in range(skip):
         found = prefix.find("\n", cut)
@@ -91,6 +99,7 @@ class StableContext(Generic[S]):
         self.chosen: list[S] = []  # best first
         self.uri = ""
         self.line = 0
+        self.prefix_start: int | None = None  # the line the last prefix window started at
         self.stale = True
         self.changes = 0  # how often it was chosen afresh: the requests that paid for it
 
@@ -107,4 +116,5 @@ class StableContext(Generic[S]):
         """`snippets` (best first) from now on, chosen at `line` of `uri`."""
         self.chosen = list(snippets)
         self.uri, self.line, self.stale = uri, line, False
+        self.prefix_start = None
         self.changes += 1

@@ -201,7 +201,10 @@ def prepare(
         count=count,
         first_line=first_line if stable is not None else None,
         server=room,
+        previous_start=stable.prefix_start if stable is not None else None,
     )
+    if stable is not None:
+        stable.prefix_start = line - prompt.prefix.count("\n")
     chat = None
     if config.uses_chat:
         chat = build_chat_prompt(

@@ -15,6 +15,7 @@ from infill.prompts.layout import (
     StableContext,
     infill_room,
     snap_start,
+    window_start,
 )
 from infill.prompts.templates import QWEN
 
@@ -72,13 +73,25 @@ def test_the_window_start_moves_in_steps_not_per_line():
     assert len(starts) <= 2
 
 
-def test_snap_start_drops_lines_to_the_next_step():
+def test_the_window_starts_at_a_step_and_stays_while_it_fits():
+    assert window_start(10, None, step=16) == 16
+    assert window_start(16, None, step=16) == 16
+    # The line being typed shrank by a token: the start stays, it does not flip back.
+    assert window_start(15, 16, step=16) == 16
+    assert window_start(17, 16, step=16) == 32  # no longer fits: the next step
+    # Back from the step it moved to, as the typed line's tokens merge: it stays there.
+    assert window_start(0, 16, step=16) == 16
+    assert window_start(0, 32, step=16) == 0  # more than a step wasted: back to where it fits
+    assert window_start(40, 16, step=16) == 48
+
+
+def test_snap_start_drops_the_lines_before_the_start():
     prefix = "".join(f"line {i}\n" for i in range(10, 40)) + "cur"
-    snapped = snap_start(prefix, 10, step=16)
+    snapped = snap_start(prefix, 10, 16)
     assert snapped.startswith("line 16\n") and snapped.endswith("cur")
-    assert snap_start(prefix, 16, step=16) == prefix
+    assert snap_start(prefix, 10, 10) == prefix
     # Never past the cursor's line.
-    assert snap_start("a\nb", 1, step=16) == "b"
+    assert snap_start("a\nb", 1, 16) == "b"
 
 
 def test_no_part_is_longer_than_llama_server_keeps():
