@@ -17,10 +17,9 @@ from infill.prompts.tokens import Counter, count_tokens
 # whatever they leave unused goes to the prefix, which always gets the rest.
 SUFFIX_SHARE = 0.15
 SNIPPET_SHARE = 0.25
-# At most this much suffix: it follows the prefix, so every keystroke computes it again (see
-# README: about 10 lines of code, the closers the suggestion must fit, at a fraction of the
-# cost of the 15 % share of a 2,048-token prompt).
-SUFFIX_MAX_TOKENS = 128
+# At most this much suffix: it follows the prefix, so every keystroke computes it again (a
+# few lines of code, with the closers the suggestion must fit; README has the counts).
+SUFFIX_MAX_TOKENS = 64
 # Inserted after the first character of a control token spelled in user code: the text stays
 # readable, and no longer is the token.
 ZERO_WIDTH_SPACE = "\u200b"
