@@ -10,7 +10,7 @@ Replaying measures the layout, independent of timing: what a 0.5B model on a CPU
 the same count, at ~330 tokens/s.
 
     python bench/prompt_reuse.py --kind llamacpp
-    python bench/prompt_reuse.py --kind openai --server-args="-ub 1024 --cache-reuse 256"
+    python bench/prompt_reuse.py --kind openai --server-args="-b 1024 -ub 1024 --cache-reuse 256"
 """
 
 from __future__ import annotations

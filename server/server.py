@@ -1012,6 +1012,7 @@ def create_server() -> InfillServer:
             if Path(path).name in IGNORE_FILES:
                 ls.engine.ignore_file_changed(path)
                 ls.offline.ignore_changed()
+                ls.stable.refresh()  # other code kept for prompts may be ignored from now on
                 continue
             deleted = event.type == lsp.FileChangeType.Deleted
             ls.offline.file_changed(path, deleted)
