@@ -235,6 +235,7 @@ def create_server() -> InfillServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: InfillServer, params: lsp.DidSaveTextDocumentParams) -> None:
         ls.indexing.refresh_definitions_later(params.text_document.uri, delay=0)
+        ls.suggestions.stable.refresh()  # a pause: the other code is chosen again
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: InfillServer, params: lsp.DidCloseTextDocumentParams) -> None:
@@ -253,7 +254,8 @@ def create_server() -> InfillServer:
     ) -> dict[str, Any] | None:
         at = params.position
         prepared = ls.suggestions.prepare(params.text_document.uri, at.line, at.character)
-        return explain(prepared) if prepared is not None else None
+        last = ls.completer.last_prompt_cache
+        return explain(prepared, last) if prepared is not None else None
 
     @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
     async def inline_completion(
