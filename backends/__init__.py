@@ -11,7 +11,10 @@ from infill.backends.base import (
     BackendConfig,
     BackendError,
     CompletionRequest,
+    PromptCache,
+    ServerLimits,
     StreamEvent,
+    prompt_cache_of,
     without_secrets,
 )
 from infill.backends.breaker import CircuitBreaker
@@ -51,8 +54,12 @@ __all__ = [
     "BackendError",
     "CircuitBreaker",
     "CompletionRequest",
+    "LlamaCpp",
     "NgramIndex",
+    "PromptCache",
+    "ServerLimits",
     "StreamEvent",
     "make_backend",
+    "prompt_cache_of",
     "without_secrets",
 ]

@@ -140,8 +140,21 @@ class BackendConfig:
     )
     max_tokens: int = setting(128, "most tokens to generate", minimum=1, maximum=8192)
     temperature: float = setting(0.0, "sampling temperature", minimum=0.0, maximum=2.0)
+    # A server silent this long is failing (the circuit breaker counts it); one that has
+    # started answering is slow, not dead, and gets `answer_ms` more.
     timeout_ms: int = setting(
-        5000, "a suggestion not complete by then is dropped", minimum=100, maximum=600_000
+        5000,
+        "until the first token (and the longest a stream may stall): a backend silent this long"
+        " has failed, and the circuit breaker counts it",
+        minimum=100,
+        maximum=600_000,
+    )
+    answer_ms: int = setting(
+        3000,
+        "after the first token, how long the answer may go on; then the lines it completed are"
+        " shown, and llama.cpp stops generating by itself (`t_max_predict_ms`)",
+        minimum=100,
+        maximum=600_000,
     )
     context_tokens: int = setting(
         0,
@@ -149,6 +162,15 @@ class BackendConfig:
         " (0: unknown)",
         minimum=0,
         maximum=10_000_000,
+    )
+    # /infill keeps 3/4 of the batch of the prefix, and a quarter holds the suffix and the
+    # line being typed: a prompt laid out within those keeps its head in the server's cache.
+    batch_tokens: int = setting(
+        1024,
+        "llama-server's `--batch-size`: `/infill` keeps 3/4 of it of the prefix, so infill sends"
+        " no more (with a margin for the tokenizer)",
+        minimum=32,
+        maximum=1_000_000,
     )
     tokenizer: str = setting(
         "",
@@ -219,6 +241,16 @@ class CompletionRequest:
     # them), for the offline engine, whose index keeps each family apart.
     language_family: str = ""
     path: str = ""  # the document's path as the workspace shows it (relative to its root)
+    # How many characters at the start of the first message stay the same from keystroke to
+    # keystroke (the other code): a prompt cache breakpoint for chat APIs that take one.
+    stable_chars: int = 0
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What a server said about itself (llama.cpp's /props)."""
+
+    context_tokens: int  # per slot: the most a prompt and its answer can take together
 
 
 @dataclass(frozen=True)
@@ -260,3 +292,37 @@ class Backend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class PromptCache:
+    """How much of a prompt the server read from its cache, and how much it computed."""
+
+    cached: int
+    evaluated: int
+
+    @property
+    def total(self) -> int:
+        return self.cached + self.evaluated
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def prompt_cache_of(usage: dict[str, Any]) -> PromptCache | None:
+    """The prompt cache's share, in whichever shape the API reports it: llama.cpp's timings
+    (`cache_n`, `prompt_n`), Anthropic's usage (`cache_read_input_tokens`; `input_tokens` and
+    `cache_creation_input_tokens` computed), OpenAI's (`prompt_tokens`, of which
+    `prompt_tokens_details.cached_tokens`). None where it says nothing of it."""
+    if "cache_n" in usage and "prompt_n" in usage:
+        return PromptCache(_count(usage["cache_n"]), _count(usage["prompt_n"]))
+    if "cache_read_input_tokens" in usage:
+        computed = _count(usage.get("input_tokens"))
+        computed += _count(usage.get("cache_creation_input_tokens"))
+        return PromptCache(_count(usage["cache_read_input_tokens"]), computed)
+    details = usage.get("prompt_tokens_details")
+    if "prompt_tokens" in usage and isinstance(details, dict) and "cached_tokens" in details:
+        cached = _count(details["cached_tokens"])
+        return PromptCache(cached, max(_count(usage["prompt_tokens"]) - cached, 0))
+    return None

@@ -229,12 +229,7 @@ class HttpBackend:
         url = self.url(self.warm_path)
         try:
             async with asyncio.timeout(self.config.timeout_ms / 1000):
-                request = self.client.build_request("GET", url, headers=self.headers())
-                response = await guarded(self.client.send(request, stream=True), closing)
-                try:
-                    await read_at_most(response, WARM_BODY_BYTES)
-                finally:
-                    await close(response)
+                await self.get(self.warm_path)
         except TimeoutError:
             log.info("warming %s: no answer within %d ms", url, self.config.timeout_ms)
         except (httpx.HTTPError, httpx.InvalidURL, ValueError, BackendError) as exc:
@@ -244,6 +239,16 @@ class HttpBackend:
             unreachable = (httpx.ConnectError, httpx.ProxyError, BackendError)
             return reason if isinstance(exc, unreachable) else None
         return None
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        """GET `path`: the status, and the body read up to WARM_BODY_BYTES (the caller bounds
+        the time)."""
+        request = self.client.build_request("GET", self.url(path), headers=self.headers())
+        response = await guarded(self.client.send(request, stream=True), closing)
+        try:
+            return response.status_code, await read_at_most(response, WARM_BODY_BYTES)
+        finally:
+            await close(response)
 
     async def aclose(self) -> None:
         if self._warming is not None:

@@ -4,39 +4,104 @@ the model's own FIM tokens and the other files (`input_extra`), reusing its prom
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
-from infill.backends.base import BackendError, CompletionRequest, StreamEvent
+import httpx
+
+from infill.backends.base import (
+    BackendConfig,
+    BackendError,
+    CompletionRequest,
+    ServerLimits,
+    StreamEvent,
+)
 from infill.backends.http import HttpBackend, parse_json
 from infill.backends.sse import sse_data
+
+log = logging.getLogger(__name__)
+
+# The shortest run of tokens the server moves in its cache rather than computing again, where
+# a request's prompt shifts (llama.vim's and llama.cpp's recommended --cache-reuse).
+CACHE_REUSE_TOKENS = 256
+# Asked of a server whose speed is not measured yet, and never fewer: the first line or two.
+MIN_PREDICT = 16
 
 
 class LlamaCpp(HttpBackend):
     warm_path = "/health"
 
+    def __init__(self, config: BackendConfig) -> None:
+        super().__init__(config)
+        self.limits: ServerLimits | None = None  # from /props, once read
+        self.tokens_per_second = 0.0  # as the server measured its last answer; 0: not yet
+
     @property
     def infill(self) -> bool:
         return self.config.template == "auto"
 
+    async def _warm(self) -> str | None:
+        """Open the connection, then read what the server keeps (its context) from /props."""
+        reason = await super()._warm()
+        if reason is None:
+            await self._read_props()
+        return reason
+
+    async def _read_props(self) -> None:
+        try:
+            async with asyncio.timeout(self.config.timeout_ms / 1000):
+                status, body = await self.get("/props")
+            props = json.loads(body) if status == 200 else {}
+            n_ctx = props["default_generation_settings"]["n_ctx"]
+        except (
+            httpx.HTTPError,
+            BackendError,
+            TimeoutError,
+            ValueError,
+            KeyError,
+            TypeError,
+        ) as exc:
+            log.info("no /props from %s (%s): its context is not known", self.config.base_url, exc)
+            return
+        if isinstance(n_ctx, int) and n_ctx > 0:
+            self.limits = ServerLimits(context_tokens=n_ctx)
+
+    def predict_tokens(self, max_tokens: int) -> int:
+        """As many tokens as the server can write within the answer's time, at the speed it
+        measured last; `max_tokens` at most."""
+        if self.tokens_per_second <= 0:
+            return max_tokens
+        can = math.ceil(self.tokens_per_second * self.config.answer_ms / 1000)
+        return max(MIN_PREDICT, min(max_tokens, can))
+
     def body(self, request: CompletionRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "n_predict": request.max_tokens,
+            "n_predict": self.predict_tokens(request.max_tokens),
             "temperature": request.temperature,
             "stream": True,
-            "cache_prompt": True,  # the next keystroke's prompt mostly repeats this one
-            # The server stops generating by itself once the answer is too late to show.
-            "t_max_predict_ms": self.config.timeout_ms,
+            # The next keystroke's prompt repeats this one up to the line being typed; a
+            # part that moved (another file's code chosen again) is moved in the cache.
+            "cache_prompt": True,
+            "n_cache_reuse": CACHE_REUSE_TOKENS,
+            # Once a line is complete, the server stops at the answer's deadline by itself.
+            "t_max_predict_ms": self.config.answer_ms,
         }
         if request.stop:
             body["stop"] = list(request.stop)
         if self.infill:
             # Lines of the answer indented less than the cursor's line end the generation.
             body["n_indent"] = request.indent
-            body["input_prefix"] = request.prefix
+            # The line being typed goes in `prompt`, after the prefix: the prefix's tokens,
+            # up to that line, stay the same from keystroke to keystroke.
+            line_start = request.prefix.rfind("\n") + 1
+            body["input_prefix"] = request.prefix[:line_start]
+            body["prompt"] = request.prefix[line_start:]
             body["input_suffix"] = request.suffix
             body["input_extra"] = [{"filename": path, "text": text} for path, text in request.extra]
-            body["prompt"] = ""
         else:
             body["prompt"] = request.prompt
         return body
@@ -51,10 +116,15 @@ class LlamaCpp(HttpBackend):
                     raise BackendError(f"error from {url}: {event['error']}")
                 text = event.get("content")
                 stopped = bool(event.get("stop"))
+                timings = event.get("timings") if stopped else None
+                if isinstance(timings, dict):
+                    speed = timings.get("predicted_per_second")
+                    if isinstance(speed, int | float) and timings.get("predicted_n", 0) > 1:
+                        self.tokens_per_second = float(speed)
                 yield StreamEvent(
                     text=text if isinstance(text, str) else "",
                     finish_reason=event.get("stop_type") or ("stop" if stopped else None),
-                    usage=event.get("timings") if stopped else None,
+                    usage=timings if isinstance(timings, dict) else None,
                 )
                 if stopped:
                     return

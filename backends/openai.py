@@ -38,6 +38,8 @@ class OpenAICompatible(HttpBackend):
             "max_tokens": request.max_tokens,
             "temperature": temperature,
             "stream": True,
+            # The last chunk then says how many prompt tokens the server had cached.
+            "stream_options": {"include_usage": True},
         }
         if self.config.uses_chat:
             system = [{"role": "system", "content": request.system}] if request.system else []

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Protocol
 
 from infill.prompts.budget import keep_head_lines, keep_tail_lines
+from infill.prompts.layout import NO_LIMITS, ServerRoom, snap_start, window_start, within
 from infill.prompts.templates import FimTemplate
 from infill.prompts.tokens import Counter, count_tokens
 
@@ -16,6 +17,9 @@ from infill.prompts.tokens import Counter, count_tokens
 # whatever they leave unused goes to the prefix, which always gets the rest.
 SUFFIX_SHARE = 0.15
 SNIPPET_SHARE = 0.25
+# At most this much suffix: it follows the prefix, so every keystroke computes it again (a
+# few lines of code, with the closers the suggestion must fit; README has the counts).
+SUFFIX_MAX_TOKENS = 64
 # Inserted after the first character of a control token spelled in user code: the text stays
 # readable, and no longer is the token.
 ZERO_WIDTH_SPACE = "\u200b"
@@ -76,14 +80,24 @@ def restore(text: str, template: FimTemplate) -> str:
     return text
 
 
+def suffix_allowance(room: int, server: ServerRoom) -> int:
+    return within(min(int(room * SUFFIX_SHARE), SUFFIX_MAX_TOKENS), server.suffix_tokens)
+
+
 def widest_window(
-    prefix: str, suffix: str, template: FimTemplate, budget: int, count: Counter = count_tokens
+    prefix: str,
+    suffix: str,
+    template: FimTemplate,
+    budget: int,
+    count: Counter = count_tokens,
+    server: ServerRoom = NO_LIMITS,
 ) -> tuple[str, str]:
     """The most of the prefix and suffix a prompt could show (with no snippets): snippets from
     these lines would repeat what the prompt has already."""
     room = max(budget - count(template.hole("", "")), 0)
-    kept_suffix, used = keep_head_lines(suffix, int(room * SUFFIX_SHARE), count)
-    kept_prefix, _ = keep_tail_lines(prefix, room - used, count)
+    allowed = suffix_allowance(room, server)
+    kept_suffix, _ = keep_head_lines(suffix, allowed, count)
+    kept_prefix, _ = keep_tail_lines(prefix, within(room - allowed, server.prefix_tokens), count)
     return kept_prefix, kept_suffix
 
 
@@ -118,16 +132,23 @@ def build_prompt(
     repo: str = "",
     comment: str = "#",
     count: Counter = count_tokens,
+    first_line: int | None = None,
+    server: ServerRoom = NO_LIMITS,
+    previous_start: int | None = None,
 ) -> Prompt:
     """`snippets` come best first; those that fit the snippet share are placed best last,
-    nearest the cursor. The whole prompt, counted as one text, stays within `budget`."""
+    nearest the cursor. The whole prompt, counted as one text, stays within `budget`, and
+    each part within what `server` keeps of it. With `first_line` (the document line the
+    prefix starts at) the prefix window starts at a multiple of PREFIX_STEP_LINES, or where it
+    started last (`previous_start`) while that fits."""
     prefix = neutralize(prefix, template)
     suffix = neutralize(suffix, template)
     path = neutralize(path, template)
     repo = neutralize(repo, template)
     frame = count(template.hole("", ""))
     room = max(budget - frame, 0)
-    kept_suffix, suffix_tokens = keep_head_lines(suffix, int(room * SUFFIX_SHARE), count)
+    allowed_suffix = suffix_allowance(room, server)
+    kept_suffix, _ = keep_head_lines(suffix, allowed_suffix, count)
 
     chosen: list[SnippetLike] = []
     rendered: list[str] = []
@@ -140,13 +161,20 @@ def build_prompt(
             lambda s: template.render_snippet(
                 neutralize(s.path, template), neutralize(s.text, template), comment
             ),
-            int(room * SNIPPET_SHARE) - files_frame,
+            within(int(room * SNIPPET_SHARE), server.extra_tokens) - files_frame,
             count,
         )
         if chosen:
             snippet_tokens += files_frame
 
-    kept_prefix, _ = keep_tail_lines(prefix, room - suffix_tokens - snippet_tokens, count)
+    # The suffix's whole allowance is set aside, used or not: what the prefix may take then
+    # does not change as the suffix does, and neither does where its window starts.
+    allowed_prefix = within(room - allowed_suffix - snippet_tokens, server.prefix_tokens)
+    kept_prefix, _ = keep_tail_lines(prefix, allowed_prefix, count)
+    if first_line is not None:
+        earliest = first_line + prefix[: len(prefix) - len(kept_prefix)].count("\n")
+        start = window_start(earliest, previous_start)
+        kept_prefix = snap_start(kept_prefix, earliest, start)
     pieces = tuple(reversed(rendered))
     text = template.render(kept_prefix, kept_suffix, pieces, path, repo, comment)
     total = count(text)

@@ -33,6 +33,7 @@ class ChatPrompt:
     suffix: str
     snippets: list[SnippetLike] = field(default_factory=list)
     tokens: dict[str, int] = field(default_factory=dict)
+    stable_chars: int = 0  # the start of the message that is the same from keystroke to keystroke
 
 
 def _fence(text: str) -> str:
@@ -68,12 +69,14 @@ def build_chat_prompt(
     parts.append(f"File {path or 'untitled'}:\n{fence}{language}\n{body}\n{fence}")
     parts.append(f"Reply with the code for {HOLE} only.")
     content = "\n\n".join(parts)
+    stable_chars = len(parts[0]) + 2 if references else 0  # the other code, and its blank line
     return ChatPrompt(
         system=SYSTEM,
         messages=[{"role": "user", "content": content}],
         prefix=kept_prefix,
         suffix=kept_suffix,
         snippets=chosen,
+        stable_chars=stable_chars,
         tokens={
             "prefix": prefix_tokens,
             "suffix": suffix_tokens,

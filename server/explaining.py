@@ -45,7 +45,7 @@ def explain_position(
         raise NoSuggestionHere(why or NoSuggestion.DECLINED)
     last = suggestions.last_reason(uri, line, character)
     reason = {"reason": last.code, "message": last.value} if last is not None else None
-    report = {**explain(prepared), "noSuggestion": reason}
+    report = {**explain(prepared, suggestions.completer.last_prompt_cache), "noSuggestion": reason}
     if suggestions.settings.backend.offline:
         ctx = prepared.ctx
         report["offline"] = offline.explain(prepared.family, ctx.prefix, ctx.suffix, prepared.path)

@@ -241,6 +241,8 @@ class Indexing:
             if Path(path).name in IGNORE_FILES:
                 engine.ignore_file_changed(path)
                 offline.ignore_changed()
+                # Other code kept for prompts may be ignored from now on.
+                self.server.suggestions.stable.refresh()
                 continue
             deleted = event.type == lsp.FileChangeType.Deleted
             offline.file_changed(path, deleted)

@@ -15,6 +15,8 @@ Recording (the server; every method returns at once, whatever happens to the fil
         # source. shown_chars: characters of the suggestion shown, 0 = nothing shown.
     metrics.accepted(chars, partial)  # a shown suggestion accepted, whole or in part
     metrics.next_edit(event)        # a next edit "proposed", "shown", "accepted" or "rejected"
+    metrics.prompt_cache(cached, evaluated)  # prompt tokens the server read from its cache,
+        # and those it computed, where its API says so (llama.cpp, Anthropic, OpenAI)
     metrics.close()                 # at shutdown: writes what is pending, stops the writer
 
 Reading::
@@ -72,9 +74,11 @@ _SCHEMA = (
         id INTEGER PRIMARY KEY,
         ts REAL NOT NULL,        -- Unix time, seconds
         session TEXT NOT NULL,   -- random per server process
-        kind TEXT NOT NULL,      -- keystroke, backend_request, request, accept, next_edit_*
+        kind TEXT NOT NULL,      -- keystroke, backend_request, request, accept, prompt_cache,
+                                 -- next_edit_*
         source TEXT,             -- request: where the answer came from
-        timings TEXT,            -- request: JSON object, milliseconds per stage
+        timings TEXT,            -- request: JSON object, milliseconds per stage;
+                                 -- prompt_cache: {"cached": tokens, "evaluated": tokens}
         chars INTEGER,           -- request: characters shown, accept: characters accepted
         partial INTEGER,         -- accept: 1 when accepted in part
         count INTEGER NOT NULL DEFAULT 1  -- counters: events in this row
@@ -141,6 +145,12 @@ class Metrics:
         """A next edit proposed, shown, accepted or rejected (NEXT_EDIT_EVENTS)."""
         if self.enabled:
             self._queue.append((time.time(), f"next_edit_{event}", None, None, None, None))
+
+    def prompt_cache(self, cached: int, evaluated: int) -> None:
+        """Of one prompt, the tokens the server had in its cache and those it computed."""
+        if self.enabled:
+            tokens = {"cached": float(cached), "evaluated": float(evaluated)}
+            self._queue.append((time.time(), "prompt_cache", None, tokens, None, None))
 
     def close(self) -> None:
         """Write what is pending and stop. Waits a few seconds at most: the thread is a daemon,
@@ -348,6 +358,10 @@ def report(path: Path, since: float | None = None) -> dict[str, Any]:
             elif kind == "accept":
                 counts["accepted_partly" if partial else "accepted_whole"] += 1
                 counts["chars_accepted"] += chars or 0
+            elif kind == "prompt_cache":
+                tokens = json.loads(timings_json or "{}")
+                counts["prompt_tokens_cached"] += int(tokens.get("cached", 0))
+                counts["prompt_tokens_evaluated"] += int(tokens.get("evaluated", 0))
     hits = sum(sources.get(s, 0) for s in HIT_SOURCES)
     answered = hits + sources.get("backend", 0)
     accepted = counts["accepted_whole"] + counts["accepted_partly"]
@@ -380,6 +394,16 @@ def report(path: Path, since: float | None = None) -> dict[str, Any]:
         "acceptance_rate": _ratio(accepted, counts["shown"]),
         "chars_accepted": counts["chars_accepted"],
         "next_edits": {event: counts[f"next_edit_{event}"] for event in NEXT_EDIT_EVENTS},
+        # Prompts the server reported on: the share of their tokens read from its cache, and
+        # the tokens it computed per prompt (what time to first token costs on a local model).
+        "prompts_reported": counts["prompt_cache"],
+        "prompt_cache_rate": _ratio(
+            counts["prompt_tokens_cached"],
+            counts["prompt_tokens_cached"] + counts["prompt_tokens_evaluated"],
+        ),
+        "prompt_tokens_evaluated_per_prompt": _ratio(
+            counts["prompt_tokens_evaluated"], counts["prompt_cache"]
+        ),
         "timings_ms": stages,
     }
 
@@ -451,6 +475,12 @@ def format_report(numbers: Mapping[str, Any]) -> str:
         "next edits        "
         + ", ".join(f"{event} {n:,}" for event, n in numbers["next_edits"].items()),
     ]
+    if numbers["prompts_reported"]:
+        lines.append(
+            f"prompt cache      {_percent(numbers['prompt_cache_rate'])} of prompt tokens cached"
+            f", {numbers['prompt_tokens_evaluated_per_prompt']:,.0f} computed per prompt"
+            f" ({numbers['prompts_reported']:,} prompts)"
+        )
     if numbers["timings_ms"]:
         header = "".join(f"{'P' + str(p):>10}" for p in PERCENTILES)
         lines += ["", f"{'time ms':<16}{'count':>10}{header}"]

@@ -20,14 +20,20 @@ from infill.backends import (
     BackendError,
     CircuitBreaker,
     CompletionRequest,
+    LlamaCpp,
     NgramIndex,
+    PromptCache,
+    ServerLimits,
     StreamEvent,
     make_backend,
+    prompt_cache_of,
 )
 from infill.context import CursorContext, cursor_context
 from infill.context.credentials import redact_credentials, typing_credential
 from infill.context.cursor import normalize_newlines
 from infill.context.engine import ContextEngine, Gathered
+from infill.context.snippets import Snippet
+from infill.deadlines import Deadlines, complete_lines
 from infill.postprocess import (
     CompletionContext,
     Cutter,
@@ -53,6 +59,7 @@ from infill.prompts import (
 )
 from infill.prompts.budget import count_each_line
 from infill.prompts.chat import build_chat_prompt, extract_completion
+from infill.prompts.layout import NO_LIMITS, StableContext, infill_room
 from infill.prompts.templates import DEFAULT_TEMPLATE, commented
 from infill.settings import Settings
 
@@ -108,9 +115,20 @@ def count_document_lines(text: str, settings: Settings) -> None:
     count_each_line(normalize_newlines(text), _counter(settings.backend.tokenizer), WARM_LINES)
 
 
-def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) -> Prepared | None:
+def prepare(
+    engine: ContextEngine,
+    uri: str,
+    offset: int,
+    settings: Settings,
+    stable: StableContext[Snippet] | None = None,
+    limits: ServerLimits | None = None,
+) -> Prepared | None:
     """The cursor's context and the prompt for the model. None where no suggestion can be made:
-    a private file, code right of the cursor, a secret being typed."""
+    a private file, code right of the cursor, a secret being typed.
+
+    With `stable`, the other code is the same from request to request until it is due to be
+    chosen again, and the prefix window starts at a coarse step (see prompts/layout.py);
+    `limits` is what the server said about itself."""
     started = time.perf_counter()
     tracked = engine.get(uri)
     if tracked is None or tracked.private:
@@ -138,17 +156,27 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
         template = (
             DEFAULT_TEMPLATE if config.uses_chat else template_for(config.template, config.model)
         )
-        budget = prompt_budget(settings.prompt.max_tokens, config.context_tokens, config.max_tokens)
+        context_tokens = config.context_tokens or (limits.context_tokens if limits else 0)
+        budget = prompt_budget(settings.prompt.max_tokens, context_tokens, config.max_tokens)
         count = _counter(config.tokenizer)
+        room = NO_LIMITS
+        if config.kind == "llamacpp" and config.template == "auto":
+            room = infill_room(config.batch_tokens, limits.context_tokens if limits else None)
         # Snippets must not repeat lines the prompt shows anyway: exclude the widest window.
         widest_prefix, widest_suffix = widest_window(
-            ctx.prefix, ctx.suffix, template, budget, count
+            ctx.prefix, ctx.suffix, template, budget, count, room
         )
         line, _ = doc.position_at(offset)
-        exclude = (line - widest_prefix.count("\n"), line + widest_suffix.count("\n"))
+        first_line = line - widest_prefix.count("\n")
+        exclude = (first_line, line + widest_suffix.count("\n"))
         window_done = time.perf_counter()
-        deadline = time.monotonic() + settings.context.budget_ms / 1000
-        gathered = engine.gather(uri, offset, exclude, deadline)
+        if stable is None or stable.due(uri, line):
+            deadline = time.monotonic() + settings.context.budget_ms / 1000
+            gathered = engine.gather(uri, offset, exclude, deadline)
+            if stable is not None:
+                stable.choose(uri, line, gathered.snippets)
+        else:
+            gathered = Gathered(list(stable.chosen))
         gathered_done = time.perf_counter()
         # What may be sent, and no more, is searched for credentials.
         prefix, suffix = redact_credentials(widest_prefix), redact_credentials(widest_suffix)
@@ -162,7 +190,12 @@ def prepare(engine: ContextEngine, uri: str, offset: int, settings: Settings) ->
             repo=engine.root.name if engine.root is not None else "",
             comment=comment,
             count=count,
+            first_line=first_line if stable is not None else None,
+            server=room,
+            previous_start=stable.prefix_start if stable is not None else None,
         )
+        if stable is not None:
+            stable.prefix_start = line - prompt.prefix.count("\n")
         if config.uses_chat:
             chat = build_chat_prompt(
                 prefix,
@@ -214,11 +247,13 @@ def completion_request(prepared: Prepared, config: BackendConfig, n: int = 1) ->
         n=n,
         language_family=prepared.family,
         path=prepared.path,
+        stable_chars=chat.stable_chars if chat is not None else 0,
     )
 
 
-def explain(prepared: Prepared) -> dict[str, Any]:
-    """What the model would be sent, and why: for `infill/explain`."""
+def explain(prepared: Prepared, last_cache: PromptCache | None = None) -> dict[str, Any]:
+    """What the model would be sent, and why: for `infill/explain`; with `last_cache`, how
+    much of the last prompt the server had in its cache."""
     included = {id(s) for s in prepared.prompt.snippets}
     return {
         "prompt": prepared.prompt.text,
@@ -242,6 +277,9 @@ def explain(prepared: Prepared) -> dict[str, Any]:
             **{f"context.{k}": round(v, 3) for k, v in prepared.gathered.timings.items()},
         },
         "skippedSources": prepared.gathered.skipped,
+        "lastPromptCache": {"cached": last_cache.cached, "evaluated": last_cache.evaluated}
+        if last_cache is not None
+        else None,
         # What a chat API is sent instead of the FIM prompt.
         "chat": {"system": prepared.chat.system, "messages": prepared.chat.messages}
         if prepared.chat is not None
@@ -266,6 +304,22 @@ class Completer:
         self._on_health = on_health
         self.breaker = CircuitBreaker(on_health)
         self.on_backend_request: Callable[[], None] | None = None  # each request sent
+        # What the server read of each prompt from its cache, where its API says so.
+        self.on_prompt_cache: Callable[[PromptCache], None] | None = None
+        self.last_prompt_cache: PromptCache | None = None
+
+    def note_prompt_cache(self, usage: dict[str, Any]) -> None:
+        cache = prompt_cache_of(usage)
+        if cache is not None:
+            self.last_prompt_cache = cache
+            if self.on_prompt_cache is not None:
+                self.on_prompt_cache(cache)
+
+    def server_limits(self, config: BackendConfig) -> ServerLimits | None:
+        """What the server of `config` said about itself, once its client has asked."""
+        if isinstance(self._backend, LlamaCpp) and config == self._config:
+            return self._backend.limits
+        return None
 
     def backend(self, config: BackendConfig) -> Backend:
         if self._backend is None or config != self._config:
@@ -332,9 +386,17 @@ class Completer:
         started = time.perf_counter()
         if self.on_backend_request is not None:
             self.on_backend_request()
+        deadlines = Deadlines(config.timeout_ms, config.answer_ms)
         try:
-            async with asyncio.timeout(config.timeout_ms / 1000):
-                async with aclosing(_checked_events(backend, request, config, parsing)) as events:
+            async with deadlines.scope() as scope:
+
+                def observe(event: StreamEvent) -> None:
+                    deadlines.streamed(scope, event.text)
+                    if event.usage is not None:
+                        self.note_prompt_cache(event.usage)
+
+                checked = _checked_events(backend, request, config, parsing, observe)
+                async with aclosing(checked) as events:
                     if prepared.chat is None:
                         await _stream_fim(events, context, request, cutters, finished, on_streamed)
                     else:
@@ -344,13 +406,22 @@ class Completer:
             self.breaker.failure(str(exc), exc.retry_after)
             return ()
         except TimeoutError:
-            if not finished:
-                log.warning("backend: no complete answer within %d ms", config.timeout_ms)
-                self.breaker.failure(f"no answer within {config.timeout_ms} ms")
+            if not deadlines.answered:
+                log.warning("backend: no first token within %d ms", config.timeout_ms)
+                self.breaker.failure(f"no first token within {config.timeout_ms} ms")
                 return ()
-            # Waiting for the other candidates took too long: the complete ones are shown.
-            log.info("backend: %d of %d candidates in time", len(finished), request.n)
-            cutters = {index: cutters[index] for index in finished}
+            # Slow, not dead: the candidates not done by the answer's deadline show the lines
+            # they completed (a chat answer, read whole, has none to show).
+            log.info(
+                "backend: %d of %d candidates complete within %d ms of the first token",
+                len(finished),
+                request.n,
+                config.answer_ms,
+            )
+            for index, cutter in list(cutters.items()):
+                if index not in finished:
+                    cutters[index] = Cutter(context, request.stop)
+                    cutters[index].feed(complete_lines(cutter.text))
         self.breaker.success()
         streamed = time.perf_counter()
         if prepared.chat is not None:
@@ -365,6 +436,9 @@ class Completer:
             text.replace("\n", prepared.ctx.line_ending) for text in rank(shown, context)
         )
         prepared.timings["backend"] = (streamed - started) * 1000
+        first_token = deadlines.first_token_ms_taken()
+        if first_token is not None:
+            prepared.timings["first_token"] = first_token
         prepared.timings["postprocess"] = (time.perf_counter() - streamed) * 1000
         return ranked
 
@@ -382,12 +456,15 @@ async def _checked_events(
     request: CompletionRequest,
     config: BackendConfig,
     parsing: asyncio.Future[Any],
+    observe: Callable[[StreamEvent], None],
 ) -> AsyncGenerator[StreamEvent]:
-    """The backend's events, each once the document's parts are computed; an error once the
-    answer is longer than `max_tokens` can be."""
+    """The backend's events, each shown to `observe` as it comes and yielded once the
+    document's parts are computed; an error once the answer is longer than `max_tokens` can
+    be."""
     received, most = 0, config.max_tokens * MAX_CHARS_PER_TOKEN * request.n
     async with aclosing(backend.stream(request)) as events:
         async for event in events:
+            observe(event)
             received += len(event.text)
             if received > most:
                 raise BackendError(

@@ -94,10 +94,9 @@ class InfillServer(LanguageServer):
 
     def log_state(self) -> None:
         """On SIGUSR1: what the server holds, for whoever looks for a leak (`make soak`)."""
-        tasks, documents = len(asyncio.all_tasks()), len(self.engine.documents)
         gc.collect()
-        objects = len(gc.get_objects())
-        log.info("state: %d tasks, %d Python objects, %d open documents", tasks, objects, documents)
+        state = len(asyncio.all_tasks()), len(gc.get_objects()), len(self.engine.documents)
+        log.info("state: %d tasks, %d Python objects, %d open documents", *state)
 
     def keep(self, future: asyncio.Future[Any]) -> None:
         self.background.add(future)
@@ -243,6 +242,7 @@ def create_server() -> InfillServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: InfillServer, params: lsp.DidSaveTextDocumentParams) -> None:
         ls.indexing.refresh_definitions_later(params.text_document.uri, delay=0)
+        ls.suggestions.stable.refresh()  # a pause: the other code is chosen again
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: InfillServer, params: lsp.DidCloseTextDocumentParams) -> None:

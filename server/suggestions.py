@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from infill.context.engine import ContextEngine, Tracked
+from infill.context.snippets import Snippet
 from infill.metrics import Metrics
 from infill.pipeline import Completer, NotConfigured, Prepared, prepare
+from infill.prompts.layout import StableContext
 from infill.reuse import Flight, Flights, Suggestion, SuggestionCache, TypingSpeed, rest_after
 from infill.settings import Settings
 
@@ -77,6 +79,12 @@ class Suggestions:
         self.completer = completer
         self.settings = settings if settings is not None else Settings()
         self.metrics = metrics if metrics is not None else Metrics(None)
+        completer.on_prompt_cache = lambda cache: self.metrics.prompt_cache(
+            cache.cached, cache.evaluated
+        )
+        # The other code at the head of prompts, kept while the user types (prompts/layout.py):
+        # `stable.refresh()` has it chosen again at the next request.
+        self.stable: StableContext[Snippet] = StableContext()
         self.cache = SuggestionCache()
         self.flights = Flights()
         self._typing: dict[str, TypingSpeed] = {}
@@ -187,7 +195,7 @@ class Suggestions:
             cursor = self.cursor(uri, line, character)  # the document as it is after the wait
             if cursor is None:
                 return None
-        prepared = prepare(self.engine, uri, cursor.offset, self.settings)
+        prepared = self._prepare(uri, cursor.offset)
         if prepared is None:
             return None
         self.typing_speed(uri).requested()
@@ -217,7 +225,12 @@ class Suggestions:
     def prepare(self, uri: str, line: int, character: int) -> Prepared | None:
         """What the model would be sent for the position (for `infill/explain`)."""
         located = self.locate(uri, line, character)
-        return prepare(self.engine, uri, located[1], self.settings) if located else None
+        return self._prepare(uri, located[1]) if located else None
+
+    def _prepare(self, uri: str, offset: int) -> Prepared | None:
+        """The context and prompt at `offset`, laid out for the server's prompt cache."""
+        limits = self.completer.server_limits(self.settings.backend)
+        return prepare(self.engine, uri, offset, self.settings, self.stable, limits)
 
     def tracked(self, uri: str) -> Tracked | None:
         tracked = self.engine.get(uri)
@@ -340,7 +353,7 @@ class Suggestions:
         del self._prefetch_at[uri]
         if tracked.private:
             return
-        prepared = prepare(self.engine, uri, len(prefix), self.settings)
+        prepared = self._prepare(uri, len(prefix))
         if prepared is not None and self.settings.backend.configured:
             self._fly(uri, prefix, suffix, prepared, 1, "prefetch")
 

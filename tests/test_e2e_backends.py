@@ -29,10 +29,15 @@ async def test_llamacpp_infill(fake: FakeLLM, start_client: StartClient):
     request = fake.requests[-1]
     assert request.path == "/infill"
     body = request.body
-    assert body["input_prefix"] == "def answer():\n    value = "
+    # The line being typed goes in `prompt`: the prefix before it stays the same, key to key.
+    assert body["input_prefix"] == "def answer():\n"
+    assert body["prompt"] == "    value = "
     assert body["input_suffix"] == "\n    return value\n"
     assert body["input_extra"] == []
     assert body["cache_prompt"] is True and body["stream"] is True
+    assert body["n_cache_reuse"] == 256
+    # The server stops at the answer's deadline; its speed is not known yet: all tokens.
+    assert body["t_max_predict_ms"] == 3000
     assert body["n_predict"] == 128 and "<|endoftext|>" in body["stop"]
     assert body["n_indent"] == 4  # the cursor line's indentation
 

@@ -95,7 +95,8 @@ async def test_invalid_utf8_in_did_open_opens_the_document_with_replacement_char
     client._out.write(frame(body.encode().replace(b'"@"', b'"caf\xe9 = 1\\nx = "')))
     items = await client.inline_completion(uri, (1, 4))
     assert [item["insertText"] for item in items] == ["42"]
-    assert fake.requests[-1].body["input_prefix"] == "caf\ufffd = 1\nx = "
+    body = fake.requests[-1].body
+    assert body["input_prefix"] + body["prompt"] == "caf\ufffd = 1\nx = "
 
 
 # -- params of any shape -----------------------------------------------------------------------
@@ -292,6 +293,6 @@ async def test_edits_keep_the_document_equal_to_a_reference_replay(
     items = await client.inline_completion(uri, (last_line, 5), timeout=20)
     assert [item["insertText"] for item in items] == ["42"]
     body = fake.requests[-1].body
-    assert body["input_prefix"] == normalize_newlines(expected)
+    assert body["input_prefix"] + body["prompt"] == normalize_newlines(expected)
     assert body["input_suffix"] == ""
     client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})

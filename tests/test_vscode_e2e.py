@@ -270,7 +270,7 @@ async def test_ghost_text_is_shown_and_tab_accepts_it(
     assert (numbers["accepted_partly"], numbers["accepted_whole"]) == (1, 1)
     assert numbers["chars_accepted"] == len(SUGGESTION)
     # The server's INFO lines are info in the Output channel, not errors.
-    assert tagged(result["output"], "infill.server: indexed ") == ["info"], result["output"]
+    assert tagged(result["output"], "infill.indexing: indexed ") == ["info"], result["output"]
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result["screenshot"], SCREENSHOT)
 

@@ -1,0 +1,49 @@
+"""Slow is not dead: a backend is judged on its first token, an answer on its time.
+
+A stream has two deadlines. Until its first token it has `timeout_ms`: a server that says
+nothing by then is failing, and the circuit breaker counts it. Once it streams, the answer has
+`answer_ms` more: a model on a CPU writing a long answer is slow, not broken, and when the
+time is up the lines it completed are shown rather than thrown away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Deadlines:
+    """The two deadlines of one stream, moved along as it goes (see `streamed`)."""
+
+    first_token_ms: int
+    answer_ms: int
+    started: float = 0.0  # time.perf_counter() when the request went out
+    first_token: float | None = None  # when the first token came
+
+    def scope(self) -> asyncio.Timeout:
+        """The timeout to run the stream in: the first token's deadline, until it comes."""
+        self.started = time.perf_counter()
+        return asyncio.timeout(self.first_token_ms / 1000)
+
+    def streamed(self, scope: asyncio.Timeout, text: str) -> None:
+        """A piece of the answer came: the first one moves the deadline to the answer's."""
+        if self.first_token is None and text:
+            self.first_token = time.perf_counter()
+            scope.reschedule(asyncio.get_running_loop().time() + self.answer_ms / 1000)
+
+    @property
+    def answered(self) -> bool:
+        """Whether the backend sent a token: after that, running out of time is no failure."""
+        return self.first_token is not None
+
+    def first_token_ms_taken(self) -> float | None:
+        if self.first_token is None:
+            return None
+        return (self.first_token - self.started) * 1000
+
+
+def complete_lines(text: str) -> str:
+    """The lines of a cut-short answer that the model finished (each with its line end)."""
+    return text[: text.rfind("\n") + 1]

@@ -1,0 +1,113 @@
+"""The prompt cache of the real llama.cpp server (tiny random model), started as README
+recommends: a typing session's consecutive requests find their stable part (the other files
+and the prefix up to the typed line) in the server's cache, and no part of a request is longer
+than the server keeps (its /props, and /infill's cut at 3/4 of the batch).
+
+The model's text is noise: the assertions are about what the server computed, never content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infill.backends import BackendConfig, LlamaCpp
+from tests.conftest import StartClient, write_files
+from tests.llamacpp import LlamaServer, ensure_llama_server, ensure_tiny_qwen_model
+
+pytestmark = pytest.mark.timeout(1800)  # the first test may pay for the cached build
+
+CONTEXT = 4096  # the tiny model's training length: the most it takes
+BATCH = 1024
+# What README recommends: a batch of 1,024 and the server's cache reuse on.
+RECOMMENDED = ["--ubatch-size", str(BATCH), "--cache-reuse", "256"]
+
+# Far more code before the cursor than /infill keeps (3/4 of the batch): the window is cut.
+MAIN = "".join(
+    f"def handler_{i}(request, payload):\n"
+    f"    result = process(request, payload, retries={i})\n"
+    f"    return result.value + {i}\n\n"
+    for i in range(120)
+)
+# The definition of `process`, which the typed line calls: a snippet of other code.
+OTHER = "def process(request, payload, retries=3):\n    return request.send(payload)\n\n" + "".join(
+    f"def process_{i}(request, payload, retries=3):\n    return request.send(payload) * {i}\n\n"
+    for i in range(40)
+)
+TYPED = "def handler_final(request, payload):\n    result = process(request"
+
+
+@pytest.fixture(scope="module")
+def llama_recommended() -> Iterator[str]:
+    binary = ensure_llama_server()
+    model = ensure_tiny_qwen_model()
+    with LlamaServer(
+        binary, model, ctx_size=CONTEXT, batch_size=BATCH, extra_args=RECOMMENDED
+    ) as url:
+        yield url
+
+
+async def test_props_say_what_the_server_keeps(llama_recommended: str):
+    backend = LlamaCpp(BackendConfig(kind="llamacpp", url=llama_recommended))
+    try:
+        await backend.warm()
+        assert backend.limits is not None
+        assert backend.limits.context_tokens == CONTEXT  # one slot: all of it
+    finally:
+        await backend.aclose()
+
+
+async def test_typing_reuses_the_stable_part_and_never_sends_more_than_is_kept(
+    llama_recommended: str, start_client: StartClient, tmp_path: Path
+):
+    root = write_files(tmp_path, {"lib/process.py": OTHER, "app/main.py": MAIN})
+    client = await start_client(
+        root=str(root),
+        initialization_options={
+            "backend": {
+                "kind": "llamacpp",
+                "url": llama_recommended,
+                "max_tokens": 8,
+                "timeout_ms": 30_000,
+                "answer_ms": 30_000,
+                "batch_tokens": BATCH,
+            },
+            "completion": {"debounce_ms": 0},
+        },
+    )
+    other = (root / "lib/process.py").as_uri()
+    uri = (root / "app/main.py").as_uri()
+    client.open(other, OTHER)
+    client.open(uri, MAIN)
+    line, column = MAIN.count("\n"), 0
+    reports = []
+    for char in TYPED:
+        line, column = client.type_text(uri, (line, column), char)
+        if char == "\n":
+            continue
+        await client.inline_completion(uri, (line, column), timeout=60)
+        explained = await client.explain(uri, (line, column))
+        assert explained is not None
+        reports.append(explained["lastPromptCache"])
+        prompt = explained["prompt"]
+    assert all(report is not None for report in reports)
+
+    # Other code reached the prompt, ahead of the prefix: the stable part is more than it.
+    tokens = explained["tokens"]
+    assert tokens["snippets"] > 0 and prompt.count("<|file_sep|>") >= 2, tokens
+    # Each keystroke after the first computes the typed line and the suffix again, not the
+    # other files and the prefix before the line: at most one request (the window's start
+    # moving a step, or the other code chosen again on the new line) computes more.
+    stable = tokens["snippets"] + tokens["prefix"] // 2
+    cheap = [r for r in reports[1:] if r["evaluated"] <= 250 and r["cached"] >= stable]
+    assert len(cheap) >= len(reports) - 2, reports
+
+    # The prefix sent (the prompt's, up to the suffix) is within what /infill keeps of it,
+    # counted by the server's own tokenizer: the server never cuts it.
+    prefix = prompt.split("<|fim_prefix|>", 1)[1].split("<|fim_suffix|>", 1)[0]
+    async with httpx.AsyncClient(base_url=llama_recommended, timeout=30) as http:
+        tokens = (await http.post("/tokenize", json={"content": prefix})).json()["tokens"]
+    assert 0.5 * BATCH < len(tokens) <= 3 * BATCH // 4
