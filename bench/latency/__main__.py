@@ -26,14 +26,14 @@ from bench.latency.analysis import (
 )
 from bench.latency.fake_model import TypedFileModel
 from bench.latency.replay import run_system
-from bench.latency.report import finite, goals, plot_cdf, print_report, ratios
+from bench.latency.report import finite, goals, plot_cdf, print_report, ratios, results_folder
 from bench.latency.systems import (
     TABBY_AGENT_VERSION,
     ensure_tabby_agent,
     infill_system,
     tabby_system,
 )
-from bench.latency.typing_model import REPO, TypingModel, make_session
+from bench.latency.typing_model import TypingModel, make_session
 from infill.settings import (
     SettingsError,
     describe_unknown,
@@ -188,9 +188,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    out = args.out or REPO / "bench" / "results" / time.strftime("latency-%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
-    args.out = out
+    args.out = out = results_folder(args.out, "latency")
     started = time.perf_counter()
     results = asyncio.run(benchmark(args))
     results["wall_s"] = round(time.perf_counter() - started, 1)

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
 from infill.metrics import PERCENTILES, percentile
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"  # bench/results, git-ignored
+
+
+def results_folder(chosen: Path | None, kind: str) -> Path:
+    """Where a run writes: the folder asked for, else bench/results/<kind>-<time>; made."""
+    out = chosen or RESULTS / time.strftime(f"{kind}-%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def finite(value: Any) -> Any:

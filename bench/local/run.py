@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.latency.report import finite, fmt
+from bench.latency.report import finite, fmt, results_folder
 from bench.local.relay import Exchange, Relay
 from bench.local.reuse import CTX_SIZE, DEFAULT_BATCH, Reuse, llama_server, replay, reused_share
 from bench.local.session import Session, make_session
@@ -423,9 +423,7 @@ def print_report(results: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    out = args.out or REPO / "bench" / "results" / time.strftime("local-%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
-    args.out = out
+    args.out = out = results_folder(args.out, "local")
     started = time.perf_counter()
     results = benchmark(args)
     results["wall_s"] = round(time.perf_counter() - started, 1)
