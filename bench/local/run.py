@@ -26,7 +26,6 @@ from infill.metrics import percentile
 from infill.settings import merge, parse_assignment
 from tests.llamacpp import QWEN_0_5B, TINY, ModelShape, ensure_llama_server, ensure_qwen_model
 
-REPO = Path(__file__).resolve().parents[2]
 # What the README recommends (llama.vim's documentation recommends the same).
 RECOMMENDED_FLAGS = "--cache-reuse 256 -b 1024 -ub 1024"
 MODELS: dict[str, ModelShape] = {"tiny": TINY, "0.5b": QWEN_0_5B}
