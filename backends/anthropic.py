@@ -38,7 +38,9 @@ class Anthropic(HttpBackend):
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         usage: dict[str, Any] = {}  # the prompt's tokens come first, the answer's last
-        async with self.post_stream("/v1/messages", self.body(request)) as response:
+        async with self.post_stream(
+            "/v1/messages", self.body(request), request.on_sent
+        ) as response:
             url = str(response.url)
             async for data in sse_data(self.lines(response)):
                 event = parse_json(data, url)

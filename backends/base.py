@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -244,6 +244,9 @@ class CompletionRequest:
     # How many characters at the start of the first message stay the same from keystroke to
     # keystroke (the other code): a prompt cache breakpoint for chat APIs that take one.
     stable_chars: int = 0
+    # Called when the request is on its way (its body written; perhaps more than once, after
+    # a retry): work that would compete with sending it for the CPU starts then.
+    on_sent: Callable[[], object] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

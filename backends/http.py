@@ -258,17 +258,21 @@ class HttpBackend:
             await self._client.aclose()
 
     @asynccontextmanager
-    async def post_stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[httpx.Response]:
+    async def post_stream(
+        self, path: str, body: dict[str, Any], on_sent: Callable[[], object] | None = None
+    ) -> AsyncIterator[httpx.Response]:
         """POST, and the streaming response once its status is 200; leaving the block closes
         it, and with it the connection if the body was not read to its end (which is how the
-        server learns that nobody listens)."""
-        response = await self._open(path, body)
+        server learns that nobody listens). `on_sent`: see `CompletionRequest.on_sent`."""
+        response = await self._open(path, body, on_sent)
         try:
             yield response
         finally:
             await close(response)
 
-    async def _open(self, path: str, body: dict[str, Any]) -> httpx.Response:
+    async def _open(
+        self, path: str, body: dict[str, Any], on_sent: Callable[[], object] | None = None
+    ) -> httpx.Response:
         """Retries happen only here, before any token: refused connections and 429/503 after
         the server's Retry-After or a doubling backoff; a request the server may have read
         before it hung up is sent once more, at once (the connection may have been one it
@@ -286,6 +290,8 @@ class HttpBackend:
         except (httpx.InvalidURL, ValueError) as exc:  # ValueError: urllib's reading of it
             raise BackendError(f"not a URL to send requests to: {url}: {exc}") from None
         request.headers["Content-Type"] = "application/json"
+        if on_sent is not None:
+            request.extensions["trace"] = _calling_when_sent(on_sent)
         # A pause that would end past the request's own timeout is not waited out: the caller
         # has given up by then, and the next request would go sooner than the server asked.
         deadline = time.monotonic() + self.config.timeout_ms / 1000
@@ -344,6 +350,17 @@ class HttpBackend:
             ) from None
         except httpx.HTTPError as exc:
             raise BackendError(f"stream from {response.url} broke: {describe(exc)}") from None
+
+
+def _calling_when_sent(on_sent: Callable[[], object]) -> Callable[[str, Any], Awaitable[None]]:
+    """An httpcore trace hook (the `trace` request extension) that calls `on_sent` once the
+    request's body is written."""
+
+    async def trace(event: str, info: Any) -> None:
+        if event.endswith(".send_request_body.complete"):
+            on_sent()
+
+    return trace
 
 
 class OversizedLine(ValueError):

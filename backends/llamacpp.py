@@ -108,7 +108,7 @@ class LlamaCpp(HttpBackend):
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         path = "/infill" if self.infill else "/completion"
-        async with self.post_stream(path, self.body(request)) as response:
+        async with self.post_stream(path, self.body(request), request.on_sent) as response:
             url = str(response.url)
             async for data in sse_data(self.lines(response)):
                 event = parse_json(data, url)

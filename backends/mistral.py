@@ -31,7 +31,9 @@ class Mistral(HttpBackend):
         return body
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
-        async with self.post_stream("/fim/completions", self.body(request)) as response:
+        async with self.post_stream(
+            "/fim/completions", self.body(request), request.on_sent
+        ) as response:
             url = str(response.url)
             done = False
             async for data in sse_data(self.lines(response)):

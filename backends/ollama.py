@@ -37,7 +37,9 @@ class Ollama(HttpBackend):
         return body
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
-        async with self.post_stream("/api/generate", self.body(request)) as response:
+        async with self.post_stream(
+            "/api/generate", self.body(request), request.on_sent
+        ) as response:
             url = str(response.url)
             async for line in self.lines(response):
                 if not line.strip():

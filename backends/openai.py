@@ -86,12 +86,12 @@ class OpenAICompatible(HttpBackend):
         """The streaming response. A server that refuses `n` > 1 is asked for one candidate,
         now and from then on."""
         try:
-            return await self._open(path, self.body(request))
+            return await self._open(path, self.body(request), request.on_sent)
         except BackendError as exc:
             if exc.status not in REFUSED or request.n == 1:
                 raise
             refusal = str(exc)
-        response = await self._open(path, self.body(replace(request, n=1)))
+        response = await self._open(path, self.body(replace(request, n=1)), request.on_sent)
         self.takes_n = False
         log.info("%s; asking for one candidate from now on", refusal)
         return response

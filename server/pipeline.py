@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -226,8 +227,14 @@ def prepare(
     )
 
 
-def completion_request(prepared: Prepared, config: BackendConfig, n: int = 1) -> CompletionRequest:
-    """The prompt in every form a backend kind may want, for `n` candidates."""
+def completion_request(
+    prepared: Prepared,
+    config: BackendConfig,
+    n: int = 1,
+    on_sent: Callable[[], object] | None = None,
+) -> CompletionRequest:
+    """The prompt in every form a backend kind may want, for `n` candidates; `on_sent`: see
+    `CompletionRequest.on_sent`."""
     prompt, chat = prepared.prompt, prepared.chat
     context = "".join(
         commented(s.path, s.text, prepared.comment) for s in reversed(prompt.snippets)
@@ -248,6 +255,7 @@ def completion_request(prepared: Prepared, config: BackendConfig, n: int = 1) ->
         language_family=prepared.family,
         path=prepared.path,
         stable_chars=chat.stable_chars if chat is not None else 0,
+        on_sent=on_sent,
     )
 
 
@@ -372,14 +380,20 @@ class Completer:
         backend = self.backend(config)
         if not self.breaker.allow():
             return ()  # the backend is down; its cool-down is not over
-        request = completion_request(prepared, config, candidates if backend.takes_n else 1)
         context = completion_context(prepared)
+
         # The stream's cuts need the document's tree, and the filters its bracket balance:
-        # both are computed while the model thinks, not after the first token (tree-sitter
-        # lets go of the GIL while it parses, which comes first, while the request is sent).
-        parsing = self._keep(
-            asyncio.ensure_future(asyncio.to_thread(compute_document_parts, context))
-        )
+        # both are computed while the model thinks, in a thread started once the request is
+        # on its way (or at the first event), not before: the thread's Python work would
+        # compete with sending the request for the GIL.
+        @functools.cache
+        def parsing() -> asyncio.Future[Any]:
+            return self._keep(
+                asyncio.ensure_future(asyncio.to_thread(compute_document_parts, context))
+            )
+
+        n = candidates if backend.takes_n else 1
+        request = completion_request(prepared, config, n, on_sent=parsing)
         cutters: dict[int, Cutter] = {}  # per candidate (the events' index)
         finished: set[int] = set()  # the candidates cut complete
         answers: dict[int, str] = {}  # chat: per candidate, its whole answer
@@ -455,7 +469,7 @@ async def _checked_events(
     backend: Backend,
     request: CompletionRequest,
     config: BackendConfig,
-    parsing: asyncio.Future[Any],
+    parsing: Callable[[], asyncio.Future[Any]],
     observe: Callable[[StreamEvent], None],
 ) -> AsyncGenerator[StreamEvent]:
     """The backend's events, each shown to `observe` as it comes and yielded once the
@@ -471,8 +485,8 @@ async def _checked_events(
                     f"{config.base_url} sent more than {config.max_tokens} tokens "
                     "can be: it ignores max_tokens"
                 )
-            if not parsing.done():
-                await parsing
+            if not (parsed := parsing()).done():
+                await parsed
             yield event
 
 

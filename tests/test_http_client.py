@@ -135,6 +135,22 @@ async def test_answers_read_to_their_end_share_one_connection(
     assert headers["content-type"] == "application/json"
 
 
+async def test_the_caller_hears_once_that_the_request_is_sent_before_the_model_answers(
+    fake: FakeLLM, backend: OpenAICompatible
+):
+    fake.default = Reply(chunks=["a"], ttft=0.3)
+    loop = asyncio.get_running_loop()
+    sent: list[float] = []
+    request = CompletionRequest(
+        prompt="p", stop=(), max_tokens=8, temperature=0.0, on_sent=lambda: sent.append(loop.time())
+    )
+    async for event in backend.stream(request):
+        first_event = loop.time()
+        assert event.text == "a"
+    assert len(sent) == 1
+    assert first_event - sent[0] >= 0.2  # told when the body was written, not at the answer
+
+
 async def test_an_answer_left_early_closes_its_connection(fake: FakeLLM, backend: OpenAICompatible):
     fake.default = Reply(chunks=["a"], keep_open=True)
     await backend.warm()

@@ -29,6 +29,8 @@ class NgramBackend:
         self._index = index
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        if request.on_sent is not None:
+            request.on_sent()  # nothing to send: the work that waits for it may start
         index = self._index()
         if index is None:
             return  # not ready: nothing to show yet
