@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from infill.backends.base import BackendError, CompletionRequest, StreamEvent
-from infill.backends.http import ERROR_BODY_CHARS, HttpBackend, close, parse_json
+from infill.backends.http import ERROR_BODY_CHARS, HttpBackend, closing, parse_json
 from infill.backends.sse import sse_data
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class OpenAICompatible(HttpBackend):
                     candidates.add(event.index)
                     yield event
         finally:
-            await close(response)  # see post_stream
+            closing(response)  # see post_stream
         if request.n > 1 and self.takes_n and candidates == {0}:
             # A server that ignores `n` answers one candidate, and the caller, waiting for the
             # others, read it to its end: ask for one from now on, and stop early again.
