@@ -172,6 +172,15 @@ class BackendConfig:
         minimum=32,
         maximum=1_000_000,
     )
+    # With several slots (llama-server's default), a request sent while the one before it is
+    # still being stopped goes to another slot, whose cache holds none of its prompt.
+    slot: int = setting(
+        0,
+        "llama.cpp: the server's slot (and so KV cache) every request goes to, so each finds the"
+        " one before it cached; -1 lets the server choose (a server shared by several users)",
+        minimum=-1,
+        maximum=1024,
+    )
     tokenizer: str = setting(
         "",
         "path of the model's Hugging Face `tokenizer.json`, to count tokens exactly (else cl100k)",

@@ -90,6 +90,8 @@ class LlamaCpp(HttpBackend):
             # Once a line is complete, the server stops at the answer's deadline by itself.
             "t_max_predict_ms": self.config.answer_ms,
         }
+        if self.config.slot >= 0:
+            body["id_slot"] = self.config.slot
         if request.stop:
             body["stop"] = list(request.stop)
         if self.infill:

@@ -13,6 +13,8 @@ from infill.protocol import STATUS
 
 log = logging.getLogger(__name__)
 
+# What the user is told (and the log says) when the circuit breaker opens.
+BREAKER_TRIP = "backend unavailable, pausing requests"
 _LOG_LEVELS = {lsp.MessageType.Error: logging.ERROR, lsp.MessageType.Warning: logging.WARNING}
 
 
@@ -40,5 +42,5 @@ class Notices:
         if healthy:
             self.show(lsp.MessageType.Info, "the backend answers again")
         else:
-            self.warn(f"backend unavailable, pausing requests: {reason}")
+            self.warn(f"{BREAKER_TRIP}: {reason}")
         self.status("ready" if healthy else "backend-error", without_secrets(reason))

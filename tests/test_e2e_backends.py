@@ -40,6 +40,17 @@ async def test_llamacpp_infill(fake: FakeLLM, start_client: StartClient):
     assert body["t_max_predict_ms"] == 3000
     assert body["n_predict"] == 128 and "<|endoftext|>" in body["stop"]
     assert body["n_indent"] == 4  # the cursor line's indentation
+    assert body["id_slot"] == 0  # one slot, whose cache holds the previous prompt
+
+
+async def test_llamacpp_lets_the_server_choose_the_slot_when_told_to(
+    fake: FakeLLM, start_client: StartClient
+):
+    fake.default = Reply(chunks=["42\n"])
+    options = {"backend": {"kind": "llamacpp", "url": fake.root, "slot": -1}}
+    client = await start_client(initialization_options=options)
+    assert await suggest(client) == ["42"]
+    assert "id_slot" not in fake.requests[-1].body
 
 
 async def test_llamacpp_completion_with_an_explicit_template(

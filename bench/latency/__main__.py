@@ -34,6 +34,7 @@ from bench.latency.systems import (
     tabby_system,
 )
 from bench.latency.typing_model import TypingModel, make_session
+from infill.notices import BREAKER_TRIP
 from infill.settings import (
     SettingsError,
     describe_unknown,
@@ -144,6 +145,10 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                     sources = server_sources(database, asked, wall_minus_perf)
                     systems[system.name] = analyse(asked, answered, keys, sources)
                     systems[system.name]["server_metrics"] = server_metrics(database)
+                    # A slow model mistaken for a dead one (the circuit breaker opening).
+                    systems[system.name]["summary"]["breaker_trips"] = sum(
+                        BREAKER_TRIP in line for line in system.stderr
+                    )
     finally:
         await fake.stop()
     return {

@@ -91,6 +91,8 @@ def goals(systems: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     check("server overhead P95 <= 10 ms", p95, None if p95 is None else p95 <= 10)
     p95 = ours["hit_cache_ms"]["p95"]
     check("typeahead/cache hit P95 <= 2 ms", p95, None if p95 is None else p95 <= 2)
+    trips = ours.get("breaker_trips")
+    check("no breaker trip (backend unavailable)", trips, None if trips is None else trips == 0)
     p95 = ours["beyond_floor_ms"]["p95"]
     check(
         "single-line suggestion P95 within 5 ms of the floor",
