@@ -303,6 +303,12 @@ class Backend(Protocol):
         reached, if it could not."""
         ...
 
+    async def prime(self, request: CompletionRequest) -> None:
+        """Have the server compute `request`'s prompt into its cache, generating nothing, so
+        that a request starting the same way finds it there; nothing where the API has no such
+        request."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

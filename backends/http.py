@@ -22,7 +22,7 @@ import certifi
 import httpx
 
 from infill import __version__
-from infill.backends.base import BackendConfig, BackendError
+from infill.backends.base import BackendConfig, BackendError, CompletionRequest
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -239,6 +239,9 @@ class HttpBackend:
             unreachable = (httpx.ConnectError, httpx.ProxyError, BackendError)
             return reason if isinstance(exc, unreachable) else None
         return None
+
+    async def prime(self, request: CompletionRequest) -> None:
+        """Hosted APIs and vLLM cache prompt prefixes by themselves, as requests come."""
 
     async def get(self, path: str) -> tuple[int, bytes]:
         """GET `path`: the status, and the body read up to WARM_BODY_BYTES (the caller bounds

@@ -20,7 +20,7 @@ from infill.backends.base import (
     ServerLimits,
     StreamEvent,
 )
-from infill.backends.http import HttpBackend, parse_json
+from infill.backends.http import HttpBackend, describe, parse_json, read_at_most
 from infill.backends.sse import sse_data
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 CACHE_REUSE_TOKENS = 256
 # Asked of a server whose speed is not measured yet, and never fewer: the first line or two.
 MIN_PREDICT = 16
+PRIME_ANSWER_BYTES = 1 << 16  # an answer with no fields is a few hundred bytes
 
 
 class LlamaCpp(HttpBackend):
@@ -108,8 +109,22 @@ class LlamaCpp(HttpBackend):
             body["prompt"] = request.prompt
         return body
 
+    @property
+    def path(self) -> str:
+        return "/infill" if self.infill else "/completion"
+
+    async def prime(self, request: CompletionRequest) -> None:
+        """The request's prompt with nothing to generate (as llama.vim fills its cache with
+        other files' code while the user is idle), answered with no fields."""
+        body = {**self.body(request), "n_predict": 0, "stream": False, "response_fields": [""]}
+        try:
+            async with self.post_stream(self.path, body) as response:
+                await read_at_most(response, PRIME_ANSWER_BYTES)
+        except httpx.HTTPError as exc:
+            raise BackendError(f"{describe(exc)} talking to {self.url(self.path)}") from None
+
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
-        path = "/infill" if self.infill else "/completion"
+        path = self.path
         async with self.post_stream(path, self.body(request), request.on_sent) as response:
             url = str(response.url)
             async for data in sse_data(self.lines(response)):

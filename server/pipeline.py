@@ -345,6 +345,23 @@ class Completer:
         future.add_done_callback(self._background.discard)
         return future
 
+    def prime(self, prepared: Prepared, settings: Settings) -> None:
+        """Have the backend's server compute `prepared`'s prompt into its cache, generating
+        nothing, in the background (where the backend kind has such a request). It is never
+        called off: the next request starts with the same prompt and would compute it anyway."""
+        config = settings.backend
+        backend = self.backend(config)
+        if self.breaker.down:
+            return
+
+        async def prime() -> None:
+            try:
+                await backend.prime(completion_request(prepared, config))
+            except BackendError as exc:  # the requests that need an answer judge the backend
+                log.info("priming the server's cache: %s", exc)
+
+        self._keep(asyncio.ensure_future(prime()))
+
     async def warm(self, config: BackendConfig) -> None:
         """Open the backend's connection ahead of the first request; a backend that cannot
         be reached is reported down at once (editors' status bars say so before anyone types)."""

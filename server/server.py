@@ -242,7 +242,7 @@ def create_server() -> InfillServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: InfillServer, params: lsp.DidSaveTextDocumentParams) -> None:
         ls.indexing.refresh_definitions_later(params.text_document.uri, delay=0)
-        ls.suggestions.stable.refresh()  # a pause: the other code is chosen again
+        ls.suggestions.saved(params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: InfillServer, params: lsp.DidCloseTextDocumentParams) -> None:

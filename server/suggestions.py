@@ -94,6 +94,7 @@ class Suggestions:
         self._offer_ids = itertools.count(1)
         self._typed_counted: OrderedDict[int, int] = OrderedDict()  # per suggestion: chars typed
         self._prefetch_at: dict[str, tuple[str, str]] = {}  # the (prefix, suffix) of an accept
+        self._last_cursor: dict[str, int] = {}  # per document: the offset of its last request
         # Per document: the position of its last request, if it got no suggestion, and why.
         self._no_suggestion: dict[str, tuple[int, int, NoSuggestion]] = {}
 
@@ -181,6 +182,7 @@ class Suggestions:
         cursor = self.cursor(uri, line, character)
         if cursor is None:
             return None
+        self._last_cursor[uri] = cursor.offset
         if candidates == 1:  # several are asked for explicitly: from the model
             if (hit := self.cache.lookup(uri, cursor.prefix, cursor.suffix)) is not None:
                 self._count_typed_into(hit)
@@ -356,6 +358,19 @@ class Suggestions:
         prepared = self._prepare(uri, len(prefix))
         if prepared is not None and self.settings.backend.configured:
             self._fly(uri, prefix, suffix, prepared, 1, "prefetch")
+
+    def saved(self, uri: str) -> None:
+        """A save is a pause: the other code is chosen again now, and the model's server is
+        given the prompt's head at the last cursor to compute while the user is not typing,
+        so the next request finds it in the server's cache."""
+        self.stable.refresh()
+        offset = self._last_cursor.get(uri)
+        tracked = self.engine.get(uri)
+        if offset is None or tracked is None or tracked.private:
+            return
+        prepared = self._prepare(uri, min(offset, len(tracked.doc.text)))
+        if prepared is not None and self.settings.backend.configured:
+            self.completer.prime(prepared, self.settings)
 
     def typing_speed(self, uri: str) -> TypingSpeed:
         return self._typing.setdefault(uri, TypingSpeed())

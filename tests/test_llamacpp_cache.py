@@ -8,6 +8,7 @@ The model's text is noise: the assertions are about what the server computed, ne
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,3 +112,53 @@ async def test_typing_reuses_the_stable_part_and_never_sends_more_than_is_kept(
     async with httpx.AsyncClient(base_url=llama_recommended, timeout=30) as http:
         tokens = (await http.post("/tokenize", json={"content": prefix})).json()["tokens"]
     assert 0.5 * BATCH < len(tokens) <= 3 * BATCH // 4
+
+
+async def test_a_save_has_the_server_compute_the_new_prompt_head_before_the_next_key(
+    llama_recommended: str, start_client: StartClient, tmp_path: Path
+):
+    root = write_files(tmp_path, {"lib/process.py": OTHER, "app/main.py": MAIN})
+    client = await start_client(
+        root=str(root),
+        initialization_options={
+            "backend": {
+                "kind": "llamacpp",
+                "url": llama_recommended,
+                "max_tokens": 8,
+                "timeout_ms": 30_000,
+                "answer_ms": 30_000,
+                "batch_tokens": BATCH,
+            },
+            "completion": {"debounce_ms": 0},
+        },
+    )
+    other = (root / "lib/process.py").as_uri()
+    uri = (root / "app/main.py").as_uri()
+    client.open(other, OTHER)
+    client.open(uri, MAIN)
+    position = (MAIN.count("\n"), 0)
+    for char in TYPED:
+        position = client.type_text(uri, position, char)
+    # A line added at the top: the prompt's head from there on is new once the other code (the
+    # file's own far part among it) is chosen again, which a save does.
+    client.edit(uri, (0, 0), (0, 0), "# handlers\n")
+    position = (position[0] + 1, position[1])
+    await client.inline_completion(uri, position, timeout=60)
+    async with httpx.AsyncClient(base_url=llama_recommended, timeout=30) as http:
+        before = (await http.get("/slots")).json()[0]["id_task"]
+        client.notify("textDocument/didSave", {"textDocument": {"uri": uri}})
+        for _ in range(600):  # the prime: a request the server has taken and finished
+            slot = (await http.get("/slots")).json()[0]
+            if slot["id_task"] != before and not slot["is_processing"]:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("no request reached the server after the save")
+    position = client.type_text(uri, position, ",")
+    await client.inline_completion(uri, position, timeout=60)
+    explained = await client.explain(uri, position)
+    assert explained is not None
+    assert "# handlers" in explained["prompt"]  # the other code chosen again
+    report = explained["lastPromptCache"]
+    # The key after the save computed only its line and the suffix: the head was primed.
+    assert report["evaluated"] <= 250 and report["cached"] >= explained["tokens"]["snippets"]

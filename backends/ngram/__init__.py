@@ -42,6 +42,9 @@ class NgramBackend:
         """Nothing to connect to."""
         return None
 
+    async def prime(self, request: CompletionRequest) -> None:
+        """No prompt cache."""
+
     async def aclose(self) -> None:
         """Nothing to close: the index belongs to the server."""
 
