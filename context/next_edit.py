@@ -11,6 +11,10 @@ A parameter added to a function's definition, or removed from it, implies the sa
 added (named as the parameter) or removed at the function's calls in the document; once the
 user applies one of those, the others are proposed in turn (`ChangeTracker.plan`).
 
+The same edit made on two lines in a row (the same text replaced by the same text, between the
+same names) implies it at the other places that text stands: a mechanical change, such as a
+typo fixed twice or `await ` put before two calls of one function (`LineEdit`).
+
 Offsets are code points into Python strings, as in `document.py`; tree-sitter works in bytes.
 """
 
@@ -88,11 +92,101 @@ class RecentChange:
     typed: bool = False  # its last edit was one keystroke: a character typed or deleted
 
 
+@dataclass(frozen=True)
+class LineEdit:
+    """A change within one line as a pattern: `old` became `new`, between the name characters
+    `left` and `right` that touch it (parts of the names it changed)."""
+
+    old: str
+    new: str
+    left: str
+    right: str
+    line: int
+
+    def repeats(self, other: LineEdit) -> bool:
+        """Whether this is `other` again, on another line."""
+        same = (self.old, self.new, self.left, self.right)
+        return same == (other.old, other.new, other.left, other.right) and self.line != other.line
+
+
+# A shorter pattern (the names around the change with what it replaced) stands in too many
+# places to be a change worth repeating: a comma added, a bracket removed.
+MIN_PATTERN_CHARS = 3
+
+
+def line_edit(change: RecentChange, text: str) -> LineEdit | None:
+    """`change` (whose result is `text`) as a pattern, if it stays within one line and is
+    specific enough to repeat."""
+    old = change.before[change.start : change.old_end]
+    new = text[change.start : change.new_end]
+    if "\n" in old or "\n" in new:
+        return None
+    left_start = change.start
+    while left_start > 0 and _NAME_CHAR.match(text[left_start - 1]):
+        left_start -= 1
+    right_end = change.new_end
+    while right_end < len(text) and _NAME_CHAR.match(text[right_end]):
+        right_end += 1
+    left, right = text[left_start : change.start], text[change.new_end : right_end]
+    if len((left + old + right).strip()) < MIN_PATTERN_CHARS:
+        return None
+    return LineEdit(old, new, left, right, text.count("\n", 0, change.start))
+
+
+def repeat_line_edit(
+    edit: LineEdit, change: RecentChange, text: str, root: tree_sitter.Node, cursor: int
+) -> list[NextEdit]:
+    """`edit` (the `change` just made) wherever its pattern stands whole in `text`: not
+    inside a longer name, nor after a `.` (`count` is not `self.count`), not where an insertion
+    was made already, and in the same syntax as where the user made it (`await ` put before
+    calls of `fetch` is not put before `def fetch`)."""
+    offsets = _Bytes(text)
+    # The syntax at the names around the change (they are the same before and after it).
+    if edit.right:
+        kind = _syntax_at(root, offsets, change.new_end, change.new_end + len(edit.right))
+    elif edit.left:
+        kind = _syntax_at(root, offsets, change.start - len(edit.left), change.start)
+    else:
+        kind = _syntax_at(root, offsets, change.start, change.new_end)
+    pattern = re.compile(
+        r"(?<![\w$.])" + re.escape(edit.left + edit.old + edit.right) + r"(?![\w$])"
+    )
+    replacements = []
+    for match in pattern.finditer(text):
+        start = match.start() + len(edit.left)
+        if change.start - len(edit.left) <= start <= change.new_end + len(edit.right):
+            continue  # the change itself
+        if not edit.old and (text.startswith(edit.new, start) or text.endswith(edit.new, 0, start)):
+            continue  # inserted already
+        if edit.right:
+            anchor = (match.end() - len(edit.right), match.end())
+        elif edit.left:
+            anchor = (match.start(), start)
+        else:
+            anchor = (start, start + len(edit.old))
+        if _syntax_at(root, offsets, *anchor) != kind:
+            continue
+        replacements.append(Replacement(start, start + len(edit.old), edit.new))
+    return _in_order(replacements, cursor, "repeat")
+
+
+def _syntax_at(root: tree_sitter.Node, offsets: _Bytes, start: int, end: int) -> tuple[str, str]:
+    """The type of the smallest node holding text[start:end], and its parent's (for code:
+    prose in a comment or a string is the same wherever it stands)."""
+    node = root.named_descendant_for_byte_range(offsets.byte(start), offsets.byte(end))
+    if node is None:
+        return ("", "")
+    if node.parent is None or "comment" in node.type or "string" in node.type:
+        return (node.type, "")
+    return (node.type, node.parent.type)
+
+
 class ChangeTracker:
     """Keystrokes that touch the same span are one change; an edit elsewhere starts another."""
 
     def __init__(self) -> None:
         self.change: RecentChange | None = None
+        self.previous: LineEdit | None = None  # the change before, if a line edit
         # The calls a signature change left to update, and the edits proposed last: while the
         # user applies those, the plan goes on.
         self.plan: CallUpdate | None = None
@@ -114,6 +208,8 @@ class ChangeTracker:
             typed = (edit.old_end - edit.start) + (edit.new_end - edit.start) == 1
         change = self.change
         if change is None or start > change.new_end or old_end < change.start:
+            if change is not None:  # done: the text before this edit is its result
+                self.previous = line_edit(change, edit.old_text)
             self.change = RecentChange(edit.old_text, start, old_end, new_end, typed)
             return
         # The union of both spans, in the text before this edit; its part after the earlier
@@ -140,7 +236,8 @@ def next_edits(
     tracker: ChangeTracker, text: str, root: tree_sitter.Node, cursor: int
 ) -> list[NextEdit]:
     """The edits the last change implies, the nearest after the cursor first: a rename's, else
-    a signature change's (or the one whose calls the user is updating)."""
+    a signature change's (or the one whose calls the user is updating), else a line edit's
+    made twice."""
     change = tracker.change
     if change is None:
         return []
@@ -148,6 +245,10 @@ def next_edits(
     if not proposals:
         tracker.plan = signature_change(change, text, root, cursor) or tracker.plan
         proposals = tracker.plan.propose(text, root, cursor) if tracker.plan else []
+    if not proposals and tracker.previous is not None:
+        current = line_edit(change, text)
+        if current is not None and current.repeats(tracker.previous):
+            proposals = repeat_line_edit(current, change, text, root, cursor)
     tracker.proposed = [proposal.replacement for proposal in proposals]
     return proposals
 

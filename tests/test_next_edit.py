@@ -378,3 +378,72 @@ def test_typing_on_full_sync_is_still_typing() -> None:
     end = len("def f(new")
     assert engine.next_edits(URI, end) == []
     assert [p.replacement.new_text for p in engine.next_edits(URI, end - 1)] == ["new"]
+
+
+# -- the same line edit made twice -------------------------------------------------------------
+
+
+def _type_at(engine: ContextEngine, offset: int, text: str, delete: int = 0) -> int:
+    """Delete `delete` characters at `offset`, then type `text` there key by key; the offset
+    after it."""
+    doc = engine.documents[URI].doc
+    line, character = doc.position_at(offset)
+    if delete:
+        engine.apply(URI, "", ((line, character), (line, character + delete)))
+    for typed, letter in enumerate(text):
+        engine.apply(URI, letter, ((line, character + typed), (line, character + typed)))
+    return offset + len(text)
+
+
+AWAITED = (
+    "async def fetch(url):\n"
+    "    return url\n"
+    "\n"
+    "async def main(client):\n"
+    "    a = fetch('a')\n"
+    "    b = fetch('b')\n"
+    "    c = client.fetch('c')\n"
+    "    d = await fetch('d')\n"
+    "    e = fetch('e')\n"
+)
+
+
+def test_an_insertion_made_twice_is_proposed_where_the_same_syntax_stands() -> None:
+    engine = _engine(AWAITED, "python")
+    doc = engine.documents[URI].doc
+    _type_at(engine, doc.text.index("fetch('a')"), "await ")
+    assert engine.next_edits(URI, 0) == []  # once is not yet a pattern
+    cursor = _type_at(engine, doc.text.index("fetch('b')"), "await ")
+    proposals = engine.next_edits(URI, cursor)
+    # Only the call of the same function not awaited yet: not `def fetch`, not another
+    # object's `fetch`, not the call awaited already.
+    assert [p.reason for p in proposals] == ["repeat"]
+    assert _apply(doc.text, proposals[0]).endswith("    e = await fetch('e')\n")
+
+
+def test_a_typo_fixed_twice_is_fixed_at_the_next_occurrence() -> None:
+    text = "# recieve the data\ndef load():\n    pass  # recieve it\n# then recieve more\n"
+    engine = _engine(text, "python")
+    doc = engine.documents[URI].doc
+    _type_at(engine, doc.text.index("recieve"), "receive", delete=len("recieve"))
+    cursor = _type_at(engine, doc.text.index("recieve"), "receive", delete=len("recieve"))
+    proposals = engine.next_edits(URI, cursor)
+    assert len(proposals) == 1
+    assert _apply(doc.text, proposals[0]).endswith("# then receive more\n")
+    assert _apply_all(engine, cursor).count("recieve") == 0
+
+
+def test_a_short_or_single_line_change_is_not_repeated() -> None:
+    text = "f(a, b)\nf(a, b)\nf(a, b)\nx = 1\n"
+    engine = _engine(text, "python")
+    doc = engine.documents[URI].doc
+    # A comma added twice: too common a pattern to repeat.
+    _type_at(engine, doc.text.index("b)"), ",")
+    cursor = _type_at(engine, doc.text.index("b)", 10), ",")
+    assert engine.next_edits(URI, cursor) == []
+    # The same edit twice on one line is typing, not a mechanical change.
+    engine = _engine("xs = [old, old]\nold\n", "python")
+    doc = engine.documents[URI].doc
+    _type_at(engine, doc.text.index("old"), "new_", delete=0)
+    cursor = _type_at(engine, doc.text.index("old, "), "new_", delete=0)
+    assert [p.reason for p in engine.next_edits(URI, cursor)] != ["repeat"]
