@@ -303,3 +303,41 @@ async def test_no_confident_answer_is_said_in_explain_and_once_in_the_log(
         f"infill INFO infill.suggestions: no suggestion at {uri}:1:14: "
         "the engine has no confident answer here"
     ]
+
+
+STREAMS = """\
+class Reader:
+    def __init__(self, loop, limit):
+        self._loop = loop
+        self._limit = limit
+
+
+class Writer:
+    def __init__(self, transport, protocol, reader, loop):
+        self._transport = transport
+"""
+
+
+async def test_a_constructor_stores_its_next_parameter_the_way_the_file_does(
+    start_client: StartClient, workspace: Path
+):
+    client = await start(start_client, workspace)
+    uri = (workspace / "streams.py").as_uri()
+    client.open(uri, STREAMS + "        \n")
+    line = STREAMS.count("\n")
+    items = await client.inline_completion(uri, (line, 8))
+    # The parameter after the one stored, under the file's habit: never seen whole anywhere.
+    assert [i["insertText"] for i in items] == ["self._protocol = protocol"]
+    report = await client.explain(uri, (line, 8))
+    assert report is not None
+    prediction = report["offline"]["prediction"]
+    assert (prediction["source"], prediction["parameter"]) == ("scope", "protocol")
+    # Mid-line: what is typed of it is finished.
+    client.edit(uri, (line, 8), (line, 8), "self._pr")
+    items = await client.inline_completion(uri, (line, 16))
+    assert [i["insertText"] for i in items] == ["otocol = protocol"]
+    # A file without the habit gets nothing from the rule.
+    other = (workspace / "plain.py").as_uri()
+    text = "class Queue:\n    def __init__(self, maxsize, loop):\n        \n"
+    client.open(other, text)
+    assert await client.inline_completion(other, (2, 8)) == []

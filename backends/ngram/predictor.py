@@ -12,6 +12,9 @@ nothing is shown: a wrong suggestion costs the user more than none.
 A line is extended to the lines after it while every occurrence that voted for it (two at
 least) goes on the same way, up to where the block ends.
 
+Names in scope come first where they know the line (`scope.py`: the next parameter a
+constructor stores on `self`, in the file's habit).
+
 Where no line is agreed on, the rest of the line is generated a token at a time (`generate.py`)
 and shown when its confidence reaches the threshold of the kind of position (a line start, or
 some of the line typed). The thresholds are the workspace's calibration (`calibrate.py`), or
@@ -43,6 +46,7 @@ from infill.backends.ngram.lexer import (
     split_at_cursor,
     tokenize,
 )
+from infill.backends.ngram.scope import StoredParameter, stored_parameter
 from infill.backends.ngram.tuning import (
     DEFAULT_TUNING,
     LINE_START,
@@ -316,11 +320,17 @@ class Prediction:
     kind: str  # of cursor position: LINE_START or MID_LINE
     thresholds: Thresholds
     choice: Choice | None  # the line the workspace agreed on, or
-    generated: Generated | None  # the line generated a token at a time
+    generated: Generated | None  # the line generated a token at a time, or
+    stored: StoredParameter | None = None  # a constructor's parameter stored on `self`
 
     def explain(self) -> dict[str, Any]:
         """The evidence, as `infill/explain` shows it."""
         found: dict[str, Any] = {"position": self.kind, "text": self.text}
+        if self.stored is not None:
+            found["source"] = "scope"
+            found["parameter"] = self.stored.parameter
+            found["attribute"] = self.stored.attribute
+            found["storedSoInTheFile"] = self.stored.habit
         if self.choice is not None:
             level = self.choice.level
             found["source"] = "lines"
@@ -362,6 +372,9 @@ def forecast(
         calibration = index.calibrations.get(family)
         tuning = calibration.tuning if calibration is not None else DEFAULT_TUNING
     thresholds = tuning.of(cursor.kind)
+    stored = stored_parameter(family, prefix, suffix)
+    if stored is not None:
+        return Prediction(stored.text, cursor.kind, thresholds, None, None, stored)
     choice = decide(levels(index, family, cursor, thresholds.min_context), thresholds)
     if choice is not None:
         text = extend(index, choice.level, choice.text, cursor)
