@@ -67,7 +67,7 @@ def setting(default: _T, doc: str, **schema: Any) -> _T:
     return field
 
 
-def _http_url(value: str) -> str:
+def http_url(value: str) -> str:
     value = value.strip()
     if not value:
         return value  # the kind's default address
@@ -81,7 +81,7 @@ def _http_url(value: str) -> str:
     return value
 
 
-def _environment_variable_name(value: str) -> str:
+def environment_variable_name(value: str) -> str:
     if value and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
         # Catch the common mistake of pasting the key itself here: never echo it back.
         raise ValueError("expected the NAME of an environment variable (such as OPENAI_API_KEY)")
@@ -113,7 +113,7 @@ class BackendConfig:
     url: str = setting(
         "",
         "the server (see the table above)",
-        check=_http_url,
+        check=http_url,
         machine=True,
         shown_default="per kind",
     )
@@ -126,7 +126,7 @@ class BackendConfig:
     api_key_env: str = setting(
         "",
         "NAME of the environment variable holding the API key",
-        check=_environment_variable_name,
+        check=environment_variable_name,
         machine=True,
     )
     api_key_from_file: str = attrs.field(

@@ -10,6 +10,7 @@ Nothing here touches the network; files that are ignored or look secret are neve
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from urllib.parse import unquote, urlparse
 from infill.context.credentials import redact_credentials
 from infill.context.definitions import Definition, extract_definitions, identifiers_near_cursor
 from infill.context.document import Document, Edit
+from infill.context.edit_history import EditHistory
 from infill.context.edits import RecentEdits, shown_lines
 from infill.context.identifiers import identifier_words
 from infill.context.ignore import (
@@ -120,6 +122,7 @@ class ContextEngine:
         self.closed: OrderedDict[str, Tracked] = OrderedDict()
         self.recently_used: OrderedDict[str, None] = OrderedDict()  # last used last
         self.edits = RecentEdits()
+        self.history = EditHistory()  # the last changes as diffs, for next-edit models
         self.symbols = SymbolIndex()
 
     # -- privacy ---------------------------------------------------------------------------
@@ -157,15 +160,17 @@ class ContextEngine:
         # parsing it, and reading its definitions at every pause, would take seconds each.
         large = len(text) > MAX_FILE_BYTES
         analysed = not private and not large
+        display = self.display_path(path, uri)
         tracked = Tracked(
             doc=doc,
-            path=self.display_path(path, uri),
+            path=display,
             language=name,
             family=language_family(name),
             private=private,
             words=LineWords(doc.lines_text(0, doc.line_count - 1).split("\n") if analysed else []),
             tree=SyntaxTree(grammar, text) if grammar is not None and analysed else None,
             large=large,
+            changes=ChangeTracker(functools.partial(self.history.add, display)),
         )
         self.documents[uri] = tracked
         self.closed.pop(uri, None)
@@ -228,6 +233,7 @@ class ContextEngine:
                 self.open(uri, doc.text, doc.language_id, doc.version, doc.encoding)
                 if private:
                     self.edits.forget(uri)
+                    self.history.forget(tracked.path)
                     self.symbols.remove_file(tracked.path)
         for uri in [u for u, t in self.closed.items() if self.is_private_path(uri_to_path(u))]:
             del self.closed[uri]

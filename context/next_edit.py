@@ -21,6 +21,7 @@ Offsets are code points into Python strings, as in `document.py`; tree-sitter wo
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import tree_sitter
@@ -184,7 +185,10 @@ def _syntax_at(root: tree_sitter.Node, offsets: _Bytes, start: int, end: int) ->
 class ChangeTracker:
     """Keystrokes that touch the same span are one change; an edit elsewhere starts another."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_finished: Callable[[RecentChange, str], None] | None = None) -> None:
+        """`on_finished(change, after)`: a change is done (an edit elsewhere began another);
+        `after` is the text it left."""
+        self.on_finished = on_finished
         self.change: RecentChange | None = None
         self.previous: LineEdit | None = None  # the change before, if a line edit
         # The calls a signature change left to update, and the edits proposed last: while the
@@ -210,6 +214,8 @@ class ChangeTracker:
         if change is None or start > change.new_end or old_end < change.start:
             if change is not None:  # done: the text before this edit is its result
                 self.previous = line_edit(change, edit.old_text)
+                if self.on_finished is not None:
+                    self.on_finished(change, edit.old_text)
             self.change = RecentChange(edit.old_text, start, old_end, new_end, typed)
             return
         # The union of both spans, in the text before this edit; its part after the earlier

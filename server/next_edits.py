@@ -15,6 +15,9 @@ LSP has no method for an edit away from the cursor, so there are two ways to ask
   edit is accepted; `textDocument/didShowInlineEdit` has params {item: {command: {arguments}}}
   (CopilotForXcode `TextDocumentDidShowInlineEditParams`; copilot-lsp sends the edit's command).
 
+The edits come from the model-free rules (context/next_edit.py), else, where `next_edit.url`
+names one, from a next-edit model (server/edit_model.py).
+
 The server never applies an edit itself: the client applies what the user accepts.
 An answer holds the nearest proposal only; the client asks again after applying it.
 """
@@ -48,10 +51,13 @@ class NextEdits:
 
     def __init__(self, suggestions: Suggestions) -> None:
         self.suggestions = suggestions
+        # The model's last proposals, by document, version and line: clients ask again as the
+        # cursor moves, and the answer would be the same at a model's cost.
+        self._modelled: tuple[tuple[str, int, int], list[NextEdit]] | None = None
         self._ids = itertools.count(1)
         self._offered: OrderedDict[int, None] = OrderedDict()
 
-    def propose(self, params: PositionParams) -> tuple[Document, NextEdit, int] | None:
+    async def propose(self, params: PositionParams) -> tuple[Document, NextEdit, int] | None:
         """The document, its next edit and the proposal's id; None when there is none or the
         request is for another version of the document than the server holds."""
         uri, version, line, character = params.uri, params.version, params.line, params.character
@@ -61,7 +67,19 @@ class NextEdits:
         doc = tracked.doc
         if line >= doc.line_count:
             return None
-        proposals = self.suggestions.engine.next_edits(uri, doc.offset_at(line, character))
+        engine, offset = self.suggestions.engine, doc.offset_at(line, character)
+        proposals = engine.next_edits(uri, offset)
+        settings = self.suggestions.settings.next_edit
+        if not proposals and settings.url:
+            key = (uri, doc.version, line)
+            if self._modelled is not None and self._modelled[0] == key:
+                proposals = self._modelled[1]
+            else:
+                model = self.suggestions.edit_model
+                proposals = await model.propose(settings, engine, tracked, offset)
+                if self.suggestions.engine.get(uri) is not tracked or doc.version != key[1]:
+                    return None  # the user typed on (or closed it) while the model thought
+                self._modelled = (key, proposals)
         if not proposals:
             return None
         offer_id = next(self._ids)
@@ -71,9 +89,9 @@ class NextEdits:
         self.suggestions.metrics.next_edit("proposed")
         return doc, proposals[0], offer_id
 
-    def next_edit(self, params: PositionParams) -> dict[str, Any] | None:
+    async def next_edit(self, params: PositionParams) -> dict[str, Any] | None:
         """The answer to `infill/nextEdit`."""
-        proposed = self.propose(params)
+        proposed = await self.propose(params)
         if proposed is None:
             return None
         doc, proposal, offer_id = proposed
@@ -89,10 +107,10 @@ class NextEdits:
             "cursor": _position(doc, proposal.cursor),
         }
 
-    def copilot_inline_edit(self, params: PositionParams) -> dict[str, Any]:
+    async def copilot_inline_edit(self, params: PositionParams) -> dict[str, Any]:
         """The answer to `textDocument/copilotInlineEdit` (no edit: an empty list, which its
         clients expect rather than null)."""
-        proposed = self.propose(params)
+        proposed = await self.propose(params)
         if proposed is None:
             return {"edits": []}
         doc, proposal, offer_id = proposed
@@ -139,12 +157,12 @@ def register_next_edits(server: LanguageServer, next_edits: NextEdits) -> None:
     handler with attributes: functions, not bound methods)."""
 
     @server.feature(NEXT_EDIT)
-    def next_edit(params: PositionParams) -> dict[str, Any] | None:
-        return next_edits.next_edit(params)
+    async def next_edit(params: PositionParams) -> dict[str, Any] | None:
+        return await next_edits.next_edit(params)
 
     @server.feature(COPILOT_INLINE_EDIT)
-    def copilot_inline_edit(params: PositionParams) -> dict[str, Any]:
-        return next_edits.copilot_inline_edit(params)
+    async def copilot_inline_edit(params: PositionParams) -> dict[str, Any]:
+        return await next_edits.copilot_inline_edit(params)
 
     for method in (NEXT_EDIT_SHOWN, NEXT_EDIT_ACCEPTED, NEXT_EDIT_REJECTED, COPILOT_SHOWN):
         server.feature(method)(functools.partial(next_edits.notified, method))

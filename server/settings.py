@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from infill.backends import BackendConfig
-from infill.backends.base import SETTING, Setting, setting
+from infill.backends.base import SETTING, Setting, environment_variable_name, http_url, setting
 from infill.xdg import xdg_base
 
 # The kind a server's address means when no kind is given (as before the offline engine).
@@ -83,12 +83,43 @@ class MetricsSettings:
 
 
 @attrs.frozen
+class NextEditSettings:
+    # Next-edit models rewrite a region from a prompt of their own: a plain completion, which
+    # every OpenAI-compatible server takes (llama-server, vLLM, Ollama's /v1, LM Studio).
+    url: str = setting(
+        "",
+        "an OpenAI-compatible server (its base URL, with /v1) serving a next-edit model; unset:"
+        " next edits need no model (renames, signatures, repeated edits)",
+        check=http_url,
+        machine=True,
+    )
+    model: str = setting("", "the next-edit model's name on that server")
+    format: str = setting(
+        "zeta", "the model's prompt format: `zeta` (Zed's open Zeta model)", choices=("zeta",)
+    )
+    api_key_env: str = setting(
+        "",
+        "NAME of the environment variable holding that server's API key",
+        check=environment_variable_name,
+        machine=True,
+    )
+    max_tokens: int = setting(512, "most tokens of the rewritten region", minimum=16, maximum=8192)
+    timeout_ms: int = setting(
+        10_000,
+        "until the model's rewrite is complete; later, nothing is proposed",
+        minimum=100,
+        maximum=600_000,
+    )
+
+
+@attrs.frozen
 class Settings:
     backend: BackendConfig = attrs.field(factory=BackendConfig)
     prompt: PromptSettings = attrs.field(factory=PromptSettings)
     context: ContextSettings = attrs.field(factory=ContextSettings)
     completion: CompletionSettings = attrs.field(factory=CompletionSettings)
     metrics: MetricsSettings = attrs.field(factory=MetricsSettings)
+    next_edit: NextEditSettings = attrs.field(factory=NextEditSettings)
 
 
 @attrs.frozen
@@ -162,10 +193,13 @@ def _leaves(values: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, 
 def closest_key(key: str) -> str | None:
     """The known setting `key` was most likely meant to be (a typo, a wrong section), if any."""
     head, _, leaf = key.rpartition(".")
-    same_section = [known for known in FIELDS if known.startswith(f"{head}.")]
-    close = difflib.get_close_matches(key, same_section or list(FIELDS), n=1, cutoff=0.6)
+    # Leaf names compared, not whole keys: a shared "backend." makes any two keys look alike.
+    in_section = {
+        known.name: known.key for known in FIELDS.values() if known.key.startswith(f"{head}.")
+    }
+    close = difflib.get_close_matches(leaf, list(in_section), n=1, cutoff=0.6)
     if close:
-        return close[0]
+        return in_section[close[0]]
     # A known name in a wrong place or none ("temprature", "kindd", "prompt.model").
     by_name: dict[str, str] = {}
     for known in FIELDS.values():

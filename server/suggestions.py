@@ -20,6 +20,7 @@ from typing import Any
 
 from infill.context.engine import ContextEngine, Tracked
 from infill.context.snippets import Snippet
+from infill.edit_model import EditModel
 from infill.metrics import Metrics
 from infill.pipeline import Completer, NotConfigured, Prepared, prepare
 from infill.prompts.layout import StableContext
@@ -85,6 +86,7 @@ class Suggestions:
         # The other code at the head of prompts, kept while the user types (prompts/layout.py):
         # `stable.refresh()` has it chosen again at the next request.
         self.stable: StableContext[Snippet] = StableContext()
+        self.edit_model = EditModel()  # next edits' model, where `next_edit.url` names one
         self.cache = SuggestionCache()
         self.flights = Flights()
         self._typing: dict[str, TypingSpeed] = {}
@@ -381,6 +383,7 @@ class Suggestions:
         the queued metrics."""
         await asyncio.gather(*self.call_off_requests(), return_exceptions=True)
         await self.completer.aclose()
+        await self.edit_model.aclose()
         await asyncio.to_thread(self.metrics.close)
 
     def call_off_requests(self) -> list[asyncio.Future[tuple[str, ...]]]:

@@ -142,7 +142,7 @@ async def test_complete_warns_once_about_unknown_keys_and_answers(env: dict[str,
     assert (status, out) == (0, "item.price * item.quantity for item in self.items.values())\n")
     assert err == (
         "infill: unknown settings ignored: backend.kindd (did you mean backend.kind?),"
-        " backend.foo (did you mean backend.model?),"
+        " backend.foo,"
         " temprature (did you mean backend.temperature?)\n"
         "infill: answered by the offline engine (no backend.url set)\n"
     )

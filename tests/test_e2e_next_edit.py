@@ -9,6 +9,7 @@ from typing import Any
 from infill.harness import LspClient, LspError
 from infill.metrics import report
 from tests.conftest import StartClient
+from tests.fake_llm import FakeLLM, Reply
 
 URI = "file:///work/geometry.py"
 DOC = "def area(width, height):\n    double = width * 2\n    return width * height\n"
@@ -128,3 +129,67 @@ async def test_malformed_params_are_refused_and_the_server_goes_on(start_client:
     assert await next_edit(client, (40, 0), None) is None
     assert await next_edit(client, (0, 9), None) is not None
     assert not any("Traceback" in line for line in client.stderr_lines), client.stderr_lines
+
+
+# -- from a next-edit model (Zeta's format, a fake model over the real wire protocol) ---------
+
+GREET = "def greet(name):\n    print('hi ' + name)\n    print('bye ' + name)\n"
+GREET_URI = "file:///work/greet.py"
+
+
+def zeta_answer(region: str) -> list[str]:
+    """A Zeta answer rewriting the region as `region`, in token-sized pieces, as the model
+    writes it: the excerpt's fence, the markers, the region (the stop string ends it)."""
+    text = f"```greet.py\n<|editable_region_start|>\n{region}\n<|editable_region_end|>"
+    return [text[i : i + 7] for i in range(0, len(text), 7)]
+
+
+async def greet_with_f_string(start_client: StartClient, fake: FakeLLM, region: str) -> Any:
+    """The user turns the first print into an f-string; the fake model answers `region`."""
+    fake.default = Reply(chunks=zeta_answer(region))
+    options = {"next_edit": {"url": fake.url, "model": "zeta"}}
+    client = await start_client(initialization_options=options)
+    client.open(GREET_URI, GREET)
+    client.edit(GREET_URI, (1, 10), (1, 22), "f'hi {name}'")
+    document = {"uri": GREET_URI, "version": client.documents[GREET_URI].version}
+    answer = await client.request(
+        "infill/nextEdit", {"textDocument": document, "position": at(1, 22)}
+    )
+    return client, answer
+
+
+async def test_a_next_edit_model_is_asked_in_its_format_and_its_rewrite_proposed(
+    start_client: StartClient, fake: FakeLLM
+):
+    # The region ends with the document's last, empty line.
+    region = "def greet(name):\n    print(f'hi {name}')\n    print(f'bye {name}')\n"
+    client, answer = await greet_with_f_string(start_client, fake, region)
+    assert answer["edits"] == [
+        {"range": {"start": at(2, 10), "end": at(2, 23)}, "newText": "f'bye {name}'"}
+    ]
+    request = fake.requests[-1]
+    assert request.path == "/v1/completions" and request.body["model"] == "zeta"
+    prompt = request.body["prompt"]
+    assert prompt.startswith("### Instruction:\nYou are a code completion assistant")
+    # The user's change, as a diff; the excerpt, with the region and the cursor marked.
+    # (The path as infill shows it: relative to the workspace's root, absolute outside it.)
+    assert "User edited /work/greet.py:\n```diff\n@@ -1,3 +1,3 @@\n def greet(name):\n" in prompt
+    assert "-    print('hi ' + name)\n+    print(f'hi {name}')\n" in prompt
+    assert (
+        "```/work/greet.py\n<|start_of_file|>\n<|editable_region_start|>\ndef greet(name):\n"
+        "    print(f'hi {name}'<|user_cursor_is_here|>)\n"
+    ) in prompt
+    assert prompt.endswith("<|editable_region_end|>\n```\n\n### Response:\n")
+    assert request.body["stop"] == ["\n```"]
+    assert client.documents[GREET_URI].text.count("f'") == 1  # proposed, not applied
+
+
+async def test_a_rewrite_that_undoes_the_change_or_breaks_the_syntax_is_not_proposed(
+    start_client: StartClient, fake: FakeLLM
+):
+    undoing = "def greet(name):\n    print('hi ' + name)\n    print(f'bye {name}')\n"
+    _, answer = await greet_with_f_string(start_client, fake, undoing)
+    assert answer is None
+    broken = "def greet(name):\n    print(f'hi {name}')\n    print(f'bye {name}'\n"
+    _, answer = await greet_with_f_string(start_client, fake, broken)
+    assert answer is None

@@ -1,0 +1,100 @@
+"""Next edits from a model: the user's recent edits and the excerpt around the cursor in the
+model's prompt format (prompts/next_edit.py), sent as a plain completion to the OpenAI-compatible
+server of `next_edit.url`; the region it rewrites becomes the edits it makes
+(postprocess/next_edit.py). Nothing is proposed when the answer is cut short, does not parse,
+undoes the user's last change, or comes after `next_edit.timeout_ms`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import aclosing
+
+from infill.backends import BackendConfig, BackendError, CompletionRequest
+from infill.backends.openai import OpenAICompatible
+from infill.context.credentials import redact_credentials
+from infill.context.edit_history import change_diff
+from infill.context.engine import ContextEngine, Tracked
+from infill.context.next_edit import NextEdit
+from infill.postprocess.next_edit import LastChange, acceptable, region_edits
+from infill.prompts.next_edit import STOP, EditEvent, excerpt_around, zeta_prompt, zeta_rewrite
+from infill.settings import NextEditSettings
+
+log = logging.getLogger(__name__)
+
+
+class EditModel:
+    """The next-edit model's server, asked when the model-free rules have nothing."""
+
+    def __init__(self) -> None:
+        self._backend: OpenAICompatible | None = None
+        self._background: set[asyncio.Future[None]] = set()
+
+    def backend(self, settings: NextEditSettings) -> OpenAICompatible:
+        config = BackendConfig(
+            kind="openai",
+            url=settings.url,
+            model=settings.model,
+            template="qwen",  # any FIM family: the prompt is sent as written
+            api_key_env=settings.api_key_env,
+            max_tokens=settings.max_tokens,
+            timeout_ms=settings.timeout_ms,
+            answer_ms=settings.timeout_ms,
+        )
+        if self._backend is None or self._backend.config != config:
+            if self._backend is not None:
+                closing = asyncio.ensure_future(self._backend.aclose())
+                self._background.add(closing)
+                closing.add_done_callback(self._background.discard)
+            self._backend = OpenAICompatible(config)
+        return self._backend
+
+    async def propose(
+        self, settings: NextEditSettings, engine: ContextEngine, tracked: Tracked, cursor: int
+    ) -> list[NextEdit]:
+        """The model's edits around `cursor`, the nearest after it first; none on any doubt."""
+        text = tracked.doc.text
+        excerpt = excerpt_around(tracked.path, text, cursor)
+        context = text[excerpt.context[0] : excerpt.context[1]]
+        if tracked.private or redact_credentials(context) != context:
+            return []  # a secret in what would be sent, or in the region to rewrite
+        events = [EditEvent(c.path, redact_credentials(c.diff)) for c in engine.history.changes]
+        change = tracked.changes.change
+        if change is not None:
+            events.append(EditEvent(tracked.path, redact_credentials(change_diff(change, text))))
+        request = CompletionRequest(
+            prompt=zeta_prompt(events, excerpt),
+            stop=(STOP,),
+            max_tokens=settings.max_tokens,
+            temperature=0.0,
+        )
+        backend = self.backend(settings)
+        try:
+            async with (
+                asyncio.timeout(settings.timeout_ms / 1000),
+                aclosing(backend.stream(request)) as events,
+            ):
+                answer = "".join([event.text async for event in events])
+        except (BackendError, TimeoutError) as exc:
+            log.info("next-edit model: %s", exc or f"no answer within {settings.timeout_ms} ms")
+            return []
+        rewrite = zeta_rewrite(answer)
+        if rewrite is None:
+            log.info("next-edit model: an answer without its region's markers")
+            return []
+        edits = region_edits(text, excerpt.editable, rewrite)
+        last = (
+            LastChange(change.start, change.new_end, change.before[change.start : change.old_end])
+            if change is not None
+            else None
+        )
+        if not acceptable(text, edits, tracked.language, last):
+            return []
+        ordered = sorted(edits, key=lambda e: (e.start < cursor, e.start))
+        return [NextEdit(edit, edit.start + len(edit.new_text), "model") for edit in ordered]
+
+    async def aclose(self) -> None:
+        if self._backend is not None:
+            await self._backend.aclose()
+        if self._background:
+            await asyncio.wait(self._background)
