@@ -28,6 +28,11 @@ from infill.postprocess.syntax import block_end, has_grammar, in_member_list
 # the document's line ends when it leaves (the server's job).
 _LINE_END = re.compile(r"\r\n?")
 
+# A line the model writes may be as long as the document's longest, or this long in a document
+# of short lines; past that the model is rambling (a small or confused model can write hundreds
+# of characters without a line end) and waiting for the line to end only delays "nothing".
+LONG_LINE = 160
+
 
 def stop_index(
     text: str, ctx: CompletionContext, stop: tuple[str, ...], blocks: bool = True
@@ -88,6 +93,7 @@ class Cutter:
         # The single-line context of a suggestion that became one replacing the rest of the
         # cursor's line: what it falls back to if the model does not write that rest out.
         self._in_front: CompletionContext | None = None
+        self._longest_line: int | None = None  # the document's, measured when first needed
 
     def feed(self, delta: str) -> bool:
         """Add streamed text; True when the rest of the stream is not needed.
@@ -107,10 +113,24 @@ class Cutter:
         if cut is not None and self._upgrade(cut):
             cut = stop_index(self.text, self.ctx, self.stop)
         if cut is None:
-            return False
+            if not self._runs_away():
+                return False
+            cut = self.text.rfind("\n") + 1  # the complete lines only
         self.text = self.text[:cut]
         self._carriage_return = False
         return True
+
+    def _runs_away(self) -> bool:
+        """Whether the line being written is longer than LONG_LINE and than every line of the
+        document (prose excepted: a paragraph is a line)."""
+        start = self.text.rfind("\n") + 1
+        length = len(self.text) - start + (len(self.ctx.line_before) if start == 0 else 0)
+        if length <= LONG_LINE or self.ctx.prose:
+            return False
+        if self._longest_line is None:
+            document = self.ctx.prefix + self.ctx.suffix
+            self._longest_line = max(map(len, document.split("\n")))
+        return length > self._longest_line
 
     def _upgrade(self, cut: int) -> bool:
         """Change the context at the single-line cut, if `_upgraded` says so."""

@@ -29,6 +29,7 @@ from infill.postprocess.filters import (
     truncate_at_block_end,
 )
 from infill.postprocess.mode import last_in_block, opens_body, scope_floor
+from infill.postprocess.stream import LONG_LINE
 
 SINGLE = Mode.SINGLE_LINE
 MULTI = Mode.MULTI_LINE
@@ -665,6 +666,29 @@ def feed_all(cutter: Cutter, text: str, size: int = 3) -> tuple[str, bool]:
 def test_cutter_stops_a_single_line_at_its_line_end():
     cutter = Cutter(CompletionContext(SINGLE, "x = ", "\n", "python"))
     assert feed_all(cutter, "compute(a)\nmore = 1\n") == ("compute(a)", True)
+
+
+def test_cutter_gives_up_on_a_line_longer_than_the_documents_lines():
+    # A small model rambling without a line end: the stream stops once the line is longer
+    # than LONG_LINE and than every line of the document, and nothing is shown.
+    rambling = "foo(bar, baz) " * 40
+    cutter = Cutter(CompletionContext(SINGLE, "x = ", "\n", "python"))
+    text, stopped = feed_all(cutter, rambling)
+    assert stopped and text == "" and cutter.result() is None
+    # Multi-line: the lines written before it are kept.
+    cutter = Cutter(CompletionContext(MULTI, "def f(x):\n    ", "\n", "python"))
+    text, stopped = feed_all(cutter, "y = x + 1\n    " + rambling)
+    assert stopped and cutter.result() == "y = x + 1"
+
+
+@pytest.mark.parametrize("prose", [False, True])
+def test_cutter_lets_a_line_be_as_long_as_the_documents_longest_or_any_in_prose(prose: bool):
+    long_line = "VALUES = [" + ", ".join(str(n) for n in range(100)) + "]\n"
+    document = "" if prose else long_line
+    cutter = Cutter(CompletionContext(SINGLE, document + "x = [", "\n", "python", prose=prose))
+    line = ", ".join(str(n) for n in range(80)) + "]"
+    assert LONG_LINE < len(line) < len(long_line)
+    assert feed_all(cutter, line + "\nmore = 1\n") == (line, True)
 
 
 def test_cutter_takes_the_next_line_when_the_model_starts_with_a_line_end():
