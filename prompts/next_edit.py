@@ -5,13 +5,21 @@ Zeta, Zed's open edit-prediction model (zed-industries/zeta, a Qwen2.5-Coder-7B 
 by llama.cpp, vLLM or Ollama as a plain completion), is asked in its "zeta1" format, as Zed
 writes it: zed-industries/zed, crates/zeta_prompt/src/zeta_prompt.rs, module `zeta1`
 (`format_zeta1_prompt`, `format_zeta1_event`, `format_zeta1_excerpt` for the prompt,
-`clean_zeta1_model_output` for the answer). The texts below are that source's, character for
-character; the choice of the regions (line counts) is infill's.
+`clean_zeta1_model_output` for the answer); the regions' sizes are infill's.
+
+Instinct, Continue's open next-edit model (continuedev/instinct, a Qwen2.5-Coder-7B fine-tune),
+is asked in chat messages as Continue writes them: continuedev/continue, core/nextEdit/
+(`constants.ts` for the system prompt, the markers and the user prompt's opening,
+`templating/NextEditPromptEngine.ts` for the user prompt's template, `templating/instinct.ts`
+for its blocks, `providers/InstinctNextEditProvider.ts` for the regions: one line above the
+cursor's and five below editable, 25 lines each side shown); it answers with the region alone.
+
+The texts below are the sources', character for character.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 CURSOR = "<|user_cursor_is_here|>"
@@ -30,8 +38,8 @@ RESPONSE_HEADER = "\n\n### Response:\n"
 # The answer ends with the excerpt's closing fence; the region's end marker comes before it.
 STOP = "\n```"
 
-EDITABLE_LINES = 5  # the region the model may rewrite: the cursor's line and 5 on each side
-CONTEXT_LINES = 10  # shown around it, read-only
+ZETA_EDITABLE = (5, 5)  # lines above and below the cursor's that the model may rewrite
+ZETA_SHOWN = (15, 15)  # lines above and below the cursor's in the excerpt
 
 
 @dataclass(frozen=True)
@@ -58,17 +66,20 @@ class Excerpt:
         return self.text[self.editable[0] : self.editable[1]]
 
 
-def excerpt_around(path: str, text: str, cursor: int) -> Excerpt:
-    """The editable region (EDITABLE_LINES each side of the cursor's line) and the context
-    (CONTEXT_LINES more each side) around `cursor`."""
+def excerpt_around(
+    path: str,
+    text: str,
+    cursor: int,
+    editable: tuple[int, int] = ZETA_EDITABLE,
+    shown: tuple[int, int] = ZETA_SHOWN,
+) -> Excerpt:
+    """The excerpt around `cursor`: `shown` lines above and below the cursor's line, of which
+    `editable` lines above and below are the region to rewrite."""
     return Excerpt(
         path,
         text,
-        (
-            _line_start(text, cursor, EDITABLE_LINES + CONTEXT_LINES),
-            _line_end(text, cursor, EDITABLE_LINES + CONTEXT_LINES),
-        ),
-        (_line_start(text, cursor, EDITABLE_LINES), _line_end(text, cursor, EDITABLE_LINES)),
+        (_line_start(text, cursor, shown[0]), _line_end(text, cursor, shown[1])),
+        (_line_start(text, cursor, editable[0]), _line_end(text, cursor, editable[1])),
         cursor,
     )
 
@@ -104,21 +115,9 @@ def zeta_prompt(events: Sequence[EditEvent], excerpt: Excerpt) -> str:
 
 def _zeta_excerpt(excerpt: Excerpt) -> str:
     """`format_zeta1_excerpt`: the path as the fence's info string, the start-of-file marker
-    where the context starts the document, the region between its markers with the cursor's."""
-    text, (context_start, context_end) = excerpt.text, excerpt.context
-    start, end = excerpt.editable
-    return (
-        f"```{excerpt.path}\n"
-        + (f"{START_OF_FILE}\n" if context_start == 0 else "")
-        + text[context_start:start]
-        + f"{REGION_START}\n"
-        + text[start : excerpt.cursor]
-        + CURSOR
-        + text[excerpt.cursor : end]
-        + f"\n{REGION_END}"
-        + text[end:context_end]
-        + "\n```"
-    )
+    where the excerpt starts the document, the region between its markers with the cursor's."""
+    start_of_file = f"{START_OF_FILE}\n" if excerpt.context[0] == 0 else ""
+    return f"```{excerpt.path}\n{start_of_file}{_marked_excerpt(excerpt)}\n```"
 
 
 def zeta_rewrite(answer: str) -> str | None:
@@ -138,3 +137,141 @@ def zeta_rewrite(answer: str) -> str | None:
     if start > end:
         return ""
     return content[start:end]
+
+
+INSTINCT_SYSTEM = (
+    "You are Instinct, an intelligent next-edit predictor developed by Continue.dev. Your role as"
+    " an AI agent is to help developers complete their code tasks by predicting the next edit"
+    " that they will make within the section of code marked by <|editable_region_start|> and"
+    " <|editable_region_end|> tags.\n\n"
+    "You have access to the following information to help you make informed suggestions:\n\n"
+    '- Context: In the section marked "### Context", there are context items from potentially'
+    " relevant files in the developer's codebase. Each context item consists of a"
+    " <|context_file|> marker, the filepath, a <|snippet|> marker, and then some content from"
+    " that file, in that order. Keep in mind that not all of the context information may be"
+    " relevant to the task, so use your judgement to determine which parts to consider.\n"
+    '- User Edits: In the section marked "### User Edits:", there is a record of the most recent'
+    " changes made to the code, helping you understand the evolution of the code and the"
+    " developer's intentions. These changes are listed from most recent to least recent. It's"
+    " possible that some of the edit diff history is entirely irrelevant to the developer's"
+    " change. The changes are provided in a unified line-diff format, i.e. with pluses and"
+    " minuses for additions and deletions to the code.\n"
+    '- User Excerpt: In the section marked "### User Excerpt:", there is a filepath to the'
+    " developer's current file, and then an excerpt from that file. The"
+    " <|editable_region_start|> and <|editable_region_end|> markers are within this excerpt."
+    " Your job is to rewrite only this editable region, not the whole excerpt. The excerpt"
+    " provides additional context on the surroundings of the developer's edit.\n"
+    "- Cursor Position: Within the user excerpt's editable region, the <|user_cursor_is_here|>"
+    " flag indicates where the developer's cursor is currently located, which can be crucial"
+    " for understanding what part of the code they are focusing on. Do not produce this marker"
+    " in your output; simply take it into account.\n\n"
+    "Your task is to predict and complete the changes the developer would have made next in the"
+    " editable region. The developer may have stopped in the middle of typing. Your goal is to"
+    " keep the developer on the path that you think they're following. Some examples include"
+    " further implementing a class, method, or variable, or improving the quality of the code."
+    " Make sure the developer doesn't get distracted by ensuring your suggestion is relevant."
+    " Consider what changes need to be made next, if any. If you think changes should be made,"
+    " ask yourself if this is truly what needs to happen. If you are confident about it, then"
+    " proceed with the changes.\n\n"
+    "# Steps\n\n"
+    "1. **Review Context**: Analyze the context from the resources provided, such as recently"
+    " viewed snippets, edit history, surrounding code, and cursor location.\n"
+    "2. **Evaluate Current Code**: Determine if the current code within the tags requires any"
+    " corrections or enhancements.\n"
+    "3. **Suggest Edits**: If changes are required, ensure they align with the developer's"
+    " patterns and improve code quality.\n"
+    "4. **Maintain Consistency**: Ensure indentation and formatting follow the existing code"
+    " style.\n\n"
+    "# Output Format\n\n"
+    "- Provide only the revised code within the tags. Do not include the tags in your output.\n"
+    "- Ensure that you do not output duplicate code that exists outside of these tags.\n"
+    "- Avoid undoing or reverting the developer's last change unless there are obvious typos or"
+    " errors."
+)
+INSTINCT_USER_OPENING = (
+    "Reference the user excerpt, user edits, and the snippets to understand the developer's"
+    " intent. Update the editable region of the user excerpt by predicting and completing the"
+    " changes they would have made next. This may be a deletion, addition, or modification of"
+    " code."
+)
+INSTINCT_EDITABLE = (1, 5)
+INSTINCT_SHOWN = (25, 25)
+
+
+def instinct_user_prompt(events: Sequence[EditEvent], excerpt: Excerpt) -> str:
+    """The user message (the template of `NextEditPromptEngine.ts`): the edits oldest first
+    (as Continue collects them), the excerpt. Its context block (other files' snippets, each
+    after `<|context_file|>: path` and `<|snippet|>`) is left empty, as Continue sends it
+    when it has none: the region is local and the snippets would cost prompt time."""
+    edits = "\n".join(
+        f'User edited file "{event.path}"\n\n```diff\n{diff}\n```'
+        for event in events
+        if (diff := _instinct_diff(event.diff))
+    )
+    return (
+        f"{INSTINCT_USER_OPENING}\n\n### Context:\n\n\n### User Edits:\n\n{edits}"
+        f"\n\n### User Excerpt:\n{excerpt.path}\n\n{_marked_excerpt(excerpt)}```\n### Response:"
+    )
+
+
+def _instinct_diff(diff: str) -> str:
+    """`editHistoryBlock`'s filter: hunk headers, added, removed and context lines, no blank
+    ones (an empty context line is dropped too)."""
+    return "\n".join(
+        line for line in diff.split("\n") if line.strip() and line.startswith(("@@", "+", "-", " "))
+    )
+
+
+def _marked_excerpt(excerpt: Excerpt) -> str:
+    """`currentFileContentBlock`: the shown lines with the region's markers on lines of their
+    own and the cursor's marker in its line."""
+    text, (shown_start, shown_end) = excerpt.text, excerpt.context
+    start, end = excerpt.editable
+    return (
+        text[shown_start:start]
+        + f"{REGION_START}\n"
+        + text[start : excerpt.cursor]
+        + CURSOR
+        + text[excerpt.cursor : end]
+        + f"\n{REGION_END}"
+        + text[end:shown_end]
+    )
+
+
+def instinct_rewrite(answer: str) -> str | None:
+    """The region as the model rewrote it: its answer, without a cursor marker, a code fence
+    around it or region markers it wrote anyway."""
+    content = answer.replace(CURSOR, "")
+    if REGION_START in content or REGION_END in content:
+        return zeta_rewrite(content)
+    lines = content.strip("\n").split("\n")
+    if len(lines) >= 2 and lines[0].startswith("```") and lines[-1].strip() == "```":
+        return "\n".join(lines[1:-1])
+    return content
+
+
+@dataclass(frozen=True)
+class EditFormat:
+    """How one family of next-edit models is asked and answers."""
+
+    editable: tuple[int, int]  # lines above and below the cursor's that it may rewrite
+    shown: tuple[int, int]  # lines above and below the cursor's in its excerpt
+    chat: bool  # asked in chat messages (system, user) rather than a completion prompt
+    prompt: Callable[[Sequence[EditEvent], Excerpt], str]  # the completion prompt or user message
+    system: str
+    stop: tuple[str, ...]
+    rewrite: Callable[[str], str | None]  # the region out of the answer; None: no rewrite
+
+
+FORMATS = {
+    "zeta": EditFormat(ZETA_EDITABLE, ZETA_SHOWN, False, zeta_prompt, "", (STOP,), zeta_rewrite),
+    "instinct": EditFormat(
+        INSTINCT_EDITABLE,
+        INSTINCT_SHOWN,
+        True,
+        instinct_user_prompt,
+        INSTINCT_SYSTEM,
+        (),
+        instinct_rewrite,
+    ),
+}

@@ -17,7 +17,7 @@ from infill.context.edit_history import change_diff
 from infill.context.engine import ContextEngine, Tracked
 from infill.context.next_edit import NextEdit
 from infill.postprocess.next_edit import LastChange, acceptable, region_edits
-from infill.prompts.next_edit import STOP, EditEvent, excerpt_around, zeta_prompt, zeta_rewrite
+from infill.prompts.next_edit import FORMATS, EditEvent, excerpt_around
 from infill.settings import NextEditSettings
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ class EditModel:
             kind="openai",
             url=settings.url,
             model=settings.model,
-            template="qwen",  # any FIM family: the prompt is sent as written
+            # A completion prompt is sent as written (any FIM family); "chat": as messages.
+            template="chat" if FORMATS[settings.format].chat else "qwen",
             api_key_env=settings.api_key_env,
             max_tokens=settings.max_tokens,
             timeout_ms=settings.timeout_ms,
@@ -53,8 +54,9 @@ class EditModel:
         self, settings: NextEditSettings, engine: ContextEngine, tracked: Tracked, cursor: int
     ) -> list[NextEdit]:
         """The model's edits around `cursor`, the nearest after it first; none on any doubt."""
+        form = FORMATS[settings.format]
         text = tracked.doc.text
-        excerpt = excerpt_around(tracked.path, text, cursor)
+        excerpt = excerpt_around(tracked.path, text, cursor, form.editable, form.shown)
         context = text[excerpt.context[0] : excerpt.context[1]]
         if tracked.private or redact_credentials(context) != context:
             return []  # a secret in what would be sent, or in the region to rewrite
@@ -62,26 +64,37 @@ class EditModel:
         change = tracked.changes.change
         if change is not None:
             events.append(EditEvent(tracked.path, redact_credentials(change_diff(change, text))))
+        prompt = form.prompt(events, excerpt)
         request = CompletionRequest(
-            prompt=zeta_prompt(events, excerpt),
-            stop=(STOP,),
+            prompt="" if form.chat else prompt,
+            system=form.system,
+            messages=({"role": "user", "content": prompt},) if form.chat else (),
+            stop=form.stop,
             max_tokens=settings.max_tokens,
             temperature=0.0,
         )
         backend = self.backend(settings)
+        pieces: list[str] = []
+        finish: str | None = None
         try:
             async with (
                 asyncio.timeout(settings.timeout_ms / 1000),
-                aclosing(backend.stream(request)) as events,
+                aclosing(backend.stream(request)) as stream,
             ):
-                answer = "".join([event.text async for event in events])
+                async for event in stream:
+                    pieces.append(event.text)
+                    finish = event.finish_reason or finish
         except (BackendError, TimeoutError) as exc:
             log.info("next-edit model: %s", exc or f"no answer within {settings.timeout_ms} ms")
             return []
-        rewrite = zeta_rewrite(answer)
-        if rewrite is None:
-            log.info("next-edit model: an answer without its region's markers")
+        rewrite = form.rewrite("".join(pieces))
+        if rewrite is None or finish == "length":
+            log.info("next-edit model: an answer cut short or without its region")
             return []
+        # The region's own line breaks at its end: models keep or drop a last empty line at
+        # will, and a final line break lost is not an edit anyone meant.
+        region = excerpt.region
+        rewrite = rewrite.rstrip("\n") + region[len(region.rstrip("\n")) :]
         edits = region_edits(text, excerpt.editable, rewrite)
         last = (
             LastChange(change.start, change.new_end, change.before[change.start : change.old_end])

@@ -84,8 +84,9 @@ class MetricsSettings:
 
 @attrs.frozen
 class NextEditSettings:
-    # Next-edit models rewrite a region from a prompt of their own: a plain completion, which
-    # every OpenAI-compatible server takes (llama-server, vLLM, Ollama's /v1, LM Studio).
+    # Next-edit models rewrite a region from a prompt of their own: a plain completion or chat
+    # messages, which every OpenAI-compatible server takes (llama-server, vLLM, Ollama's /v1,
+    # LM Studio).
     url: str = setting(
         "",
         "an OpenAI-compatible server (its base URL, with /v1) serving a next-edit model; unset:"
@@ -95,7 +96,10 @@ class NextEditSettings:
     )
     model: str = setting("", "the next-edit model's name on that server")
     format: str = setting(
-        "zeta", "the model's prompt format: `zeta` (Zed's open Zeta model)", choices=("zeta",)
+        "zeta",
+        "the model's prompt format: `zeta` (Zed's open Zeta, a completion prompt), `instinct`"
+        " (Continue's open Instinct, chat messages)",
+        choices=("zeta", "instinct"),
     )
     api_key_env: str = setting(
         "",

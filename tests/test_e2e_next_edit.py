@@ -144,10 +144,18 @@ def zeta_answer(region: str) -> list[str]:
     return [text[i : i + 7] for i in range(0, len(text), 7)]
 
 
-async def greet_with_f_string(start_client: StartClient, fake: FakeLLM, region: str) -> Any:
-    """The user turns the first print into an f-string; the fake model answers `region`."""
-    fake.default = Reply(chunks=zeta_answer(region))
-    options = {"next_edit": {"url": fake.url, "model": "zeta"}}
+async def greet_with_f_string(
+    start_client: StartClient, fake: FakeLLM, region: str, form: str = "zeta"
+) -> Any:
+    """The user turns the first print into an f-string; the fake model answers `region` (in
+    Zeta's answer format, or Instinct's: the region alone)."""
+    chunks = (
+        zeta_answer(region)
+        if form == "zeta"
+        else [region[i : i + 7] for i in range(0, len(region), 7)]
+    )
+    fake.default = Reply(chunks=chunks)
+    options = {"next_edit": {"url": fake.url, "model": form, "format": form}}
     client = await start_client(initialization_options=options)
     client.open(GREET_URI, GREET)
     client.edit(GREET_URI, (1, 10), (1, 22), "f'hi {name}'")
@@ -193,3 +201,25 @@ async def test_a_rewrite_that_undoes_the_change_or_breaks_the_syntax_is_not_prop
     broken = "def greet(name):\n    print(f'hi {name}')\n    print(f'bye {name}'\n"
     _, answer = await greet_with_f_string(start_client, fake, broken)
     assert answer is None
+
+
+async def test_instinct_is_asked_in_chat_messages_and_its_region_proposed(
+    start_client: StartClient, fake: FakeLLM
+):
+    # Instinct answers the region without its last, empty line: the line break stays.
+    region = "def greet(name):\n    print(f'hi {name}')\n    print(f'bye {name}')"
+    client, answer = await greet_with_f_string(start_client, fake, region, "instinct")
+    assert answer["edits"] == [
+        {"range": {"start": at(2, 10), "end": at(2, 23)}, "newText": "f'bye {name}'"}
+    ]
+    request = fake.requests[-1]
+    assert request.path == "/v1/chat/completions" and request.body["model"] == "instinct"
+    system, user = request.body["messages"]
+    assert system["role"] == "system" and system["content"].startswith("You are Instinct")
+    assert user["role"] == "user" and user["content"].endswith(
+        "### User Excerpt:\n/work/greet.py\n\n<|editable_region_start|>\ndef greet(name):\n"
+        "    print(f'hi {name}'<|user_cursor_is_here|>)\n    print('bye ' + name)\n\n"
+        "<|editable_region_end|>```\n### Response:"
+    )
+    assert 'User edited file "/work/greet.py"' in user["content"]
+    assert client.documents[GREET_URI].text.count("f'") == 1  # proposed, not applied

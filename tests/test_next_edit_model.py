@@ -1,13 +1,23 @@
 """Next edits from a model: Zeta's prompt exactly as Zed writes it (zed-industries/zed,
-crates/zeta_prompt/src/zeta_prompt.rs, module zeta1), its answers read back into edits, and the
-edit history as the diffs it is shown."""
+crates/zeta_prompt/src/zeta_prompt.rs, module zeta1), Instinct's as Continue writes it
+(continuedev/continue, core/nextEdit/), their answers read back into edits, and the edit history
+as the diffs they are shown."""
 
 from __future__ import annotations
 
 from infill.context.edit_history import change_diff
 from infill.context.next_edit import RecentChange, Replacement
 from infill.postprocess.next_edit import LastChange, acceptable, applied, region_edits
-from infill.prompts.next_edit import EditEvent, Excerpt, excerpt_around, zeta_prompt, zeta_rewrite
+from infill.prompts.next_edit import (
+    INSTINCT_SYSTEM,
+    EditEvent,
+    Excerpt,
+    excerpt_around,
+    instinct_rewrite,
+    instinct_user_prompt,
+    zeta_prompt,
+    zeta_rewrite,
+)
 
 TEXT = "import os\n\ndef greet(name):\n    print('hi ' + name)\n    print('bye ' + name)\n"
 
@@ -53,6 +63,38 @@ def test_the_answer_is_the_rewritten_region_only_when_both_markers_are_there():
     assert zeta_rewrite(answer) == "def greet(name):\n    print(f'hi {name}')"
     assert zeta_rewrite(answer.replace("<|editable_region_end|>", "")) is None  # cut short
     assert zeta_rewrite("<|editable_region_start|>\n\n<|editable_region_end|>") == ""
+
+
+def test_the_instinct_messages_are_continues_character_for_character():
+    cursor = TEXT.index("name)\n    print('bye")
+    excerpt = Excerpt("app.py", TEXT, (0, len(TEXT) - 1), (11, len(TEXT) - 1), cursor)
+    # An empty context line (" ") is dropped, as `editHistoryBlock` drops blank lines.
+    diff = "@@ -2,2 +2,2 @@\n \n-def greet():\n+def greet(name):"
+    events = [EditEvent("app.py", diff), EditEvent("b.py", "")]
+    # Written out from the template in NextEditPromptEngine.ts and the blocks of instinct.ts.
+    expected = (
+        "Reference the user excerpt, user edits, and the snippets to understand the developer's "
+        "intent. Update the editable region of the user excerpt by predicting and completing the "
+        "changes they would have made next. This may be a deletion, addition, or modification of "
+        "code.\n\n### Context:\n\n\n### User Edits:\n\n"
+        'User edited file "app.py"\n\n```diff\n'
+        "@@ -2,2 +2,2 @@\n-def greet():\n+def greet(name):\n```"
+        "\n\n### User Excerpt:\napp.py\n\n"
+        "import os\n\n<|editable_region_start|>\n"
+        "def greet(name):\n    print('hi ' + <|user_cursor_is_here|>name)\n"
+        "    print('bye ' + name)\n<|editable_region_end|>```\n### Response:"
+    )
+    assert instinct_user_prompt(events, excerpt) == expected
+    assert INSTINCT_SYSTEM.startswith("You are Instinct, an intelligent next-edit predictor")
+    assert INSTINCT_SYSTEM.endswith("unless there are obvious typos or errors.")
+
+
+def test_instincts_answer_is_the_region_with_any_fence_or_marker_taken_off():
+    region = "def greet(name):\n    print(f'hi {name}')"
+    assert instinct_rewrite(region) == region
+    assert instinct_rewrite(f"```python\n{region}\n```\n") == region
+    marked = f"<|editable_region_start|>\n{region}<|user_cursor_is_here|>\n<|editable_region_end|>"
+    assert instinct_rewrite(marked) == region
 
 
 def test_a_rewrite_becomes_the_smallest_edits():
