@@ -273,6 +273,9 @@ class StreamEvent:
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None  # tokens and timings, as the API reports them
     index: int = 0  # which candidate it belongs to (0 to n - 1); their pieces interleave
+    # The server says it is still reading the prompt (llama.cpp's `prompt_progress`): slow,
+    # not dead.
+    reading: bool = False
 
 
 class BackendError(Exception):

@@ -229,7 +229,7 @@ class HttpBackend:
         url = self.url(self.warm_path)
         try:
             async with asyncio.timeout(self.config.timeout_ms / 1000):
-                await self.get(self.warm_path)
+                self.warmed(*await self.get(self.warm_path))
         except TimeoutError:
             log.info("warming %s: no answer within %d ms", url, self.config.timeout_ms)
         except (httpx.HTTPError, httpx.InvalidURL, ValueError, BackendError) as exc:
@@ -239,6 +239,17 @@ class HttpBackend:
             unreachable = (httpx.ConnectError, httpx.ProxyError, BackendError)
             return reason if isinstance(exc, unreachable) else None
         return None
+
+    async def warm_up_done(self) -> None:
+        """The warm-up's end, if one is under way: its connection is the one to use (rather
+        than opening a second), and its answer may change what requests say. At most the
+        warm-up's own timeout."""
+        if self._warming is not None and not self._warming.done():
+            await asyncio.wait((self._warming,))
+
+    def warmed(self, status: int, body: bytes) -> None:
+        """What the warm-up's answer says about the server (its status and body, read up to
+        WARM_BODY_BYTES)."""
 
     async def prime(self, request: CompletionRequest) -> None:
         """Hosted APIs and vLLM cache prompt prefixes by themselves, as requests come."""
@@ -282,10 +293,7 @@ class HttpBackend:
         the server's Retry-After or a doubling backoff; a request the server may have read
         before it hung up is sent once more, at once (the connection may have been one it
         closed as it was reused), and no more."""
-        if self._warming is not None and not self._warming.done():
-            # The connection being opened is the one to use: wait (at most the warm-up's own
-            # timeout) rather than open a second.
-            await asyncio.wait((self._warming,))
+        await self.warm_up_done()
         url = self.url(path)
         content = json.dumps(body).encode("utf-8")
         try:

@@ -3,6 +3,7 @@ FIM prompt, or `/chat/completions` for chat models; both streamed as Server-Sent
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -29,6 +30,15 @@ REFUSED = (400, 422)
 class OpenAICompatible(HttpBackend):
     warm_path = "/models"
     takes_n = True  # until the server refuses it
+    llamacpp = False  # the server is llama-server (its /models says so): it takes its own fields
+
+    def warmed(self, status: int, body: bytes) -> None:
+        """llama-server lists its models as `owned_by: llamacpp`."""
+        try:
+            models = json.loads(body)["data"] if status == 200 else []
+            self.llamacpp = any(model.get("owned_by") == "llamacpp" for model in models)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            self.llamacpp = False
 
     def body(self, request: CompletionRequest) -> dict[str, Any]:
         temperature = request.temperature
@@ -52,6 +62,11 @@ class OpenAICompatible(HttpBackend):
             body["stop"] = list(request.stop)
         if request.n > 1:
             body["n"] = request.n  # the candidates stream interleaved, told apart by `index`
+        if self.llamacpp:
+            # As the llamacpp kind asks (see there): events while the prompt is read, one slot.
+            body["return_progress"] = True
+            if self.config.slot >= 0:
+                body["id_slot"] = self.config.slot
         return body
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
@@ -85,6 +100,7 @@ class OpenAICompatible(HttpBackend):
     async def _post(self, path: str, request: CompletionRequest) -> httpx.Response:
         """The streaming response. A server that refuses `n` > 1 is asked for one candidate,
         now and from then on."""
+        await self.warm_up_done()  # the body depends on what it learns of the server
         try:
             return await self._open(path, self.body(request), request.on_sent)
         except BackendError as exc:
@@ -122,6 +138,7 @@ def openai_events(chunk: dict[str, Any], url: str) -> list[StreamEvent]:
                 finish_reason=choice.get("finish_reason"),
                 usage=usage,
                 index=index if isinstance(index, int) and index >= 0 else 0,
+                reading="prompt_progress" in chunk,
             )
         )
     return events

@@ -1,7 +1,9 @@
 """Slow is not dead: a backend is judged on its first token, an answer on its time.
 
 A stream has two deadlines. Until its first token it has `timeout_ms`: a server that says
-nothing by then is failing, and the circuit breaker counts it. Once it streams, the answer has
+nothing by then is failing, and the circuit breaker counts it; one that says it is reading the
+prompt (llama.cpp) gets `timeout_ms` again from each time it says so, and running out of
+time while reading is no failure either. Once it streams, the answer has
 `answer_ms` more: a model on a CPU writing a long answer is slow, not broken, and when the
 time is up the lines it completed are shown rather than thrown away.
 """
@@ -12,6 +14,8 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from infill.backends import StreamEvent
+
 
 @dataclass
 class Deadlines:
@@ -21,17 +25,25 @@ class Deadlines:
     answer_ms: int
     started: float = 0.0  # time.perf_counter() when the request went out
     first_token: float | None = None  # when the first token came
+    reading: bool = False  # the server said it was reading the prompt
 
     def scope(self) -> asyncio.Timeout:
         """The timeout to run the stream in: the first token's deadline, until it comes."""
         self.started = time.perf_counter()
         return asyncio.timeout(self.first_token_ms / 1000)
 
-    def streamed(self, scope: asyncio.Timeout, text: str) -> None:
-        """A piece of the answer came: the first one moves the deadline to the answer's."""
-        if self.first_token is None and text:
+    def streamed(self, scope: asyncio.Timeout, event: StreamEvent) -> None:
+        """A piece of the answer came: the first one moves the deadline to the answer's. Before
+        it, word that the server is reading the prompt gives the first token its whole time
+        again from then: a long prompt on a CPU is slow, not dead."""
+        if self.first_token is not None:
+            return
+        if event.text:
             self.first_token = time.perf_counter()
             scope.reschedule(asyncio.get_running_loop().time() + self.answer_ms / 1000)
+        elif event.reading:
+            self.reading = True
+            scope.reschedule(asyncio.get_running_loop().time() + self.first_token_ms / 1000)
 
     @property
     def answered(self) -> bool:

@@ -422,7 +422,7 @@ class Completer:
             async with deadlines.scope() as scope:
 
                 def observe(event: StreamEvent) -> None:
-                    deadlines.streamed(scope, event.text)
+                    deadlines.streamed(scope, event)
                     if event.usage is not None:
                         self.note_prompt_cache(event.usage)
 
@@ -437,6 +437,11 @@ class Completer:
             self.breaker.failure(str(exc), exc.retry_after)
             return ()
         except TimeoutError:
+            if deadlines.reading and not deadlines.answered:
+                log.info(
+                    "backend: still reading the prompt %d ms after saying so", config.timeout_ms
+                )
+                return ()
             if not deadlines.answered:
                 log.warning("backend: no first token within %d ms", config.timeout_ms)
                 self.breaker.failure(f"no first token within {config.timeout_ms} ms")

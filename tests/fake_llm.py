@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import ssl
 import time
 import zlib
@@ -38,6 +39,10 @@ class Reply:
     keep_open: bool = False  # after the chunks, neither [DONE] nor the end: wait for the client
     headers: dict[str, str] = field(default_factory=dict)  # extra headers (Retry-After)
     raw_events: list[str] = field(default_factory=list)  # sent as they are, before the chunks
+    # llama.cpp reading a long prompt: this many seconds before the first chunk, and if the
+    # request asks for `return_progress`, a `prompt_progress` event every PROGRESS_EVERY
+    # seconds (at 0 too); /infill, /completion and /v1/completions only.
+    reading: float = 0.0
     abort: bool = False  # after the chunks, drop the connection mid-body
     hang_up: bool = False  # read the request, then close the connection without a word
     hold: asyncio.Event | None = None  # after the headers, wait for the test to set it
@@ -82,6 +87,7 @@ class FakeLLM:
         self.gets: list[Received] = []  # GET requests (the client warming its connection)
         self.events: list[Received] = []  # Tabby's POST /v1/events (usage events, not requests)
         self.models = ["fake"]  # what the model listings answer
+        self.owned_by = "fake"  # their owner in OpenAI's listing (llama-server: "llamacpp")
         # The model listings answer a body that never ends (until the client leaves).
         self.endless_listings = False
         self.listing_bytes_sent = 0  # of such bodies, written so far
@@ -209,7 +215,7 @@ class FakeLLM:
                 await writer.drain()
                 self.listing_bytes_sent += len(entries)
         else:
-            data = [{"id": name, "object": "model"} for name in self.models]
+            data = [{"id": n, "object": "model", "owned_by": self.owned_by} for n in self.models]
             body = json.dumps({"object": "list", "data": data})
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
@@ -263,6 +269,16 @@ class FakeLLM:
 
         for raw in reply.raw_events:
             write(raw.encode())
+        # The events only for a request that asks for them, as llama-server sends them.
+        reading = (
+            reply.reading if received is not None and received.body.get("return_progress") else 0
+        )
+        steps = math.ceil(reading / PROGRESS_EVERY)
+        for step in range(steps + 1 if reading else 0):
+            if step and await _client_gone_within(reader, reading / steps):
+                return False
+            write(_prompt_progress(path, step / steps))
+            await writer.drain()
         if reply.hold is not None:
             await writer.drain()
             await reply.hold.wait()
@@ -284,6 +300,18 @@ class FakeLLM:
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
+
+
+PROGRESS_EVERY = 0.2
+
+
+def _prompt_progress(path: str, done: float) -> bytes:
+    """llama-server's event while it reads the prompt: `done` of 1,000 tokens read."""
+    progress = {"total": 1000, "cache": 0, "processed": round(1000 * done), "time_ms": 0}
+    if path == "/v1/completions":
+        choice = {"text": "", "index": 0, "logprobs": None, "finish_reason": None}
+        return _sse({"choices": [choice], "prompt_progress": progress})
+    return _sse({"content": "", "stop": False, "prompt_progress": progress})
 
 
 def _sse(event: dict[str, Any], name: str | None = None) -> bytes:

@@ -100,7 +100,6 @@ FAULTS = {
         Reply(chunks=["4"], raw_events=['{"response": 4']), "ollama", ("malformed event",)
     ),
     "event-over-a-megabyte": Fault(Reply(chunks=["x" * 2_000_000]), logged=("oversized",)),
-    "answer-past-max-tokens": Fault(Reply(chunks=["x" * 1000] * 5000), logged=("ignores max",)),
 }
 
 
@@ -143,6 +142,42 @@ async def test_a_slow_stream_shows_its_complete_lines_and_never_trips_the_breake
         assert "x" not in texts[0]
     assert not [m for m in client.messages if down(m)], client.messages
     assert not [line for line in client.stderr_lines if "no first token" in line]
+
+
+async def test_an_answer_longer_than_max_tokens_allows_is_an_error_and_not_shown(
+    fake: FakeLLM, start_client: StartClient
+):
+    # Short lines in the function's body, never ending it: only the answer's length tells that
+    # the server ignores max_tokens (one long line would be cut as a rambling one first).
+    fake.default = Reply(chunks=["x = 1\n    "] * 100_000)
+    client = await start_client(initialization_options=settings(fake.url))
+    client.open(URI, "def answer():\n    \n")
+    assert await client.inline_completion(URI, (1, 4), timeout=60) == []
+    assert any("ignores max_tokens" in line for line in client.stderr_lines), client.stderr_lines
+
+
+@pytest.mark.parametrize("kind", ["llamacpp", "openai"])
+async def test_a_server_reading_a_long_prompt_is_waited_for_and_not_counted_dead(
+    kind: str, fake: FakeLLM, start_client: StartClient
+):
+    # llama-server on a CPU, 1.5 s reading the prompt and saying so every 0.2 s, against a
+    # first-token deadline of 0.5 s (the openai kind learns it is llama-server from /models).
+    fake.owned_by = "llamacpp"
+    fake.default = Reply(chunks=["42\n"], reading=1.5)
+    options = settings(fake.root if kind == "llamacpp" else fake.url, kind)
+    options["backend"] = {**options["backend"], "timeout_ms": 500}  # type: ignore[dict-item]
+    client = await start_client(initialization_options=options)
+    client.open(URI, TEXT)
+    items = await client.inline_completion(URI, CURSOR, timeout=30)
+    assert [item["insertText"] for item in items] == ["42"]
+    posted = [request for request in fake.requests if request.method == "POST"]
+    assert posted[-1].body["return_progress"] is True
+    # Without the server's word, the same silence is a dead server's.
+    fake.default = Reply(chunks=["42\n"], ttft=1.5)
+    client.type_text(URI, CURSOR, " ")
+    assert await client.inline_completion(URI, (CURSOR[0], CURSOR[1] + 1), timeout=30) == []
+    assert any("no first token within 500 ms" in line for line in client.stderr_lines)
+    assert not [m for m in client.messages if down(m)], client.messages
 
 
 async def test_429_waits_as_long_as_retry_after_says(fake: FakeLLM, start_client: StartClient):
