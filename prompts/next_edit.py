@@ -250,6 +250,52 @@ def instinct_rewrite(answer: str) -> str | None:
     return content
 
 
+# Chat models with no next-edit training (Claude, GPT, a local instruct model): infill's own
+# prompt, the same parts as the trained formats' (edits as diffs, the excerpt with its markers),
+# and an answer in a fenced block, which chat models write without being coaxed.
+CHAT_SYSTEM = (
+    "You predict a developer's next edit. You are shown their recent edits as unified diffs,"
+    " oldest first, and an excerpt of the file they are in. The region you may rewrite lies"
+    f" between {REGION_START} and {REGION_END}; their cursor is at {CURSOR}. Answer with that"
+    " region as the developer will have it after their next edit, in one fenced code block,"
+    " without the markers, and nothing else. Make only the change their edits imply: the same"
+    " change where it is still to be made, what a change they made requires elsewhere in the"
+    " region. Never undo their edits. If nothing follows from them, write the region out"
+    " unchanged."
+)
+CHAT_EDITABLE = (5, 5)
+CHAT_SHOWN = (20, 20)
+
+
+def chat_user_prompt(events: Sequence[EditEvent], excerpt: Excerpt) -> str:
+    """The user message for a chat model: the edits as diffs, then the excerpt."""
+    edits = "\n\n".join(
+        f"{event.path}:\n```diff\n{event.diff}\n```" for event in events if event.diff
+    )
+    return (
+        f"My recent edits:\n\n{edits or '(none)'}\n\n"
+        f"The file {excerpt.path}, around my cursor:\n\n```\n{_marked_excerpt(excerpt)}\n```"
+    )
+
+
+def chat_rewrite(answer: str) -> str | None:
+    """The region out of a chat model's answer: its first fenced block, without markers;
+    None when the answer has no complete block."""
+    start = answer.find("```")
+    if start == -1:
+        return None
+    body = answer.find("\n", start)
+    end = answer.find("\n```", body)
+    if body == -1 or end == -1:
+        return None
+    return (
+        answer[body + 1 : end]
+        .replace(CURSOR, "")
+        .replace(f"{REGION_START}\n", "")
+        .replace(f"\n{REGION_END}", "")
+    )
+
+
 @dataclass(frozen=True)
 class EditFormat:
     """How one family of next-edit models is asked and answers."""
@@ -273,5 +319,8 @@ FORMATS = {
         INSTINCT_SYSTEM,
         (),
         instinct_rewrite,
+    ),
+    "chat": EditFormat(
+        CHAT_EDITABLE, CHAT_SHOWN, True, chat_user_prompt, CHAT_SYSTEM, (), chat_rewrite
     ),
 }

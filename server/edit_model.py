@@ -1,6 +1,7 @@
 """Next edits from a model: the user's recent edits and the excerpt around the cursor in the
-model's prompt format (prompts/next_edit.py), sent as a plain completion to the OpenAI-compatible
-server of `next_edit.url`; the region it rewrites becomes the edits it makes
+model's prompt format (prompts/next_edit.py), sent to the server of `next_edit.url` as a plain
+completion or as chat messages, as the format asks (a chat-only API, Anthropic's, gets a
+completion prompt as its one message); the region it rewrites becomes the edits it makes
 (postprocess/next_edit.py). Nothing is proposed when the answer is cut short, does not parse,
 undoes the user's last change, or comes after `next_edit.timeout_ms`."""
 
@@ -10,8 +11,8 @@ import asyncio
 import logging
 from contextlib import aclosing
 
-from infill.backends import BackendConfig, BackendError, CompletionRequest
-from infill.backends.openai import OpenAICompatible
+from infill.backends import KINDS, BackendConfig, BackendError, CompletionRequest
+from infill.backends.http import HttpBackend
 from infill.context.credentials import redact_credentials
 from infill.context.edit_history import change_diff
 from infill.context.engine import ContextEngine, Tracked
@@ -27,12 +28,12 @@ class EditModel:
     """The next-edit model's server, asked when the model-free rules have nothing."""
 
     def __init__(self) -> None:
-        self._backend: OpenAICompatible | None = None
+        self._backend: HttpBackend | None = None
         self._background: set[asyncio.Future[None]] = set()
 
-    def backend(self, settings: NextEditSettings) -> OpenAICompatible:
+    def backend(self, settings: NextEditSettings) -> HttpBackend:
         config = BackendConfig(
-            kind="openai",
+            kind=settings.kind,
             url=settings.url,
             model=settings.model,
             # A completion prompt is sent as written (any FIM family); "chat": as messages.
@@ -47,7 +48,7 @@ class EditModel:
                 closing = asyncio.ensure_future(self._backend.aclose())
                 self._background.add(closing)
                 closing.add_done_callback(self._background.discard)
-            self._backend = OpenAICompatible(config)
+            self._backend = KINDS[settings.kind](config)
         return self._backend
 
     async def propose(
@@ -65,15 +66,16 @@ class EditModel:
         if change is not None:
             events.append(EditEvent(tracked.path, redact_credentials(change_diff(change, text))))
         prompt = form.prompt(events, excerpt)
+        backend = self.backend(settings)
+        chat = backend.config.uses_chat
         request = CompletionRequest(
-            prompt="" if form.chat else prompt,
+            prompt="" if chat else prompt,
             system=form.system,
-            messages=({"role": "user", "content": prompt},) if form.chat else (),
+            messages=({"role": "user", "content": prompt},) if chat else (),
             stop=form.stop,
             max_tokens=settings.max_tokens,
             temperature=0.0,
         )
-        backend = self.backend(settings)
         pieces: list[str] = []
         finish: str | None = None
         try:
@@ -88,7 +90,7 @@ class EditModel:
             log.info("next-edit model: %s", exc or f"no answer within {settings.timeout_ms} ms")
             return []
         rewrite = form.rewrite("".join(pieces))
-        if rewrite is None or finish == "length":
+        if rewrite is None or finish in ("length", "max_tokens"):
             log.info("next-edit model: an answer cut short or without its region")
             return []
         # The region's own line breaks at its end: models keep or drop a last empty line at

@@ -89,17 +89,22 @@ class NextEditSettings:
     # LM Studio).
     url: str = setting(
         "",
-        "an OpenAI-compatible server (its base URL, with /v1) serving a next-edit model; unset:"
+        "the server of a next-edit model (OpenAI-compatible: its base URL, with /v1); unset:"
         " next edits need no model (renames, signatures, repeated edits)",
         check=http_url,
         machine=True,
     )
     model: str = setting("", "the next-edit model's name on that server")
+    kind: str = setting(
+        "openai",
+        "the next-edit server's API: `openai` (any OpenAI-compatible server), `anthropic`",
+        choices=("openai", "anthropic"),
+    )
     format: str = setting(
         "zeta",
         "the model's prompt format: `zeta` (Zed's open Zeta, a completion prompt), `instinct`"
-        " (Continue's open Instinct, chat messages)",
-        choices=("zeta", "instinct"),
+        " (Continue's open Instinct), `chat` (any chat model: Claude, GPT, an instruct model)",
+        choices=("zeta", "instinct", "chat"),
     )
     api_key_env: str = setting(
         "",

@@ -223,3 +223,35 @@ async def test_instinct_is_asked_in_chat_messages_and_its_region_proposed(
     )
     assert 'User edited file "/work/greet.py"' in user["content"]
     assert client.documents[GREET_URI].text.count("f'") == 1  # proposed, not applied
+
+
+async def test_a_chat_model_behind_anthropics_api_is_asked_with_infills_prompt(
+    start_client: StartClient, fake: FakeLLM, env: dict[str, str]
+):
+    env["TEST_ANTHROPIC_KEY"] = "sk-ant-test-0000"
+    region = "def greet(name):\n    print(f'hi {name}')\n    print(f'bye {name}')\n"
+    fake.default = Reply(chunks=["Here is the region:\n```python\n", region, "```\n"])
+    options = {
+        "next_edit": {
+            "kind": "anthropic",
+            "url": fake.root,
+            "model": "claude-sonnet-4-5",
+            "format": "chat",
+            "api_key_env": "TEST_ANTHROPIC_KEY",
+        }
+    }
+    client = await start_client(initialization_options=options)
+    client.open(GREET_URI, GREET)
+    client.edit(GREET_URI, (1, 10), (1, 22), "f'hi {name}'")
+    document = {"uri": GREET_URI, "version": client.documents[GREET_URI].version}
+    answer = await client.request(
+        "infill/nextEdit", {"textDocument": document, "position": at(1, 22)}
+    )
+    assert answer["edits"] == [
+        {"range": {"start": at(2, 10), "end": at(2, 23)}, "newText": "f'bye {name}'"}
+    ]
+    request = fake.requests[-1]
+    assert request.path == "/v1/messages" and request.headers["x-api-key"] == "sk-ant-test-0000"
+    assert request.body["system"].startswith("You predict a developer's next edit.")
+    (message,) = request.body["messages"]
+    assert message["content"].startswith("My recent edits:\n\n/work/greet.py:\n```diff\n")

@@ -12,6 +12,8 @@ from infill.prompts.next_edit import (
     INSTINCT_SYSTEM,
     EditEvent,
     Excerpt,
+    chat_rewrite,
+    chat_user_prompt,
     excerpt_around,
     instinct_rewrite,
     instinct_user_prompt,
@@ -95,6 +97,26 @@ def test_instincts_answer_is_the_region_with_any_fence_or_marker_taken_off():
     assert instinct_rewrite(f"```python\n{region}\n```\n") == region
     marked = f"<|editable_region_start|>\n{region}<|user_cursor_is_here|>\n<|editable_region_end|>"
     assert instinct_rewrite(marked) == region
+
+
+def test_a_chat_model_is_shown_the_same_parts_and_answers_in_a_fenced_block():
+    cursor = TEXT.index("name)\n    print('bye")
+    excerpt = Excerpt("app.py", TEXT, (0, len(TEXT) - 1), (11, len(TEXT) - 1), cursor)
+    events = [EditEvent("app.py", "@@ -3,1 +3,1 @@\n-def greet():\n+def greet(name):")]
+    assert chat_user_prompt(events, excerpt) == (
+        "My recent edits:\n\napp.py:\n```diff\n@@ -3,1 +3,1 @@\n-def greet():\n+def greet(name):"
+        "\n```\n\nThe file app.py, around my cursor:\n\n```\nimport os\n\n"
+        "<|editable_region_start|>\ndef greet(name):\n"
+        "    print('hi ' + <|user_cursor_is_here|>name)\n    print('bye ' + name)\n"
+        "<|editable_region_end|>\n```"
+    )
+    region = "def greet(name):\n    print(f'hi {name}')"
+    assert chat_rewrite(f"Here it is:\n```python\n{region}\n```\nDone.") == region
+    assert chat_rewrite(
+        f"```\n<|editable_region_start|>\n{region}\n<|editable_region_end|>\n```"
+    ) == (region)
+    assert chat_rewrite(f"```python\n{region}") is None  # cut short
+    assert chat_rewrite(region) is None  # no block
 
 
 def test_a_rewrite_becomes_the_smallest_edits():
