@@ -156,6 +156,12 @@ async def greet_with_f_string(
     )
     fake.default = Reply(chunks=chunks)
     options = {"next_edit": {"url": fake.url, "model": form, "format": form}}
+    return await next_edit_after_f_string(start_client, options)
+
+
+async def next_edit_after_f_string(start_client: StartClient, options: dict[str, Any]) -> Any:
+    """The client, and the next edit it is proposed after the user turned the first print
+    into an f-string."""
     client = await start_client(initialization_options=options)
     client.open(GREET_URI, GREET)
     client.edit(GREET_URI, (1, 10), (1, 22), "f'hi {name}'")
@@ -240,13 +246,7 @@ async def test_a_chat_model_behind_anthropics_api_is_asked_with_infills_prompt(
             "api_key_env": "TEST_ANTHROPIC_KEY",
         }
     }
-    client = await start_client(initialization_options=options)
-    client.open(GREET_URI, GREET)
-    client.edit(GREET_URI, (1, 10), (1, 22), "f'hi {name}'")
-    document = {"uri": GREET_URI, "version": client.documents[GREET_URI].version}
-    answer = await client.request(
-        "infill/nextEdit", {"textDocument": document, "position": at(1, 22)}
-    )
+    _, answer = await next_edit_after_f_string(start_client, options)
     assert answer["edits"] == [
         {"range": {"start": at(2, 10), "end": at(2, 23)}, "newText": "f'bye {name}'"}
     ]
