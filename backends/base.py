@@ -266,6 +266,30 @@ class ServerLimits:
 
 
 @dataclass(frozen=True)
+class PromptProgress:
+    """llama-server's word while it reads a prompt: of `total` tokens, `cache` were in its
+    cache and it has read up to `processed`, `time_ms` after it began."""
+
+    total: int
+    cache: int
+    processed: int
+    time_ms: float
+
+    @staticmethod
+    def of(event: dict[str, Any]) -> PromptProgress | None:
+        """The progress an event (a JSON object) reports, if it reports one."""
+        progress = event.get("prompt_progress")
+        if not isinstance(progress, dict):
+            return None
+        numbers = [progress.get(key) for key in ("total", "cache", "processed", "time_ms")]
+        valid = [n for n in numbers if isinstance(n, int | float) and n >= 0]
+        if len(valid) < len(numbers):
+            return PromptProgress(0, 0, 0, 0)  # an odd report still says the server is at work
+        total, cache, processed, time_ms = valid
+        return PromptProgress(int(total), int(cache), int(processed), float(time_ms))
+
+
+@dataclass(frozen=True)
 class StreamEvent:
     """A piece of the answer; the last one of a stream may carry how and why it ended."""
 
@@ -273,9 +297,9 @@ class StreamEvent:
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None  # tokens and timings, as the API reports them
     index: int = 0  # which candidate it belongs to (0 to n - 1); their pieces interleave
-    # The server says it is still reading the prompt (llama.cpp's `prompt_progress`): slow,
+    # The server says how far it has read the prompt (llama.cpp's `prompt_progress`): slow,
     # not dead.
-    reading: bool = False
+    reading: PromptProgress | None = None
 
 
 class BackendError(Exception):

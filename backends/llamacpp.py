@@ -17,6 +17,7 @@ from infill.backends.base import (
     BackendConfig,
     BackendError,
     CompletionRequest,
+    PromptProgress,
     ServerLimits,
     StreamEvent,
 )
@@ -145,7 +146,7 @@ class LlamaCpp(HttpBackend):
                     text=text if isinstance(text, str) else "",
                     finish_reason=event.get("stop_type") or ("stop" if stopped else None),
                     usage=timings if isinstance(timings, dict) else None,
-                    reading="prompt_progress" in event,
+                    reading=PromptProgress.of(event),
                 )
                 if stopped:
                     return

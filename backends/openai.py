@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from infill.backends.base import BackendError, CompletionRequest, StreamEvent
+from infill.backends.base import BackendError, CompletionRequest, PromptProgress, StreamEvent
 from infill.backends.http import ERROR_BODY_CHARS, HttpBackend, closing, parse_json
 from infill.backends.sse import sse_data
 
@@ -138,7 +138,7 @@ def openai_events(chunk: dict[str, Any], url: str) -> list[StreamEvent]:
                 finish_reason=choice.get("finish_reason"),
                 usage=usage,
                 index=index if isinstance(index, int) and index >= 0 else 0,
-                reading="prompt_progress" in chunk,
+                reading=PromptProgress.of(chunk),
             )
         )
     return events

@@ -438,9 +438,7 @@ class Completer:
             return ()
         except TimeoutError:
             if deadlines.reading and not deadlines.answered:
-                log.info(
-                    "backend: still reading the prompt %d ms after saying so", config.timeout_ms
-                )
+                log.info("backend: still reading the prompt when it should have been done")
                 return ()
             if not deadlines.answered:
                 log.warning("backend: no first token within %d ms", config.timeout_ms)

@@ -277,7 +277,7 @@ class FakeLLM:
         for step in range(steps + 1 if reading else 0):
             if step and await _client_gone_within(reader, reading / steps):
                 return False
-            write(_prompt_progress(path, step / steps))
+            write(_prompt_progress(path, step / steps, reading * step / steps))
             await writer.drain()
         if reply.hold is not None:
             await writer.drain()
@@ -305,9 +305,15 @@ class FakeLLM:
 PROGRESS_EVERY = 0.2
 
 
-def _prompt_progress(path: str, done: float) -> bytes:
-    """llama-server's event while it reads the prompt: `done` of 1,000 tokens read."""
-    progress = {"total": 1000, "cache": 0, "processed": round(1000 * done), "time_ms": 0}
+def _prompt_progress(path: str, done: float, seconds: float) -> bytes:
+    """llama-server's event while it reads the prompt: `done` of 1,000 tokens read, in
+    `seconds`."""
+    progress = {
+        "total": 1000,
+        "cache": 0,
+        "processed": round(1000 * done),
+        "time_ms": round(seconds * 1000),
+    }
     if path == "/v1/completions":
         choice = {"text": "", "index": 0, "logprobs": None, "finish_reason": None}
         return _sse({"choices": [choice], "prompt_progress": progress})

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from bench.local import systems
-from bench.local.relay import Relay
+from bench.local.relay import Relay, has_token
 from bench.local.reuse import llama_server, replay, reused_share
 from bench.local.session import make_session
 from tests.llamacpp import ensure_llama_server, ensure_tiny_qwen_model
@@ -39,6 +39,14 @@ def test_the_session_types_the_method_body_back_into_the_file():
     assert session.pauses == session.typed.count("\n") + 1
     assert session.keys[-1].pause
     assert make_session(chars=120, seed=3) == session
+
+
+def test_the_first_token_is_the_first_event_that_is_not_prompt_progress():
+    progress = b'data: {"content": "", "prompt_progress": {"total": 9, "processed": 0}}\n\n'
+    token = b'data: {"content": "x", "stop": false}\n\n'
+    assert not has_token(progress)
+    assert not has_token(progress + token[:20])  # the token's event not whole yet
+    assert has_token(progress + token)
 
 
 def test_the_relay_records_the_request_and_replaying_it_twice_reuses_the_cache():

@@ -36,7 +36,7 @@ class Exchange:
     body: Any  # the JSON the client sent (None for no body)
     arrived: float
     first_data: float | None = None  # the first byte of the answer's body
-    first_event: float | None = None  # the first SSE `data:` event (a token) of a stream
+    first_event: float | None = None  # the first SSE `data:` event with a token, of a stream
     ended: float | None = None
     closed_by_client: bool = False  # the client hung up before the answer ended
     status: int | None = None
@@ -82,6 +82,13 @@ class Exchange:
         if self.ended is None or self.closed_by_client or predicted_ms is None:
             return None
         return self.ended - predicted_ms / 1000 - self.arrived
+
+
+def has_token(body: bytes) -> bool:
+    """Whether a streamed body holds a whole event other than llama-server's word of how far
+    it has read the prompt (`prompt_progress`, asked for with `return_progress`)."""
+    lines = body.split(b"\n")[:-1]
+    return any(line.startswith(b"data:") and b'"prompt_progress"' not in line for line in lines)
 
 
 def _dechunk(data: bytes) -> bytes:
@@ -256,7 +263,7 @@ class Relay:
             if body_at != -1 and len(received) > body_at:
                 if exchange.first_data is None:
                     exchange.first_data = now
-                if exchange.first_event is None and b"data:" in received[body_at:]:
+                if exchange.first_event is None and has_token(received[body_at:]):
                     exchange.first_event = now
             await client.drain()
         exchange.ended = time.perf_counter()
