@@ -265,6 +265,18 @@ class ServerLimits:
     context_tokens: int  # per slot: the most a prompt and its answer can take together
 
 
+# Until a server has said how fast it reads a prompt, it is expected to read no slower than a
+# 7B model on a laptop's CPU; and it may take half as long again as its speed so far says.
+SLOWEST_READING = 50  # prompt tokens per second
+READING_SLACK = 1.5
+
+
+def reading_silence_s(batch_tokens: int) -> float:
+    """The longest a server that reports its reading (llama.cpp, once per batch) may stay
+    silent while it reads: one batch at SLOWEST_READING, with READING_SLACK."""
+    return READING_SLACK * batch_tokens / SLOWEST_READING
+
+
 @dataclass(frozen=True)
 class PromptProgress:
     """llama-server's word while it reads a prompt: of `total` tokens, `cache` were in its
@@ -274,6 +286,13 @@ class PromptProgress:
     cache: int
     processed: int
     time_ms: float
+
+    def seconds_left(self) -> float:
+        """Seconds the server should still need to read the prompt, at the speed it has read
+        so far (SLOWEST_READING before it has read any), with READING_SLACK."""
+        read = self.processed - self.cache
+        speed = read / self.time_ms * 1000 if read > 0 and self.time_ms > 0 else 0
+        return READING_SLACK * (self.total - self.processed) / max(speed, SLOWEST_READING)
 
     @staticmethod
     def of(event: dict[str, Any]) -> PromptProgress | None:

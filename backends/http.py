@@ -240,6 +240,11 @@ class HttpBackend:
             return reason if isinstance(exc, unreachable) else None
         return None
 
+    @property
+    def silence_s(self) -> float:
+        """The longest an answer may stay silent (before its headers, between its pieces)."""
+        return self.config.timeout_ms / 1000
+
     async def warm_up_done(self) -> None:
         """The warm-up's end, if one is under way: its connection is the one to use (rather
         than opening a second), and its answer may change what requests say. At most the
@@ -305,6 +310,7 @@ class HttpBackend:
         request.headers["Content-Type"] = "application/json"
         if on_sent is not None:
             request.extensions["trace"] = _calling_when_sent(on_sent)
+        request.extensions["timeout"] = {**self.client.timeout.as_dict(), "read": self.silence_s}
         # A pause that would end past the request's own timeout is not waited out: the caller
         # has given up by then, and the next request would go sooner than the server asked.
         deadline = time.monotonic() + self.config.timeout_ms / 1000
@@ -359,7 +365,7 @@ class HttpBackend:
             raise BackendError(f"oversized line from {response.url}") from None
         except httpx.TimeoutException:
             raise BackendError(
-                f"stream from {response.url} stalled for {self.config.timeout_ms} ms"
+                f"stream from {response.url} stalled for {self.silence_s * 1000:.0f} ms"
             ) from None
         except httpx.HTTPError as exc:
             raise BackendError(f"stream from {response.url} broke: {describe(exc)}") from None

@@ -11,7 +11,13 @@ from typing import Any
 
 import httpx
 
-from infill.backends.base import BackendError, CompletionRequest, PromptProgress, StreamEvent
+from infill.backends.base import (
+    BackendError,
+    CompletionRequest,
+    PromptProgress,
+    StreamEvent,
+    reading_silence_s,
+)
 from infill.backends.http import ERROR_BODY_CHARS, HttpBackend, closing, parse_json
 from infill.backends.sse import sse_data
 
@@ -31,6 +37,13 @@ class OpenAICompatible(HttpBackend):
     warm_path = "/models"
     takes_n = True  # until the server refuses it
     llamacpp = False  # the server is llama-server (its /models says so): it takes its own fields
+
+    @property
+    def silence_s(self) -> float:
+        """llama-server reading a prompt speaks once per batch (see LlamaCpp)."""
+        if self.llamacpp:
+            return max(super().silence_s, reading_silence_s(self.config.batch_tokens))
+        return super().silence_s
 
     def warmed(self, status: int, body: bytes) -> None:
         """llama-server lists its models as `owned_by: llamacpp`."""

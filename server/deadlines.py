@@ -14,7 +14,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from infill.backends import PromptProgress, StreamEvent
+from infill.backends import StreamEvent
 
 
 @dataclass
@@ -35,9 +35,9 @@ class Deadlines:
     def streamed(self, scope: asyncio.Timeout, event: StreamEvent) -> None:
         """A piece of the answer came: the first one moves the deadline to the answer's. Before
         it, word that the server is reading the prompt moves the first token's deadline to
-        when the server should be done reading (`reading_left`), `first_token_ms` from then
-        at least: a long prompt on a CPU is slow, not dead, and a request given up while its
-        prompt is read throws that work away."""
+        when it should be done reading (`PromptProgress.seconds_left`), `first_token_ms` from
+        then at least: a long prompt on a CPU is slow, not dead, and a request given up while
+        its prompt is read throws that work away."""
         if self.first_token is not None:
             return
         now = asyncio.get_running_loop().time()
@@ -46,7 +46,7 @@ class Deadlines:
             scope.reschedule(now + self.answer_ms / 1000)
         elif event.reading is not None:
             self.reading = True
-            scope.reschedule(now + max(self.first_token_ms / 1000, reading_left(event.reading)))
+            scope.reschedule(now + max(self.first_token_ms / 1000, event.reading.seconds_left()))
 
     @property
     def answered(self) -> bool:
@@ -57,20 +57,6 @@ class Deadlines:
         if self.first_token is None:
             return None
         return (self.first_token - self.started) * 1000
-
-
-# Until a server has said how fast it reads, it is expected to read no slower than a 7B model
-# on a laptop's CPU; and it may take half as long again as its speed so far says.
-SLOWEST_READING = 50  # prompt tokens per second
-READING_SLACK = 1.5
-
-
-def reading_left(progress: PromptProgress) -> float:
-    """Seconds the server should still need to read the prompt, at the speed it has read so
-    far (SLOWEST_READING before it has read any), with READING_SLACK."""
-    read = progress.processed - progress.cache
-    speed = read / progress.time_ms * 1000 if read > 0 and progress.time_ms > 0 else 0
-    return READING_SLACK * (progress.total - progress.processed) / max(speed, SLOWEST_READING)
 
 
 def complete_lines(text: str) -> str:

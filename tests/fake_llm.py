@@ -40,9 +40,10 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)  # extra headers (Retry-After)
     raw_events: list[str] = field(default_factory=list)  # sent as they are, before the chunks
     # llama.cpp reading a long prompt: this many seconds before the first chunk, and if the
-    # request asks for `return_progress`, a `prompt_progress` event every PROGRESS_EVERY
-    # seconds (at 0 too); /infill, /completion and /v1/completions only.
+    # request asks for `return_progress`, a `prompt_progress` event every `progress_every`
+    # seconds (at 0 too: one per batch); /infill, /completion and /v1/completions only.
     reading: float = 0.0
+    progress_every: float = 0.2
     abort: bool = False  # after the chunks, drop the connection mid-body
     hang_up: bool = False  # read the request, then close the connection without a word
     hold: asyncio.Event | None = None  # after the headers, wait for the test to set it
@@ -273,7 +274,7 @@ class FakeLLM:
         reading = (
             reply.reading if received is not None and received.body.get("return_progress") else 0
         )
-        steps = math.ceil(reading / PROGRESS_EVERY)
+        steps = math.ceil(reading / reply.progress_every)
         for step in range(steps + 1 if reading else 0):
             if step and await _client_gone_within(reader, reading / steps):
                 return False
@@ -300,9 +301,6 @@ class FakeLLM:
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
-
-
-PROGRESS_EVERY = 0.2
 
 
 def _prompt_progress(path: str, done: float, seconds: float) -> bytes:

@@ -160,10 +160,11 @@ async def test_an_answer_longer_than_max_tokens_allows_is_an_error_and_not_shown
 async def test_a_server_reading_a_long_prompt_is_waited_for_and_not_counted_dead(
     kind: str, fake: FakeLLM, start_client: StartClient
 ):
-    # llama-server on a CPU, 1.5 s reading the prompt and saying so every 0.2 s, against a
-    # first-token deadline of 0.5 s (the openai kind learns it is llama-server from /models).
+    # llama-server on a CPU, 1.5 s reading the prompt and saying so every 0.75 s (a batch
+    # read), against a first-token deadline and a read timeout of 0.5 s (the openai kind
+    # learns it is llama-server from /models).
     fake.owned_by = "llamacpp"
-    fake.default = Reply(chunks=["42\n"], reading=1.5)
+    fake.default = Reply(chunks=["42\n"], reading=1.5, progress_every=0.75)
     options = settings(fake.root if kind == "llamacpp" else fake.url, kind)
     options["backend"] = {**options["backend"], "timeout_ms": 500}  # type: ignore[dict-item]
     client = await start_client(initialization_options=options)
