@@ -176,13 +176,15 @@ async def vscode(
     env: dict[str, str],
     tmp_path: Path,
     typed: str = "",
+    text: str = "def greet(name):\n",
+    rename: str = "",
 ) -> AsyncIterator[dict[str, Any]]:
-    """A scenario of drive.mjs run in code-server on a workspace with greet.py; yields what
-    the driver saw while VS Code and the server still run; after the block, also the Output
-    channel's lines (`output`)."""
+    """A scenario of drive.mjs run in code-server on a workspace with greet.py (holding
+    `text`); yields what the driver saw while VS Code and the server still run; after the
+    block, also the Output channel's lines (`output`)."""
     folder = tmp_path / "workspace"
     folder.mkdir()
-    (folder / "greet.py").write_text("def greet(name):\n")
+    (folder / "greet.py").write_text(text)
     home = tmp_path / "code-server"
     (home / "data" / "User").mkdir(parents=True)
     (home / "data" / "User" / "settings.json").write_text(json.dumps(settings))
@@ -200,6 +202,7 @@ async def vscode(
             "file": "greet.py",
             "scenario": scenario,
             "type": typed,
+            "rename": rename,
             "screenshot": str(screenshot),
         }
         driver = await asyncio.create_subprocess_exec(
@@ -273,6 +276,30 @@ async def test_ghost_text_is_shown_and_tab_accepts_it(
     assert tagged(result["output"], "infill.indexing: indexed ") == ["info"], result["output"]
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result["screenshot"], SCREENSHOT)
+
+
+async def test_a_next_edit_is_drawn_where_it_goes_and_tab_applies_it(
+    tools: dict[str, str], vsix: Path, fake: FakeLLM, env: dict[str, str], tmp_path: Path
+):
+    # A parameter renamed at its definition: the rename at each use is proposed in turn (no
+    # model: the rule), drawn at its place, applied with Tab. The model writes no ghost text.
+    fake.default = Reply(chunks=["\n"])
+    text = "def area(width, height):\n    double = width * 2\n    return width * height\n"
+    source = tmp_path / "workspace" / "greet.py"
+    expected = text.replace("width", "size")
+    settings = user_settings(INFILL, fake.url)
+    async with vscode(
+        "next-edit", settings, tools, vsix, env, tmp_path, "size", text, rename="width"
+    ) as result:
+        for _ in range(300):  # the save reaches the disk through code-server
+            if source.read_text() == expected:
+                break
+            await asyncio.sleep(0.1)
+    # Each proposal drawn after the text it replaces, then applied (Monaco's quotes around
+    # ::after content).
+    assert result["first"] == ['" → size"'], result["first"]
+    assert result["second"] == ['" → size"'], result["second"]
+    assert source.read_text() == expected
 
 
 def accepted(metrics: Path) -> int:

@@ -8,6 +8,9 @@
 //   dead-backend: open a file, wait for the status bar item to say the backend is down.
 //   bad-server: open a file, wait for the status bar item to say the server is not running,
 //     read the notifications.
+//   next-edit: open a file, select the first occurrence of `rename`, type `type` over it and
+//     go to the line's end, wait for the next edit drawn at the next use (its new text after
+//     it), apply it with Tab, and again at the use after that, save.
 import { createRequire } from "node:module";
 
 const options = JSON.parse(process.argv[2]);
@@ -169,7 +172,61 @@ async function badServer() {
   return { status, messages };
 }
 
-const scenarios = { accept, "dead-backend": deadBackend, "bad-server": badServer };
+/** The new texts next-edit decorations show (VS Code draws them as ::after content), once
+ * there are some (`shown`), or once there are none. */
+async function nextEditDrawn(shown = true) {
+  const drawn = await page.waitForFunction(
+    (shown) => {
+      const texts = [];
+      for (const node of document.querySelectorAll(".editor-instance .view-lines span")) {
+        const content = getComputedStyle(node, "::after").content;
+        if (content.includes("→")) {
+          texts.push(content);
+        }
+      }
+      return (texts.length > 0) === shown ? texts : null;
+    },
+    shown,
+    { timeout: LIMIT },
+  );
+  return drawn.jsonValue();
+}
+
+async function nextEdit() {
+  await openFile();
+  await within(ready, "'infill: ready' from the extension");
+  await page.click(".editor-instance .monaco-editor .view-lines");
+  await page.keyboard.press("Control+Home");
+  // Select the first occurrence with Find (typing selects it), type over it, and move on
+  // (End): the name is no longer being typed.
+  await page.keyboard.press("Control+F");
+  await page.keyboard.type(options.rename);
+  await page.keyboard.press("Escape");
+  await page.keyboard.type(options.type, { delay: 40 });
+  await page.keyboard.press("End");
+  step = "the first next edit drawn";
+  const first = await nextEditDrawn();
+  await page.screenshot({ path: options.screenshot });
+  await page.keyboard.press("Tab");
+  step = "the first next edit gone";
+  await nextEditDrawn(false);
+  step = "the second next edit drawn";
+  const second = await nextEditDrawn();
+  await page.keyboard.press("Tab");
+  await nextEditDrawn(false);
+  step = "saved";
+  await page.keyboard.press("Control+S");
+  await page.waitForSelector(".tab.active.dirty", { state: "detached", timeout: LIMIT });
+  const lines = await page.$eval(".editor-instance .view-lines", (node) => node.innerText);
+  return { first, second, lines };
+}
+
+const scenarios = {
+  accept,
+  "dead-backend": deadBackend,
+  "bad-server": badServer,
+  "next-edit": nextEdit,
+};
 let exitCode = 0;
 let step = "start";
 try {

@@ -2,6 +2,7 @@
 // adds a status bar item and the commands Toggle, Explain this suggestion and Show stats.
 // Ghost text itself is vscode-languageclient's inline completion provider (on by default
 // from version 10.0.1); VS Code runs an item's `infill.accepted` command when it is accepted.
+// Next edits away from the cursor are drawn and applied by `nextEdit.ts`.
 
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
@@ -19,6 +20,7 @@ import {
   StreamMessageReader,
   StreamMessageWriter,
 } from "vscode-languageclient/node";
+import { NextEdits } from "./nextEdit";
 import { ServerProcess } from "./process";
 import { type Explanation, formatExplanation } from "./report";
 import { serverExecutable } from "./server";
@@ -141,8 +143,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   };
   client = new LanguageClient("infill", "infill", serverOptions, clientOptions);
   restarts = client.createDefaultErrorHandler();
+  const nextEdits = new NextEdits(
+    () => client,
+    () => status.enabled,
+  );
   context.subscriptions.push(
     item,
+    nextEdits,
+    vscode.workspace.onDidChangeTextDocument((change) => nextEdits.changed(change)),
+    vscode.window.onDidChangeTextEditorSelection((change) => nextEdits.moved(change)),
+    vscode.commands.registerCommand("infill.acceptNextEdit", () => nextEdits.accept()),
+    vscode.commands.registerCommand("infill.dismissNextEdit", () => nextEdits.dismiss()),
     vscode.workspace.registerTextDocumentContentProvider(SCHEME, documents),
     client.onNotification("infill/status", (params) => {
       status.notified(params);
