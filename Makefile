@@ -6,7 +6,7 @@ EXAMPLE_ROOT := bench/example_workspace
 EXAMPLE := $(EXAMPLE_ROOT)/inventory.py:24:20
 
 .PHONY: run test test-vscode lint fuzz soak bench bench-local bench-context bench-postprocess \
-	bench-ngram clean
+	bench-ngram bench-next-edit clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "infill needs Python 3.11 or newer"'
@@ -91,6 +91,11 @@ bench-postprocess: $(VENV)/.installed
 # (~5 minutes).
 bench-ngram: $(VENV)/.installed-test
 	$(PY) bench/ngram_eval.py
+
+# Next edits without a model on real commits (renames and repeated edits in their history):
+# precision and recall of the exact next edit; REPOS="DIR ..." are git clones with history.
+bench-next-edit: $(VENV)/.installed
+	$(PY) bench/next_edit_eval.py $(REPOS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
