@@ -22,6 +22,14 @@ proposal that is not one of them is a wrong one (the user rejects it, the chain 
 proposal ends the chain. Reported per class: cases, proposals, right ones, precision (right /
 proposals) and recall (lines made their new selves / the lines left to change after the
 user's), with the time each request for proposals took (P50 / P95).
+
+Then the model formats' plumbing: for each case whose editable region (around the user's
+change) holds more of the commit's changes, the answer a right model would give (the region as
+the commit left it) is written as each format's answer (Zeta's markers in its fence, Instinct's
+bare region, a chat model's fenced block) and read back as infill reads it: the exact-edit
+rate is the share of cases where the edits it becomes are exactly the commit's changes in the
+region and pass the checks (syntax, no undoing). These are not a real model's answers: they
+check the way from an answer to the edits, not a model.
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ from pathlib import Path
 
 from infill.context.engine import ContextEngine
 from infill.metrics import percentiles
+from infill.postprocess.next_edit import LastChange, acceptable, applied, region_edits
+from infill.prompts.next_edit import FORMATS, REGION_END, REGION_START, excerpt_around
 
 MAX_FILE_CHARS = 200_000
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
@@ -158,6 +168,57 @@ class Outcome:
     found: int = 0  # of those, the lines the proposals changed into their new selves
 
 
+# A next-edit model's answer, as each format has it, for the region rewritten as `region`.
+ANSWERS = {
+    "zeta": lambda path, region: f"```{path}\n{REGION_START}\n{region}\n{REGION_END}\n```",
+    "instinct": lambda path, region: region,
+    "chat": lambda path, region: f"Here is the region:\n```python\n{region}\n```\n",
+}
+
+
+def formats_replayed(case: Case) -> dict[str, bool]:
+    """For each model format whose editable region around the user's change holds more of the
+    commit's changes: whether the answer a right model would give (the region as the commit
+    left it, written as the format's answer) becomes exactly those changes."""
+    engine = ContextEngine()
+    uri = "file:///bench/" + case.path
+    engine.open(uri, case.before, "python", 1, "utf-16")
+    pending = list(case.lines)
+    cursor = 0
+    for _ in range(case.made):
+        number, old, new = pending.pop(0)
+        cursor = _type_over(engine, uri, number, old, new)
+    tracked = engine.documents[uri]
+    text = tracked.doc.text
+    lines = text.splitlines(keepends=True)
+    for number, _, new in pending:
+        lines[number] = new
+    target = "".join(lines)
+    change = tracked.changes.change
+    last_change = (
+        LastChange(change.start, change.new_end, change.before[change.start : change.old_end])
+        if change is not None
+        else None
+    )
+    results: dict[str, bool] = {}
+    for name, form in FORMATS.items():
+        excerpt = excerpt_around(case.path, text, cursor, form.editable, form.shown)
+        start, end = excerpt.editable
+        # The same lines in the target (the commit adds or removes none).
+        first, last = text.count("\n", 0, start), text.count("\n", 0, end)
+        region = "\n".join(target.split("\n")[first : last + 1])
+        if region == excerpt.region:
+            continue  # the commit changed nothing more in this format's region
+        rewrite = form.rewrite(ANSWERS[name](case.path, region))
+        edits = region_edits(text, excerpt.editable, rewrite or "")
+        results[name] = (
+            rewrite is not None
+            and acceptable(text, edits, "python", last_change)
+            and applied(text, edits) == text[:start] + region + text[end:]
+        )
+    return results
+
+
 def replay(case: Case, times: list[float]) -> Outcome:
     """The user's first change(s) key by key, then the proposals followed while right: a
     proposal is right when it turns one line still to change into its new self and changes
@@ -238,8 +299,13 @@ def main() -> None:
     totals: dict[str, Outcome] = {}
     counts: dict[str, int] = {}
     times: list[float] = []
+    exact = dict.fromkeys(FORMATS, 0)
+    replayed = dict.fromkeys(FORMATS, 0)
     for repo in args.repos:
         for case in cases(repo, args.commits):
+            for name, right in formats_replayed(case).items():
+                replayed[name] += 1
+                exact[name] += right
             outcome = replay(case, times)
             total = totals.setdefault(case.kind, Outcome())
             total.proposals += outcome.proposals
@@ -265,6 +331,10 @@ def main() -> None:
     if times:
         p50, p95 = percentiles(times, (50, 95))
         print(f"proposing: {len(times)} requests, P50 {p50:.2f} ms, P95 {p95:.2f} ms")
+    print("model formats, a right model's answer read back: exact edits / cases")
+    for name, count in exact.items():
+        share = count / replayed[name] if replayed[name] else float("nan")
+        print(f"  {name:<9} {count} / {replayed[name]} ({share:.1%})")
 
 
 if __name__ == "__main__":

@@ -23,9 +23,12 @@ class LastChange:
 
 
 def region_edits(text: str, region: tuple[int, int], rewrite: str) -> list[Replacement]:
-    """The edits that turn text[region] into `rewrite`, in document order."""
+    """The edits that turn text[region] into `rewrite`, in document order. The region keeps its
+    own line breaks at its end: models keep or drop a last empty line at will, and a final line
+    break lost is not an edit anyone meant."""
     start, end = region
     old = text[start:end]
+    rewrite = rewrite.rstrip("\n") + old[len(old.rstrip("\n")) :]
     old_lines = old.splitlines(keepends=True)
     new_lines = rewrite.splitlines(keepends=True)
     offsets = [0]

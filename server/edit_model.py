@@ -93,10 +93,6 @@ class EditModel:
         if rewrite is None or finish in ("length", "max_tokens"):
             log.info("next-edit model: an answer cut short or without its region")
             return []
-        # The region's own line breaks at its end: models keep or drop a last empty line at
-        # will, and a final line break lost is not an edit anyone meant.
-        region = excerpt.region
-        rewrite = rewrite.rstrip("\n") + region[len(region.rstrip("\n")) :]
         edits = region_edits(text, excerpt.editable, rewrite)
         last = (
             LastChange(change.start, change.new_end, change.before[change.start : change.old_end])

@@ -3,7 +3,7 @@ from the first, and how a case is replayed."""
 
 from __future__ import annotations
 
-from bench.next_edit_eval import Case, mechanical_edit, replay
+from bench.next_edit_eval import Case, formats_replayed, mechanical_edit, replay
 
 BEFORE = "def area(width, height):\n    double = width * 2\n    return width * height\n"
 
@@ -40,3 +40,8 @@ def test_a_case_replayed_follows_the_proposals_while_they_are_the_commits_own_ch
     outcome = replay(case(BEFORE, after), times)
     assert (outcome.expected, outcome.proposals, outcome.right) == (1, 1, 0)
     assert len(times) == 3
+
+
+def test_a_right_models_answer_in_each_format_reads_back_as_the_commits_changes():
+    renamed = case(BEFORE, BEFORE.replace("width", "size"))
+    assert formats_replayed(renamed) == {"zeta": True, "instinct": True, "chat": True}
