@@ -117,9 +117,15 @@ async def test_ghost_text_end_to_end_through_infill_serve(
     llama_url: str, start_client: StartClient
 ):
     client = await start_client(
-        # Few tokens and a generous timeout: a loaded 2-core machine can slow the server down.
+        # Few tokens and generous deadlines: a loaded 2-core machine can slow the server down.
         initialization_options={
-            "backend": {"kind": "llamacpp", "url": llama_url, "max_tokens": 16, "timeout_ms": 30000}
+            "backend": {
+                "kind": "llamacpp",
+                "url": llama_url,
+                "max_tokens": 16,
+                "timeout_ms": 30000,
+                "answer_ms": 30000,
+            }
         }
     )
     client.open("file:///work/real.py", PREFIX + SUFFIX)
