@@ -10,7 +10,7 @@
 //     read the notifications.
 //   next-edit: open a file, select the first occurrence of `rename`, type `type` over it and
 //     go to the line's end, wait for the next edit drawn at the next use (its new text after
-//     it), apply it with Tab, and again at the use after that, save.
+//     it), apply it with Tab, and again at the use after that, undo and redo the last, save.
 import { createRequire } from "node:module";
 
 const options = JSON.parse(process.argv[2]);
@@ -214,11 +214,27 @@ async function nextEdit() {
   const second = await nextEditDrawn();
   await page.keyboard.press("Tab");
   await nextEditDrawn(false);
+  // One undo takes back the last edit applied, whole; redo puts it back.
+  step = "undone";
+  const applied = await page.$eval(".editor-instance .view-lines", (node) => node.innerText);
+  await page.keyboard.press("Control+Z");
+  await page.waitForFunction(
+    (applied) => document.querySelector(".editor-instance .view-lines").innerText !== applied,
+    applied,
+    { timeout: LIMIT },
+  );
+  const undone = await page.$eval(".editor-instance .view-lines", (node) => node.innerText);
+  await page.keyboard.press("Control+Shift+Z");
+  await page.waitForFunction(
+    (applied) => document.querySelector(".editor-instance .view-lines").innerText === applied,
+    applied,
+    { timeout: LIMIT },
+  );
   step = "saved";
   await page.keyboard.press("Control+S");
   await page.waitForSelector(".tab.active.dirty", { state: "detached", timeout: LIMIT });
   const lines = await page.$eval(".editor-instance .view-lines", (node) => node.innerText);
-  return { first, second, lines };
+  return { first, second, undone, lines };
 }
 
 const scenarios = {
