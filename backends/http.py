@@ -22,7 +22,12 @@ import certifi
 import httpx
 
 from infill import __version__
-from infill.backends.base import BackendConfig, BackendError, CompletionRequest
+from infill.backends.base import (
+    BackendConfig,
+    BackendError,
+    CompletionRequest,
+    reading_silence_s,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -241,9 +246,19 @@ class HttpBackend:
         return None
 
     @property
+    def reports_reading(self) -> bool:
+        """Whether the server says how far it has read a prompt (llama.cpp), once per batch."""
+        return False
+
+    @property
     def silence_s(self) -> float:
-        """The longest an answer may stay silent (before its headers, between its pieces)."""
-        return self.config.timeout_ms / 1000
+        """The longest an answer may stay silent (before its headers, between its pieces): a
+        server reading a prompt speaks once per batch (see `reading_silence_s`); the first
+        token's deadline, not this, judges a server that says nothing at all."""
+        silence = self.config.timeout_ms / 1000
+        if self.reports_reading:
+            return max(silence, reading_silence_s(self.config.batch_tokens))
+        return silence
 
     async def warm_up_done(self) -> None:
         """The warm-up's end, if one is under way: its connection is the one to use (rather

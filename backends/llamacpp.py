@@ -20,7 +20,6 @@ from infill.backends.base import (
     PromptProgress,
     ServerLimits,
     StreamEvent,
-    reading_silence_s,
 )
 from infill.backends.http import HttpBackend, describe, parse_json, read_at_most
 from infill.backends.sse import sse_data
@@ -44,10 +43,8 @@ class LlamaCpp(HttpBackend):
         self.tokens_per_second = 0.0  # as the server measured its last answer; 0: not yet
 
     @property
-    def silence_s(self) -> float:
-        """While it reads a prompt the server speaks once per batch (see `reading_silence_s`);
-        the first token's deadline, not this, judges a server that says nothing at all."""
-        return max(super().silence_s, reading_silence_s(self.config.batch_tokens))
+    def reports_reading(self) -> bool:
+        return True  # asked for with `return_progress`
 
     @property
     def infill(self) -> bool:

@@ -16,7 +16,6 @@ from infill.backends.base import (
     CompletionRequest,
     PromptProgress,
     StreamEvent,
-    reading_silence_s,
 )
 from infill.backends.http import ERROR_BODY_CHARS, HttpBackend, closing, parse_json
 from infill.backends.sse import sse_data
@@ -39,11 +38,8 @@ class OpenAICompatible(HttpBackend):
     llamacpp = False  # the server is llama-server (its /models says so): it takes its own fields
 
     @property
-    def silence_s(self) -> float:
-        """llama-server reading a prompt speaks once per batch (see LlamaCpp)."""
-        if self.llamacpp:
-            return max(super().silence_s, reading_silence_s(self.config.batch_tokens))
-        return super().silence_s
+    def reports_reading(self) -> bool:
+        return self.llamacpp
 
     def warmed(self, status: int, body: bytes) -> None:
         """llama-server lists its models as `owned_by: llamacpp`."""

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infill.context.engine import ContextEngine
+from infill.context.next_edit import common_length
 from infill.metrics import percentiles
 from infill.postprocess.next_edit import LastChange, acceptable, applied, region_edits
 from infill.prompts.next_edit import FORMATS, REGION_END, REGION_START, excerpt_around
@@ -134,12 +135,8 @@ _DEF = re.compile(r"\s*(?:async\s+)?def\s+(\w+)\(")
 def _middle(a: str, b: str) -> tuple[int, str, str]:
     """Where `a` and `b` differ: (start in a, a's part, b's part), the common head and tail
     taken off."""
-    head = 0
-    while head < min(len(a), len(b)) and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
+    head = common_length(a, b, from_end=False)
+    tail = common_length(a[head:], b[head:], from_end=True)
     return head, a[head : len(a) - tail], b[head : len(b) - tail]
 
 
@@ -195,11 +192,7 @@ def formats_replayed(case: Case) -> dict[str, bool]:
         lines[number] = new
     target = "".join(lines)
     change = tracked.changes.change
-    last_change = (
-        LastChange(change.start, change.new_end, change.before[change.start : change.old_end])
-        if change is not None
-        else None
-    )
+    last_change = LastChange.of(change)
     results: dict[str, bool] = {}
     for name, form in FORMATS.items():
         excerpt = excerpt_around(case.path, text, cursor, form.editable, form.shown)

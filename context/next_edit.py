@@ -264,12 +264,12 @@ def _trimmed(edit: Edit, text: str) -> tuple[int, int, int]:
     whole document)."""
     start, old_end, new_end = edit.start, edit.old_end, edit.new_end
     old = edit.old_text
-    start += _common_length(old[start:old_end], text[start:new_end], from_end=False)
-    same_end = _common_length(old[start:old_end], text[start:new_end], from_end=True)
+    start += common_length(old[start:old_end], text[start:new_end], from_end=False)
+    same_end = common_length(old[start:old_end], text[start:new_end], from_end=True)
     return start, old_end - same_end, new_end - same_end
 
 
-def _common_length(a: str, b: str, from_end: bool) -> int:
+def common_length(a: str, b: str, from_end: bool) -> int:
     """How many characters `a` and `b` share at their start (or end): a binary search over
     slice comparisons, which run in C, rather than a loop over a resent document."""
     low, high = 0, min(len(a), len(b))

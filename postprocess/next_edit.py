@@ -9,7 +9,7 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from infill.context.next_edit import Replacement
+from infill.context.next_edit import RecentChange, Replacement, common_length
 from infill.postprocess.syntax import error_count, original_tree
 
 
@@ -20,6 +20,15 @@ class LastChange:
     start: int
     end: int
     old: str
+
+    @staticmethod
+    def of(change: RecentChange | None) -> LastChange | None:
+        """The change tracked last, if any, as this says it."""
+        if change is None:
+            return None
+        return LastChange(
+            change.start, change.new_end, change.before[change.start : change.old_end]
+        )
 
 
 def region_edits(text: str, region: tuple[int, int], rewrite: str) -> list[Replacement]:
@@ -40,8 +49,8 @@ def region_edits(text: str, region: tuple[int, int], rewrite: str) -> list[Repla
         if tag == "equal":
             continue
         before, after = old[offsets[i1] : offsets[i2]], "".join(new_lines[j1:j2])
-        head = _common(before, after)
-        tail = _common(before[head:][::-1], after[head:][::-1])
+        head = common_length(before, after, from_end=False)
+        tail = common_length(before[head:], after[head:], from_end=True)
         edits.append(
             Replacement(
                 start + offsets[i1] + head,
@@ -50,16 +59,6 @@ def region_edits(text: str, region: tuple[int, int], rewrite: str) -> list[Repla
             )
         )
     return edits
-
-
-def _common(a: str, b: str) -> int:
-    """How many characters `a` and `b` share at their start."""
-    length = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        length += 1
-    return length
 
 
 def applied(text: str, edits: Sequence[Replacement]) -> str:

@@ -94,11 +94,7 @@ class EditModel:
             log.info("next-edit model: an answer cut short or without its region")
             return []
         edits = region_edits(text, excerpt.editable, rewrite)
-        last = (
-            LastChange(change.start, change.new_end, change.before[change.start : change.old_end])
-            if change is not None
-            else None
-        )
+        last = LastChange.of(change)
         if not acceptable(text, edits, tracked.language, last):
             return []
         ordered = sorted(edits, key=lambda e: (e.start < cursor, e.start))
