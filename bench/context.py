@@ -33,7 +33,7 @@ from infill.context.engine import ContextEngine
 from infill.context.syntax import SyntaxTree, get_language
 from infill.metrics import percentile
 from infill.pipeline import prepare
-from infill.settings import Settings
+from infill.settings import Settings, parse_settings
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 SITE = Path(sysconfig.get_paths()["purelib"])
@@ -47,6 +47,13 @@ DEFAULT_PACKAGES = [
 ]
 _NAME_USE = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)([(.])")
 CALLABLE = {"function", "method", "class"}
+
+
+def fim_settings() -> Settings:
+    """Settings for a FIM model (the default, the offline engine, sends no prompt); nothing is
+    asked of the server."""
+    backend = {"kind": "openai", "url": "http://127.0.0.1:9", "template": "qwen", "model": "m"}
+    return parse_settings({"backend": backend})[0]
 
 
 def index(engine: ContextEngine) -> int:
@@ -134,7 +141,7 @@ def covers(snippet_path: str, start: int, end: int, definitions: list[Definition
 
 
 def run_recall(packages: list[Path], cases_per_package: int, seed: int) -> None:
-    settings = Settings()
+    settings = fim_settings()
     print(f"{'package':<12} {'files':>5} {'cases':>5} {'recall':>7}  {'p50 ms':>7} {'p95 ms':>7}")
     totals = [0, 0]
     for package in packages:
@@ -216,7 +223,7 @@ def run_latency(workspace: Path, requests: int, seed: int) -> None:
         f"current document {big.relative_to(workspace)} ({tracked.doc.line_count} lines), 20 open"
     )
 
-    settings = Settings()
+    settings = fim_settings()
     context_ms: list[float] = []
     total_ms: list[float] = []
     lines = [i for i in range(tracked.doc.line_count) if tracked.doc.line_text(i).strip()]
