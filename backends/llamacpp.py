@@ -31,7 +31,58 @@ log = logging.getLogger(__name__)
 CACHE_REUSE_TOKENS = 256
 # Asked of a server whose speed is not measured yet, and never fewer: the first line or two.
 MIN_PREDICT = 16
+# Tokens written before the speed reported is taken as the server's: one is a single step.
+MEASURED_AFTER = 2
 PRIME_ANSWER_BYTES = 1 << 16  # an answer with no fields is a few hundred bytes
+
+
+class LlamaServerFields:
+    """What llama-server takes beyond a completion request, and the generation speed it
+    reports, for both kinds that talk to it: its own API and its OpenAI-compatible one."""
+
+    def __init__(self, config: BackendConfig) -> None:
+        self.config = config
+        self.tokens_per_second = 0.0  # as the server measured its last answer; 0: not yet
+
+    def fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            # The next keystroke's prompt repeats this one up to the line being typed; a
+            # part that moved (another file's code chosen again) is moved in the cache.
+            "cache_prompt": True,
+            "n_cache_reuse": CACHE_REUSE_TOKENS,
+            # Once a line is complete, the server stops at the answer's deadline by itself.
+            "t_max_predict_ms": self.config.answer_ms,
+            # Events while the prompt is read: a long one on a CPU takes seconds (~330 tokens/s
+            # for a 0.5B model on 2 cores) and is no sign of a dead server.
+            "return_progress": True,
+            # The speed and the cache's part in every event: a stream is mostly closed once its
+            # first line is complete, before the last event, which alone would have them.
+            "timings_per_token": True,
+        }
+        if self.config.slot >= 0:
+            fields["id_slot"] = self.config.slot
+        return fields
+
+    def predict_tokens(self, max_tokens: int) -> int:
+        """As many tokens as the server can write within the answer's time, at the speed it
+        measured last; `max_tokens` at most."""
+        if self.tokens_per_second <= 0:
+            return max_tokens
+        can = math.ceil(self.tokens_per_second * self.config.answer_ms / 1000)
+        return max(MIN_PREDICT, min(max_tokens, can))
+
+    def measured(self, timings: object) -> None:
+        """An answer's `timings`: its generation speed, when it wrote enough to tell."""
+        if not isinstance(timings, dict):
+            return
+        speed = timings.get("predicted_per_second")
+        written = timings.get("predicted_n", 0)
+        if (
+            isinstance(speed, int | float)
+            and isinstance(written, int)
+            and written >= MEASURED_AFTER
+        ):
+            self.tokens_per_second = float(speed)
 
 
 class LlamaCpp(HttpBackend):
@@ -40,7 +91,7 @@ class LlamaCpp(HttpBackend):
     def __init__(self, config: BackendConfig) -> None:
         super().__init__(config)
         self.limits: ServerLimits | None = None  # from /props, once read
-        self.tokens_per_second = 0.0  # as the server measured its last answer; 0: not yet
+        self.server = LlamaServerFields(config)
 
     @property
     def reports_reading(self) -> bool:
@@ -76,31 +127,13 @@ class LlamaCpp(HttpBackend):
         if isinstance(n_ctx, int) and n_ctx > 0:
             self.limits = ServerLimits(context_tokens=n_ctx)
 
-    def predict_tokens(self, max_tokens: int) -> int:
-        """As many tokens as the server can write within the answer's time, at the speed it
-        measured last; `max_tokens` at most."""
-        if self.tokens_per_second <= 0:
-            return max_tokens
-        can = math.ceil(self.tokens_per_second * self.config.answer_ms / 1000)
-        return max(MIN_PREDICT, min(max_tokens, can))
-
     def body(self, request: CompletionRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "n_predict": self.predict_tokens(request.max_tokens),
+            "n_predict": self.server.predict_tokens(request.max_tokens),
             "temperature": request.temperature,
             "stream": True,
-            # The next keystroke's prompt repeats this one up to the line being typed; a
-            # part that moved (another file's code chosen again) is moved in the cache.
-            "cache_prompt": True,
-            "n_cache_reuse": CACHE_REUSE_TOKENS,
-            # Once a line is complete, the server stops at the answer's deadline by itself.
-            "t_max_predict_ms": self.config.answer_ms,
-            # Events while the prompt is read: a long one on a CPU takes seconds (~330 tokens/s
-            # for a 0.5B model on 2 cores) and is no sign of a dead server.
-            "return_progress": True,
+            **self.server.fields(),
         }
-        if self.config.slot >= 0:
-            body["id_slot"] = self.config.slot
         if request.stop:
             body["stop"] = list(request.stop)
         if self.infill:
@@ -135,22 +168,25 @@ class LlamaCpp(HttpBackend):
         path = self.path
         async with self.post_stream(path, self.body(request), request.on_sent) as response:
             url = str(response.url)
+            reported = False
             async for data in sse_data(self.lines(response)):
                 event = parse_json(data, url)
                 if "error" in event:
                     raise BackendError(f"error from {url}: {event['error']}")
                 text = event.get("content")
                 stopped = bool(event.get("stop"))
-                timings = event.get("timings") if stopped else None
-                if isinstance(timings, dict):
-                    speed = timings.get("predicted_per_second")
-                    if isinstance(speed, int | float) and timings.get("predicted_n", 0) > 1:
-                        self.tokens_per_second = float(speed)
+                timings = event.get("timings")
+                reading = PromptProgress.of(event)
+                self.server.measured(timings)
+                # The prompt's part in the cache is known from the first token on (a stream is
+                # mostly closed before its last event): told once, not while it is read.
+                told = isinstance(timings, dict) and reading is None and not reported
+                reported = reported or told
                 yield StreamEvent(
                     text=text if isinstance(text, str) else "",
                     finish_reason=event.get("stop_type") or ("stop" if stopped else None),
-                    usage=timings if isinstance(timings, dict) else None,
-                    reading=PromptProgress.of(event),
+                    usage=timings if told else None,
+                    reading=reading,
                 )
                 if stopped:
                     return

@@ -12,12 +12,21 @@ from typing import Any
 import httpx
 
 from infill.backends.base import (
+    BackendConfig,
     BackendError,
     CompletionRequest,
     PromptProgress,
     StreamEvent,
 )
-from infill.backends.http import ERROR_BODY_CHARS, HttpBackend, closing, parse_json
+from infill.backends.http import (
+    ERROR_BODY_CHARS,
+    HttpBackend,
+    closing,
+    describe,
+    parse_json,
+    read_at_most,
+)
+from infill.backends.llamacpp import PRIME_ANSWER_BYTES, LlamaServerFields
 from infill.backends.sse import sse_data
 
 log = logging.getLogger(__name__)
@@ -37,6 +46,10 @@ class OpenAICompatible(HttpBackend):
     takes_n = True  # until the server refuses it
     llamacpp = False  # the server is llama-server (its /models says so): it takes its own fields
 
+    def __init__(self, config: BackendConfig) -> None:
+        super().__init__(config)
+        self.server = LlamaServerFields(config)  # used once the server is known as llama-server
+
     @property
     def reports_reading(self) -> bool:
         return self.llamacpp
@@ -53,8 +66,11 @@ class OpenAICompatible(HttpBackend):
         temperature = request.temperature
         if request.n > 1:
             temperature = max(temperature, CANDIDATES_MIN_TEMPERATURE)
+        max_tokens = request.max_tokens
+        if self.llamacpp:
+            max_tokens = self.server.predict_tokens(max_tokens)
         body: dict[str, Any] = {
-            "max_tokens": request.max_tokens,
+            "max_tokens": max_tokens,
             "temperature": temperature,
             "stream": True,
             # The last chunk then says how many prompt tokens the server had cached.
@@ -72,11 +88,24 @@ class OpenAICompatible(HttpBackend):
         if request.n > 1:
             body["n"] = request.n  # the candidates stream interleaved, told apart by `index`
         if self.llamacpp:
-            # As the llamacpp kind asks (see there): events while the prompt is read, one slot.
-            body["return_progress"] = True
-            if self.config.slot >= 0:
-                body["id_slot"] = self.config.slot
+            # What the llamacpp kind asks for (see there): the answer's deadline kept by the
+            # server, events while the prompt is read, one slot, the cache's reuse.
+            body.update(self.server.fields())
         return body
+
+    async def prime(self, request: CompletionRequest) -> None:
+        """llama-server is given the prompt to compute into its cache, as the llamacpp kind
+        does (its OpenAI API writes at least one token); other servers cache by themselves."""
+        await self.warm_up_done()  # which says whether the server is llama-server
+        if not self.llamacpp or self.config.uses_chat:
+            return
+        body = {**self.body(request), "max_tokens": 1, "stream": False}
+        del body["stream_options"]
+        try:
+            async with self.post_stream("/completions", body) as response:
+                await read_at_most(response, PRIME_ANSWER_BYTES)
+        except httpx.HTTPError as exc:
+            raise BackendError(f"{describe(exc)} talking to {self.url('/completions')}") from None
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         """Closing this generator early (cancellation, an early stop) closes the response
@@ -95,7 +124,10 @@ class OpenAICompatible(HttpBackend):
                 if data.strip() == "[DONE]":
                     done = True
                     continue
-                for event in openai_events(parse_json(data, url), url):
+                chunk = parse_json(data, url)
+                if self.llamacpp:
+                    self.server.measured(chunk.get("timings"))  # in the last chunk
+                for event in openai_events(chunk, url):
                     candidates.add(event.index)
                     yield event
         finally:

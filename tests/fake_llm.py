@@ -44,6 +44,8 @@ class Reply:
     # seconds (at 0 too: one per batch); /infill, /completion and /v1/completions only.
     reading: float = 0.0
     progress_every: float = 0.2
+    # The generation speed llama-server's last event reports (its `timings`), in tokens/s.
+    speed: float = 300.0
     abort: bool = False  # after the chunks, drop the connection mid-body
     hang_up: bool = False  # read the request, then close the connection without a word
     hold: asyncio.Event | None = None  # after the headers, wait for the test to set it
@@ -287,7 +289,10 @@ class FakeLLM:
             wait = reply.ttft if number == 0 and reply.ttft is not None else reply.delay
             if wait and await _client_gone_within(reader, wait):
                 return False
-            write(wire.delta(text, index))
+            if received is not None and received.body.get("timings_per_token"):
+                write(_with_timings(path, text, index, _timings(reply.speed, number + 1)))
+            else:
+                write(wire.delta(text, index))
             await writer.drain()
             sent.append(time.perf_counter())
         if reply.keep_open:
@@ -297,7 +302,10 @@ class FakeLLM:
         if reply.abort:
             writer.transport.abort()  # a stream that stops half-way: no last chunk
             return True
-        write(wire.end(), last=True)
+        if self.owned_by == "llamacpp" and path == "/v1/completions":
+            # llama-server's OpenAI API adds its own timings to the last chunk.
+            write(_sse({"choices": [], "timings": _timings(reply.speed)}))
+        write(wire.end(reply.speed), last=True)
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
@@ -327,7 +335,7 @@ def _sse(event: dict[str, Any], name: str | None = None) -> bytes:
 class Wire:
     content_type: bytes
     delta: Callable[[str, int], bytes]  # (text, candidate index): one event
-    end: Callable[[], bytes]
+    end: Callable[[float], bytes]  # (the generation speed reported, where the API does)
 
 
 def _openai_text(text: str, index: int) -> bytes:
@@ -340,12 +348,23 @@ def _openai_chat(text: str, index: int) -> bytes:
     return _sse({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [choice]})
 
 
-def _llamacpp_end() -> bytes:
-    timings = {"prompt_n": 12, "cache_n": 30, "predicted_n": 3, "predicted_per_second": 300.0}
-    return _sse({"content": "", "stop": True, "stop_type": "eos", "timings": timings})
+def _timings(speed: float, written: int = 3) -> dict[str, Any]:
+    return {"prompt_n": 12, "cache_n": 30, "predicted_n": written, "predicted_per_second": speed}
 
 
-def _ollama_end() -> bytes:
+def _with_timings(path: str, text: str, index: int, timings: dict[str, Any]) -> bytes:
+    """An event of llama-server's asked for `timings_per_token`: its timings in each."""
+    if path == "/v1/completions":
+        choice = {"index": index, "text": text, "finish_reason": None}
+        return _sse({"object": "text_completion", "choices": [choice], "timings": timings})
+    return _sse({"content": text, "stop": False, "timings": timings})
+
+
+def _llamacpp_end(speed: float) -> bytes:
+    return _sse({"content": "", "stop": True, "stop_type": "eos", "timings": _timings(speed)})
+
+
+def _ollama_end(_speed: float) -> bytes:
     final = {"model": "fake", "response": "", "done": True, "done_reason": "stop", "eval_count": 3}
     return (json.dumps(final) + "\n").encode()
 
@@ -359,7 +378,7 @@ def _anthropic_delta(text: str) -> bytes:
     return _sse(delta, "content_block_delta")
 
 
-def _anthropic_end() -> bytes:
+def _anthropic_end(_speed: float) -> bytes:
     return _sse(
         {
             "type": "message_delta",
@@ -373,7 +392,7 @@ def _anthropic_end() -> bytes:
 SSE = b"text/event-stream"
 
 
-def _done() -> bytes:
+def _done(_speed: float) -> bytes:
     return b"data: [DONE]\n\n"
 
 

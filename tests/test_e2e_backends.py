@@ -43,6 +43,30 @@ async def test_llamacpp_infill(fake: FakeLLM, start_client: StartClient):
     assert body["id_slot"] == 0  # one slot, whose cache holds the previous prompt
 
 
+@pytest.mark.parametrize("kind", ["llamacpp", "openai"])
+async def test_llama_server_is_asked_for_what_it_can_write_in_the_answers_time(
+    kind: str, fake: FakeLLM, start_client: StartClient
+):
+    # llama-server (the openai kind learns it from /models), saying it wrote 10 tokens/s: the
+    # answer's 3 s hold 30 tokens, asked for from the next request on. Both kinds ask the
+    # server to keep the answer's deadline and its cache (the llamacpp kind's fields).
+    fake.owned_by = "llamacpp"
+    fake.default = Reply(chunks=["4", "2\n"], speed=10.0)
+    url = fake.root if kind == "llamacpp" else fake.url
+    options = {"backend": {"kind": kind, "url": url}, "completion": {"debounce_ms": 0}}
+    client = await start_client(initialization_options=options)
+    assert await suggest(client) == ["42"]
+    tokens = "n_predict" if kind == "llamacpp" else "max_tokens"
+    first = fake.requests[-1].body
+    assert first[tokens] == 128  # the speed not known yet
+    assert first["t_max_predict_ms"] == 3000 and first["n_cache_reuse"] == 256
+    assert first["cache_prompt"] is True and first["return_progress"] is True
+    assert first["id_slot"] == 0 and first["timings_per_token"] is True
+    client.type_text(URI, CURSOR, "x")
+    await client.inline_completion(URI, (CURSOR[0], CURSOR[1] + 1))
+    assert fake.requests[-1].body[tokens] == 30
+
+
 async def test_llamacpp_lets_the_server_choose_the_slot_when_told_to(
     fake: FakeLLM, start_client: StartClient
 ):

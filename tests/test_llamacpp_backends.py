@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import aclosing
+from typing import Any
 
 import pytest
 
@@ -58,18 +59,25 @@ async def test_streams_several_events_and_reports_how_it_ended(llama_url: str, k
     assert events[-1].finish_reason is not None
 
 
+async def usage(config: BackendConfig, asked: CompletionRequest) -> dict[str, Any]:
+    """The prompt cache's part, told once, with the first token (a stream is mostly closed
+    before its end)."""
+    told = [event for event in await collect(config, asked) if event.usage is not None]
+    assert len(told) == 1, told
+    assert told[0].usage is not None
+    return told[0].usage
+
+
 async def test_infill_timings_show_the_prompt_cache_and_input_extra(llama_url: str):
     config = llamacpp(llama_url)
     extra = (("lib/util.py", "def mul(a, b):\n    return a * b\n" * 5),)
-    first = (await collect(config, request(extra=extra)))[-1].usage
-    again = (await collect(config, request(extra=extra)))[-1].usage
-    assert first is not None and again is not None
+    first = await usage(config, request(extra=extra))
+    again = await usage(config, request(extra=extra))
     # The same prompt again: the server reuses its cache instead of reading it a second time.
     assert again["cache_n"] > 0
     assert again["prompt_n"] < first["prompt_n"] + first["cache_n"]
     # Without the other file the prompt is shorter: input_extra reached the model.
-    bare = (await collect(config, request()))[-1].usage
-    assert bare is not None
+    bare = await usage(config, request())
     assert bare["prompt_n"] + bare["cache_n"] < first["prompt_n"] + first["cache_n"]
 
 

@@ -114,16 +114,22 @@ async def test_typing_reuses_the_stable_part_and_never_sends_more_than_is_kept(
     assert 0.5 * BATCH < len(tokens) <= 3 * BATCH // 4
 
 
+@pytest.mark.parametrize("kind", ["llamacpp", "openai"])
 async def test_a_save_has_the_server_compute_the_new_prompt_head_before_the_next_key(
-    llama_recommended: str, start_client: StartClient, tmp_path: Path
+    kind: str, llama_recommended: str, start_client: StartClient, tmp_path: Path
 ):
     root = write_files(tmp_path, {"lib/process.py": OTHER, "app/main.py": MAIN})
+    # The openai kind sends infill's own prompt to llama-server's OpenAI API, which it learns
+    # it talks to from /models.
+    url = llama_recommended if kind == "llamacpp" else f"{llama_recommended}/v1"
+    template = {"template": "qwen"} if kind == "openai" else {}
     client = await start_client(
         root=str(root),
         initialization_options={
             "backend": {
-                "kind": "llamacpp",
-                "url": llama_recommended,
+                "kind": kind,
+                "url": url,
+                **template,
                 "max_tokens": 8,
                 "timeout_ms": 30_000,
                 "answer_ms": 30_000,
