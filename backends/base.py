@@ -339,6 +339,8 @@ class Backend(Protocol):
     # Whether the API answers `n` candidates in one request; others are asked for one only
     # (a request per candidate would multiply the cost and the load).
     takes_n: bool
+    # What the server said it keeps (llama-server's /props), once its connection is warm.
+    limits: ServerLimits | None
 
     def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         """The answer as it is produced; closing the iterator closes the HTTP stream."""

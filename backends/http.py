@@ -26,6 +26,7 @@ from infill.backends.base import (
     BackendConfig,
     BackendError,
     CompletionRequest,
+    ServerLimits,
     reading_silence_s,
 )
 
@@ -196,6 +197,7 @@ class HttpBackend:
 
     def __init__(self, config: BackendConfig) -> None:
         self.config = config
+        self.limits: ServerLimits | None = None  # what the server said it keeps, if it did
         self._warming: asyncio.Task[str | None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._refusal = ""  # why there is no client: a proxy the environment names is unusable
@@ -234,7 +236,7 @@ class HttpBackend:
         url = self.url(self.warm_path)
         try:
             async with asyncio.timeout(self.config.timeout_ms / 1000):
-                self.warmed(*await self.get(self.warm_path))
+                self.warmed(*await self.get(url))
         except TimeoutError:
             log.info("warming %s: no answer within %d ms", url, self.config.timeout_ms)
         except (httpx.HTTPError, httpx.InvalidURL, ValueError, BackendError) as exc:
@@ -274,10 +276,10 @@ class HttpBackend:
     async def prime(self, request: CompletionRequest) -> None:
         """Hosted APIs and vLLM cache prompt prefixes by themselves, as requests come."""
 
-    async def get(self, path: str) -> tuple[int, bytes]:
-        """GET `path`: the status, and the body read up to WARM_BODY_BYTES (the caller bounds
+    async def get(self, url: str) -> tuple[int, bytes]:
+        """GET `url`: the status, and the body read up to WARM_BODY_BYTES (the caller bounds
         the time)."""
-        request = self.client.build_request("GET", self.url(path), headers=self.headers())
+        request = self.client.build_request("GET", url, headers=self.headers())
         response = await guarded(self.client.send(request, stream=True), closing)
         try:
             return response.status_code, await read_at_most(response, WARM_BODY_BYTES)

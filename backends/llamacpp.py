@@ -84,13 +84,33 @@ class LlamaServerFields:
         ):
             self.tokens_per_second = float(speed)
 
+    async def limits(self, backend: HttpBackend, root: str) -> ServerLimits | None:
+        """What the server at `root` keeps (its context, from /props); None if it does not
+        say."""
+        url = f"{root}/props"
+        try:
+            async with asyncio.timeout(self.config.timeout_ms / 1000):
+                status, body = await backend.get(url)
+            props = json.loads(body) if status == 200 else {}
+            n_ctx = props["default_generation_settings"]["n_ctx"]
+        except (
+            httpx.HTTPError,
+            BackendError,
+            TimeoutError,
+            ValueError,
+            KeyError,
+            TypeError,
+        ) as exc:
+            log.info("no answer from %s (%s): the server's context is not known", url, exc)
+            return None
+        return ServerLimits(context_tokens=n_ctx) if isinstance(n_ctx, int) and n_ctx > 0 else None
+
 
 class LlamaCpp(HttpBackend):
     warm_path = "/health"
 
     def __init__(self, config: BackendConfig) -> None:
         super().__init__(config)
-        self.limits: ServerLimits | None = None  # from /props, once read
         self.server = LlamaServerFields(config)
 
     @property
@@ -105,27 +125,8 @@ class LlamaCpp(HttpBackend):
         """Open the connection, then read what the server keeps (its context) from /props."""
         reason = await super()._warm()
         if reason is None:
-            await self._read_props()
+            self.limits = await self.server.limits(self, self.config.base_url)
         return reason
-
-    async def _read_props(self) -> None:
-        try:
-            async with asyncio.timeout(self.config.timeout_ms / 1000):
-                status, body = await self.get("/props")
-            props = json.loads(body) if status == 200 else {}
-            n_ctx = props["default_generation_settings"]["n_ctx"]
-        except (
-            httpx.HTTPError,
-            BackendError,
-            TimeoutError,
-            ValueError,
-            KeyError,
-            TypeError,
-        ) as exc:
-            log.info("no /props from %s (%s): its context is not known", self.config.base_url, exc)
-            return
-        if isinstance(n_ctx, int) and n_ctx > 0:
-            self.limits = ServerLimits(context_tokens=n_ctx)
 
     def body(self, request: CompletionRequest) -> dict[str, Any]:
         body: dict[str, Any] = {

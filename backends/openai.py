@@ -54,6 +54,15 @@ class OpenAICompatible(HttpBackend):
     def reports_reading(self) -> bool:
         return self.llamacpp
 
+    async def _warm(self) -> str | None:
+        """Open the connection and read /models; llama-server is then asked what it keeps (its
+        /props, beside its OpenAI API's /v1)."""
+        reason = await super()._warm()
+        if reason is None and self.llamacpp:
+            root = self.config.base_url.removesuffix("/v1")
+            self.limits = await self.server.limits(self, root)
+        return reason
+
     def warmed(self, status: int, body: bytes) -> None:
         """llama-server lists its models as `owned_by: llamacpp`."""
         try:
@@ -116,6 +125,7 @@ class OpenAICompatible(HttpBackend):
         try:
             url = str(response.url)
             done = False
+            reported = False  # the prompt cache's part (llama-server's timings)
             # After [DONE] the body still ends with its last chunk: reading on to the end
             # (not returning at once) is what lets the connection go back to the pool.
             async for data in sse_data(self.lines(response)):
@@ -125,9 +135,11 @@ class OpenAICompatible(HttpBackend):
                     done = True
                     continue
                 chunk = parse_json(data, url)
+                events = openai_events(chunk, url)
                 if self.llamacpp:
-                    self.server.measured(chunk.get("timings"))  # in the last chunk
-                for event in openai_events(chunk, url):
+                    events = self._told_by_llama_server(chunk, events, reported)
+                    reported = reported or any(event.usage for event in events)
+                for event in events:
                     candidates.add(event.index)
                     yield event
         finally:
@@ -137,6 +149,21 @@ class OpenAICompatible(HttpBackend):
             # others, read it to its end: ask for one from now on, and stop early again.
             self.takes_n = False
             log.info("%s answered 1 of %d candidates; asking for one from now on", url, request.n)
+
+    def _told_by_llama_server(
+        self, chunk: dict[str, Any], events: list[StreamEvent], reported: bool
+    ) -> list[StreamEvent]:
+        """llama-server's timings, in every chunk (`timings_per_token`): its speed, and the
+        prompt cache's part from the first token on, told once in place of the usage at the
+        stream's end, which a stream closed at its first complete line never reads."""
+        timings = chunk.get("timings")
+        self.server.measured(timings)
+        told = isinstance(timings, dict) and not reported
+        told = told and all(event.reading is None for event in events)
+        return [
+            replace(event, usage=timings if told and number == 0 else None)
+            for number, event in enumerate(events)
+        ]
 
     async def _post(self, path: str, request: CompletionRequest) -> httpx.Response:
         """The streaming response. A server that refuses `n` > 1 is asked for one candidate,

@@ -21,7 +21,6 @@ from infill.backends import (
     BackendError,
     CircuitBreaker,
     CompletionRequest,
-    LlamaCpp,
     NgramIndex,
     PromptCache,
     ServerLimits,
@@ -60,7 +59,7 @@ from infill.prompts import (
 )
 from infill.prompts.budget import count_each_line
 from infill.prompts.chat import build_chat_prompt, extract_completion
-from infill.prompts.layout import NO_LIMITS, StableContext, infill_room
+from infill.prompts.layout import COUNT_MARGIN, NO_LIMITS, StableContext, infill_room
 from infill.prompts.templates import DEFAULT_TEMPLATE, commented
 from infill.settings import Settings
 
@@ -158,6 +157,8 @@ def prepare(
             DEFAULT_TEMPLATE if config.uses_chat else template_for(config.template, config.model)
         )
         context_tokens = config.context_tokens or (limits.context_tokens if limits else 0)
+        if not config.tokenizer:  # counted with cl100k, not the model's own tokenizer
+            context_tokens = int(context_tokens * COUNT_MARGIN)
         budget = prompt_budget(settings.prompt.max_tokens, context_tokens, config.max_tokens)
         count = _counter(config.tokenizer)
         room = NO_LIMITS
@@ -325,7 +326,7 @@ class Completer:
 
     def server_limits(self, config: BackendConfig) -> ServerLimits | None:
         """What the server of `config` said about itself, once its client has asked."""
-        if isinstance(self._backend, LlamaCpp) and config == self._config:
+        if self._backend is not None and config == self._config:
             return self._backend.limits
         return None
 
@@ -369,6 +370,12 @@ class Completer:
         reason = await backend.warm()
         if reason is not None and backend is self._backend:  # not replaced meanwhile
             self.breaker.unreachable(reason)
+
+    async def server_known(self, config: BackendConfig) -> None:
+        """Once the backend's warm-up has ended (at once after the first requests; at most its
+        timeout): what the server says of itself there (the context it keeps, llama-server
+        or not) shapes the prompt, which must not be laid out before."""
+        await self.backend(config).warm()
 
     async def aclose(self) -> None:
         if self._backend is not None:

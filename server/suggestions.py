@@ -181,6 +181,7 @@ class Suggestions:
         flight, if either serves -> a wait while typing outruns the model -> context and prompt
         (`prepare`) -> the model's answer, post-processed (`Completer.complete`, in a flight
         that keeps it for typeahead and the cache) -> metrics."""
+        await self.completer.server_known(self.settings.backend)
         cursor = self.cursor(uri, line, character)
         if cursor is None:
             return None

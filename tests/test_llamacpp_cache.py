@@ -168,3 +168,37 @@ async def test_a_save_has_the_server_compute_the_new_prompt_head_before_the_next
     report = explained["lastPromptCache"]
     # The key after the save computed only its line and the suffix: the head was primed.
     assert report["evaluated"] <= 250 and report["cached"] >= explained["tokens"]["snippets"]
+
+
+async def test_the_openai_kind_sends_llama_server_no_more_than_its_context_keeps(
+    start_client: StartClient, tmp_path: Path
+):
+    # A server started with a context smaller than the prompt budget (2,048 tokens): the
+    # openai kind learns from /models that it is llama-server and from /props what it keeps,
+    # and its prompt leaves room for the answer in that (the server refuses a longer one).
+    small = 1024
+    with LlamaServer(ensure_llama_server(), ensure_tiny_qwen_model(), ctx_size=small) as url:
+        root = write_files(tmp_path, {"app/main.py": MAIN})
+        client = await start_client(
+            root=str(root),
+            initialization_options={
+                "backend": {
+                    "kind": "openai",
+                    "url": f"{url}/v1",
+                    "template": "qwen",
+                    "max_tokens": 8,
+                    "timeout_ms": 30_000,
+                    "answer_ms": 30_000,
+                },
+                "completion": {"debounce_ms": 0},
+            },
+        )
+        uri = (root / "app/main.py").as_uri()
+        client.open(uri, MAIN)
+        position = client.type_text(uri, (MAIN.count("\n"), 0), "def handler_final(")
+        await client.inline_completion(uri, position, timeout=60)
+        explained = await client.explain(uri, position)
+        assert explained is not None
+        report = explained["lastPromptCache"]  # the server answered, and read this much
+        assert report is not None, client.stderr_lines
+        assert 0.5 * small < report["evaluated"] + report["cached"] <= small - 8, report

@@ -23,6 +23,7 @@ from infill.backends.ngram.predictor import predict
 
 class NgramBackend:
     takes_n = False  # one prediction: the evidence's best
+    limits = None  # no server
 
     def __init__(self, index: Callable[[], NgramIndex | None]) -> None:
         """`index()`: the workspace's index, None while it is being built."""
