@@ -226,9 +226,13 @@ class HttpBackend:
         if none could. A slow or odd answer is an answer: the requests judge those."""
         if self.warm_path and self._warming is None:
             self._warming = asyncio.ensure_future(self._warm())
-        if self._warming is not None:
-            return await asyncio.shield(self._warming)
-        return None
+        if self._warming is None:
+            return None
+        # Waited for, not owned: a backend closed meanwhile (the settings changed) ends its
+        # warm-up, which is no reason to cancel the request waiting for it.
+        if not self._warming.done():
+            await asyncio.wait((self._warming,))
+        return None if self._warming.cancelled() else self._warming.result()
 
     async def _warm(self) -> str | None:
         """A GET whose answer is read up to WARM_BODY_BYTES, all within the timeout: requests

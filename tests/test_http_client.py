@@ -464,6 +464,28 @@ async def test_an_endless_model_list_is_read_only_so_far_and_does_not_hold_up_co
     assert fake.listing_bytes_sent < backend_http.WARM_BODY_BYTES + (24 << 20)
 
 
+async def test_a_backend_closed_during_its_warm_up_lets_the_request_waiting_for_it_go_on():
+    # A server that takes the connection and never answers: the warm-up waits; the settings
+    # change meanwhile, and the old backend is closed. The request waiting for the warm-up
+    # (to learn the server's limits) goes on; only its own cancellation would stop it.
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = BackendConfig(kind="openai", url=f"http://127.0.0.1:{port}/v1", timeout_ms=60_000)
+    backend = OpenAICompatible(config)
+    try:
+        starting = asyncio.ensure_future(backend.warm())  # as the server does when it starts
+        waiting = asyncio.ensure_future(backend.warm())  # as a request does
+        await asyncio.sleep(0.2)
+        await backend.aclose()
+        assert await asyncio.wait_for(waiting, 5) is None
+        assert await asyncio.wait_for(starting, 5) is None
+    finally:
+        server.close()
+
+
 # -- TLS -------------------------------------------------------------------------------------------
 
 
