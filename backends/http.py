@@ -38,6 +38,7 @@ ERROR_BODY_CHARS = 300
 RETRY_STATUSES = (429, 503)
 MAX_ATTEMPTS = 3  # tries of a request nobody answered: refused connections, 429 and 503
 BACKOFF_SECONDS = 0.25  # doubled at each attempt, unless the server says when
+PRIME_ANSWER_BYTES = 1 << 16  # a prime's answer is a few hundred bytes
 MAX_LINE_BYTES = 1 << 20  # a "line" longer than this is not an event stream
 # A kept-alive connection idle for longer is not used again: NATs and load balancers drop idle
 # flows without a word, and a request sent on one would wait out the whole timeout.
@@ -226,13 +227,10 @@ class HttpBackend:
         if none could. A slow or odd answer is an answer: the requests judge those."""
         if self.warm_path and self._warming is None:
             self._warming = asyncio.ensure_future(self._warm())
-        if self._warming is None:
-            return None
-        # Waited for, not owned: a backend closed meanwhile (the settings changed) ends its
-        # warm-up, which is no reason to cancel the request waiting for it.
-        if not self._warming.done():
-            await asyncio.wait((self._warming,))
-        return None if self._warming.cancelled() else self._warming.result()
+        await self.warm_up_done()
+        if self._warming is None or self._warming.cancelled():
+            return None  # none, or the backend was closed meanwhile (the settings changed)
+        return self._warming.result()
 
     async def _warm(self) -> str | None:
         """A GET whose answer is read up to WARM_BODY_BYTES, all within the timeout: requests
@@ -269,7 +267,8 @@ class HttpBackend:
     async def warm_up_done(self) -> None:
         """The warm-up's end, if one is under way: its connection is the one to use (rather
         than opening a second), and its answer may change what requests say. At most the
-        warm-up's own timeout."""
+        warm-up's own timeout. Waited for, not owned: a backend closed meanwhile ends its
+        warm-up, which is no reason to cancel the request waiting for it."""
         if self._warming is not None and not self._warming.done():
             await asyncio.wait((self._warming,))
 
@@ -279,6 +278,15 @@ class HttpBackend:
 
     async def prime(self, request: CompletionRequest) -> None:
         """Hosted APIs and vLLM cache prompt prefixes by themselves, as requests come."""
+
+    async def post_for_the_cache(self, path: str, body: dict[str, Any]) -> None:
+        """POST a prompt for the server to compute into its cache; the answer, which says
+        nothing of use, is read (up to PRIME_ANSWER_BYTES) and dropped."""
+        try:
+            async with self.post_stream(path, body) as response:
+                await read_at_most(response, PRIME_ANSWER_BYTES)
+        except httpx.HTTPError as exc:
+            raise BackendError(f"{describe(exc)} talking to {self.url(path)}") from None
 
     async def get(self, url: str) -> tuple[int, bytes]:
         """GET `url`: the status, and the body read up to WARM_BODY_BYTES (the caller bounds

@@ -21,7 +21,7 @@ from infill.backends.base import (
     ServerLimits,
     StreamEvent,
 )
-from infill.backends.http import HttpBackend, describe, parse_json, read_at_most
+from infill.backends.http import HttpBackend, parse_json
 from infill.backends.sse import sse_data
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ CACHE_REUSE_TOKENS = 256
 MIN_PREDICT = 16
 # Tokens written before the speed reported is taken as the server's: one is a single step.
 MEASURED_AFTER = 2
-PRIME_ANSWER_BYTES = 1 << 16  # an answer with no fields is a few hundred bytes
 
 
 class LlamaServerFields:
@@ -83,6 +82,13 @@ class LlamaServerFields:
             and written >= MEASURED_AFTER
         ):
             self.tokens_per_second = float(speed)
+
+    def cache_report(self, timings: object, reading: bool, reported: bool) -> dict[str, Any] | None:
+        """An event's `timings` (`timings_per_token`): the speed kept; returned as the prompt
+        cache's part by the first event past the prompt's reading (`reported`: one was), since
+        a stream is mostly closed before its last event."""
+        self.measured(timings)
+        return timings if isinstance(timings, dict) and not reading and not reported else None
 
     async def limits(self, backend: HttpBackend, root: str) -> ServerLimits | None:
         """What the server at `root` keeps (its context, from /props); None if it does not
@@ -159,11 +165,7 @@ class LlamaCpp(HttpBackend):
         """The request's prompt with nothing to generate (as llama.vim fills its cache with
         other files' code while the user is idle), answered with no fields."""
         body = {**self.body(request), "n_predict": 0, "stream": False, "response_fields": [""]}
-        try:
-            async with self.post_stream(self.path, body) as response:
-                await read_at_most(response, PRIME_ANSWER_BYTES)
-        except httpx.HTTPError as exc:
-            raise BackendError(f"{describe(exc)} talking to {self.url(self.path)}") from None
+        await self.post_for_the_cache(self.path, body)
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         path = self.path
@@ -176,17 +178,15 @@ class LlamaCpp(HttpBackend):
                     raise BackendError(f"error from {url}: {event['error']}")
                 text = event.get("content")
                 stopped = bool(event.get("stop"))
-                timings = event.get("timings")
                 reading = PromptProgress.of(event)
-                self.server.measured(timings)
-                # The prompt's part in the cache is known from the first token on (a stream is
-                # mostly closed before its last event): told once, not while it is read.
-                told = isinstance(timings, dict) and reading is None and not reported
-                reported = reported or told
+                usage = self.server.cache_report(
+                    event.get("timings"), reading is not None, reported
+                )
+                reported = reported or usage is not None
                 yield StreamEvent(
                     text=text if isinstance(text, str) else "",
                     finish_reason=event.get("stop_type") or ("stop" if stopped else None),
-                    usage=timings if told else None,
+                    usage=usage,
                     reading=reading,
                 )
                 if stopped:

@@ -18,15 +18,8 @@ from infill.backends.base import (
     PromptProgress,
     StreamEvent,
 )
-from infill.backends.http import (
-    ERROR_BODY_CHARS,
-    HttpBackend,
-    closing,
-    describe,
-    parse_json,
-    read_at_most,
-)
-from infill.backends.llamacpp import PRIME_ANSWER_BYTES, LlamaServerFields
+from infill.backends.http import ERROR_BODY_CHARS, HttpBackend, closing, parse_json
+from infill.backends.llamacpp import LlamaServerFields
 from infill.backends.sse import sse_data
 
 log = logging.getLogger(__name__)
@@ -110,11 +103,7 @@ class OpenAICompatible(HttpBackend):
             return
         body = {**self.body(request), "max_tokens": 1, "stream": False}
         del body["stream_options"]
-        try:
-            async with self.post_stream("/completions", body) as response:
-                await read_at_most(response, PRIME_ANSWER_BYTES)
-        except httpx.HTTPError as exc:
-            raise BackendError(f"{describe(exc)} talking to {self.url('/completions')}") from None
+        await self.post_for_the_cache("/completions", body)
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         """Closing this generator early (cancellation, an early stop) closes the response
@@ -156,12 +145,10 @@ class OpenAICompatible(HttpBackend):
         """llama-server's timings, in every chunk (`timings_per_token`): its speed, and the
         prompt cache's part from the first token on, told once in place of the usage at the
         stream's end, which a stream closed at its first complete line never reads."""
-        timings = chunk.get("timings")
-        self.server.measured(timings)
-        told = isinstance(timings, dict) and not reported
-        told = told and all(event.reading is None for event in events)
+        reading = any(event.reading is not None for event in events)
+        usage = self.server.cache_report(chunk.get("timings"), reading, reported)
         return [
-            replace(event, usage=timings if told and number == 0 else None)
+            replace(event, usage=usage if number == 0 else None)
             for number, event in enumerate(events)
         ]
 
