@@ -32,7 +32,9 @@ proposal that is not one of them is a wrong one (the user rejects it, the chain 
 the commit left alone, another argument than the commit's. No proposal ends the chain.
 Reported per class: cases, changes to find (after the user's), proposals, right ones,
 precision (right / proposals) and recall (changes made / changes to find), with the time each
-request for proposals took (P50 / P95).
+request for proposals took (P50 / P95). A signature+ case with two calls or more is replayed
+once more as "signature+ call": the user also updates the first call by hand (what to pass is
+often not the parameter's name), and the others follow.
 
 Then the model formats' plumbing: for each case whose editable region (around the user's
 change) holds more of the commit's changes (whole ones), the answer a right model would give
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import difflib
 import io
 import itertools
@@ -89,7 +92,9 @@ class Case:
     repo: str
     commit: str
     path: str
-    kind: str  # "rename", "signature+" (a parameter added), "signature-" (removed), "repeat"
+    # "rename", "signature+" (a parameter added), "signature+ call" (and one call updated by
+    # hand), "signature-" (removed), "repeat"
+    kind: str
     before: str
     changes: tuple[Change, ...]
 
@@ -97,7 +102,7 @@ class Case:
     def made(self) -> int:
         """How many of the changes the user makes before a proposal is asked for: a repeated
         edit is only recognized once made twice."""
-        return 2 if self.kind == "repeat" else 1
+        return 2 if self.kind in ("repeat", "signature+ call") else 1
 
 
 def git(repo: Path, *args: str) -> str:
@@ -640,28 +645,35 @@ def main() -> None:
             for name, right in formats_replayed(case).items():
                 replayed[name] += 1
                 exact[name] += right
-            outcome = replay(case, times.setdefault(case.kind, []))
-            total = totals.setdefault(case.kind, Outcome())
-            total.proposals += outcome.proposals
-            total.right += outcome.right
-            total.expected += outcome.expected
-            total.found += outcome.found
-            counts[case.kind] += 1
-            first = case.changes[0]
-            print(
-                f"{case.kind:<10} {case.repo} {case.commit} {case.path}:"
-                f" {len(case.changes)} changes, the first {first.old.strip()!r} ->"
-                f" {first.new.strip()!r}: {outcome.right} right of {outcome.proposals} proposed,"
-                f" {outcome.expected} to find"
-            )
+            variants = [case]
+            if case.kind == "signature+" and len(case.changes) > 2:
+                variants.append(dataclasses.replace(case, kind="signature+ call"))
+            for replayed_case in variants:
+                outcome = replay(replayed_case, times.setdefault(replayed_case.kind, []))
+                total = totals.setdefault(replayed_case.kind, Outcome())
+                total.proposals += outcome.proposals
+                total.right += outcome.right
+                total.expected += outcome.expected
+                total.found += outcome.found
+                counts[replayed_case.kind] += 1
+                first = case.changes[0]
+                print(
+                    f"{replayed_case.kind:<15} {case.repo} {case.commit} {case.path}:"
+                    f" {len(case.changes)} changes, the first {first.old.strip()!r} ->"
+                    f" {first.new.strip()!r}: {outcome.right} right of {outcome.proposals}"
+                    f" proposed, {outcome.expected} to find"
+                )
     print()
-    print("kind        cases  to find  proposed  right  precision  found  recall   P50 ms   P95 ms")
+    print(
+        "kind             cases  to find  proposed  right  precision  found  recall   P50 ms"
+        "   P95 ms"
+    )
     for kind, total in sorted(totals.items()):
         precision = total.right / total.proposals if total.proposals else float("nan")
         recall = total.found / total.expected if total.expected else float("nan")
         p50, p95 = percentiles(times[kind], (50, 95)) if times[kind] else (math.nan, math.nan)
         print(
-            f"{kind:<10} {counts[kind]:>6} {total.expected:>8} {total.proposals:>9} "
+            f"{kind:<15} {counts[kind]:>6} {total.expected:>8} {total.proposals:>9} "
             f"{total.right:>6} {precision:>10.1%} {total.found:>6} {recall:>7.1%}"
             f" {p50:>8.2f} {p95:>8.2f}"
         )

@@ -8,8 +8,12 @@ text in strings or comments, not attributes or fields of other objects, not keyw
 names, and not uses inside a nested function that declares a parameter of the same name.
 
 A parameter added to a function's definition, or removed from it, implies the same argument
-added (named as the parameter) or removed at the function's calls in the document; once the
-user applies one of those, the others are proposed in turn (`ChangeTracker.plan`).
+added or removed at the function's calls in the document; once the user applies one of those,
+the others are proposed in turn (`ChangeTracker.plan`). What to pass is the parameter's name
+only where a variable of that name is bound at the call (or, in a method, `self.name` where the
+class assigns it); elsewhere nothing, until the user passes something at one call by hand: the
+other calls that lack the argument then get the same (as a keyword argument if it was one),
+where the variables it names are bound.
 
 The same edit made on two lines in a row (the same text replaced by the same text, between the
 same names) implies it at the other places that text stands: a mechanical change, such as a
@@ -20,8 +24,9 @@ Offsets are code points into Python strings, as in `document.py`; tree-sitter wo
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import tree_sitter
@@ -31,6 +36,7 @@ from infill.context.syntax import encode
 
 _NAME = re.compile(r"(?:[^\W\d]|\$)[\w$]*")
 _NAME_CHAR = re.compile(r"[\w$]")
+_NAME_CHAR_OR_DOT = re.compile(r"[\w$.]")
 
 # Nodes that open a scope for names, in the supported grammars: functions, closures, classes.
 SCOPE_TYPES = frozenset(
@@ -56,12 +62,23 @@ _NOT_A_VARIABLE = frozenset(
 _DECLARATIONS = frozenset(
     {
         ("assignment", "left"),  # Python
+        ("augmented_assignment", "left"),
+        ("for_statement", "left"),
+        ("for_in_clause", "left"),
+        ("named_expression", "name"),
         ("variable_declarator", "name"),  # JavaScript, TypeScript, Java
+        ("for_in_statement", "left"),
         ("let_declaration", "pattern"),  # Rust
+        ("for_expression", "pattern"),
         ("var_spec", "name"),  # Go
         ("short_var_declaration", "left"),  # Go, via its expression_list
+        ("range_clause", "left"),
     }
 )
+# Nodes that hold several targets of one declaration (`a, b = ...`, `for k, v in ...`), and
+# that declare what they hold (`with open(p) as f`, `except E as e`).
+_TARGET_LISTS = frozenset({"pattern_list", "tuple_pattern", "list_pattern", "expression_list"})
+_TARGETS = frozenset({"as_pattern_target"})
 
 
 @dataclass(frozen=True)
@@ -142,33 +159,39 @@ def repeat_line_edit(
     was made already, and in the same syntax as where the user made it (`await ` put before
     calls of `fetch` is not put before `def fetch`)."""
     offsets = _Bytes(text)
-    # The syntax at the names around the change (they are the same before and after it).
-    if edit.right:
-        kind = _syntax_at(root, offsets, change.new_end, change.new_end + len(edit.right))
-    elif edit.left:
-        kind = _syntax_at(root, offsets, change.start - len(edit.left), change.start)
-    else:
-        kind = _syntax_at(root, offsets, change.start, change.new_end)
-    pattern = re.compile(
-        r"(?<![\w$.])" + re.escape(edit.left + edit.old + edit.right) + r"(?![\w$])"
-    )
+    kind = _edited_syntax(edit, change.start - len(edit.left), root, offsets)
+    whole = edit.left + edit.old + edit.right
     replacements = []
-    for match in pattern.finditer(text):
-        start = match.start() + len(edit.left)
+    for found in _standalone(whole, text, 0, len(text), after_dot=False):
+        start = found + len(edit.left)
         if change.start - len(edit.left) <= start <= change.new_end + len(edit.right):
             continue  # the change itself
         if not edit.old and (text.startswith(edit.new, start) or text.endswith(edit.new, 0, start)):
             continue  # inserted already
         if edit.right:
-            anchor = (match.end() - len(edit.right), match.end())
+            anchor = (found + len(whole) - len(edit.right), found + len(whole))
         elif edit.left:
-            anchor = (match.start(), start)
+            anchor = (found, start)
         else:
             anchor = (start, start + len(edit.old))
         if _syntax_at(root, offsets, *anchor) != kind:
             continue
         replacements.append(Replacement(start, start + len(edit.old), edit.new))
     return _in_order(replacements, cursor, "repeat")
+
+
+def _edited_syntax(
+    edit: LineEdit, at: int, root: tree_sitter.Node, offsets: _Bytes
+) -> tuple[str, str]:
+    """The syntax where `edit` was made, its result standing at `at`: at the names around it
+    (the same before and after it), else at what it wrote."""
+    start = at + len(edit.left)
+    end = start + len(edit.new)
+    if edit.right:
+        return _syntax_at(root, offsets, end, end + len(edit.right))
+    if edit.left:
+        return _syntax_at(root, offsets, at, start)
+    return _syntax_at(root, offsets, start, end)
 
 
 def _syntax_at(root: tree_sitter.Node, offsets: _Bytes, start: int, end: int) -> tuple[str, str]:
@@ -191,15 +214,18 @@ class ChangeTracker:
         self.on_finished = on_finished
         self.change: RecentChange | None = None
         self.previous: LineEdit | None = None  # the change before, if a line edit
-        # The calls a signature change left to update, and the edits proposed last: while the
-        # user applies those, the plan goes on.
+        # The calls a signature change left to update, the edits proposed last, and whether
+        # the last edit applied one of those: while the user applies them, or updates one of
+        # the calls by hand, the plan goes on.
         self.plan: CallUpdate | None = None
-        self.proposed: list[Replacement] = []
+        self.proposed: list[NextEdit] = []
+        self.applied = ""  # the reason of the proposal the last edit applied, if it did
 
     def record(self, edit: Edit, text: str) -> None:
         """Follow one edit: edit.old_text[edit.start:edit.old_end] became text[start:new_end]."""
-        if not any(_applies(edit.old_text, r, text) for r in self.proposed):
-            self.plan = None
+        self.applied = next(
+            (p.reason for p in self.proposed if _applies(edit.old_text, p.replacement, text)), ""
+        )
         self.proposed = []
         start, old_end, new_end = _trimmed(edit, text)
         if start == old_end == new_end:
@@ -248,14 +274,22 @@ def next_edits(
     if change is None:
         return []
     proposals = propose_renames(change, text, root, cursor)
+    fixed_call = None
     if not proposals:
-        tracker.plan = signature_change(change, text, root, cursor) or tracker.plan
-        proposals = tracker.plan.propose(text, root, cursor) if tracker.plan else []
-    if not proposals and tracker.previous is not None:
+        fixed_call = call_fix(change, text, root)
+        plan = signature_change(change, text, root) or fixed_call
+        tracker.plan = plan or (tracker.plan if tracker.applied == "signature" else None)
+        # (Nothing while the name or the argument is still being typed.)
+        if tracker.plan is not None and not (change.typed and cursor == change.new_end):
+            proposals = tracker.plan.propose(text, root, cursor)
+    # A call updated as its definition asks, by the rule or by hand, is an edit of that
+    # function's calls, not a pattern of text to repeat at other places.
+    explained = tracker.applied == "signature" or fixed_call is not None
+    if not proposals and tracker.previous is not None and not explained:
         current = line_edit(change, text)
         if current is not None and current.repeats(tracker.previous):
             proposals = repeat_line_edit(current, change, text, root, cursor)
-    tracker.proposed = [proposal.replacement for proposal in proposals]
+    tracker.proposed = proposals
     return proposals
 
 
@@ -351,34 +385,133 @@ def _in_order(replacements: list[Replacement], cursor: int, reason: str) -> list
 
 @dataclass(frozen=True)
 class CallUpdate:
-    """A parameter added to a function's definition (`argument`: its name) or removed (None):
-    the calls to update, those that pass `arity` arguments, all positional."""
+    """The calls of function `name` to update once a parameter was added to its definition or
+    removed: those that pass `arity` arguments, all positional. An added one is passed as
+    `argument` (the parameter's name, or what the user passed at one of the calls), at `index`
+    or, a `keyword` argument, last, where the variables it names (`names`) are bound; a
+    removed one (`argument` None) is taken out at `index`."""
 
     name: bytes
     arity: int
     index: int
     argument: str | None
+    names: tuple[str, ...] = ()
+    keyword: bool = False
 
     def propose(self, text: str, root: tree_sitter.Node, cursor: int) -> list[NextEdit]:
         """The same argument added or removed at the calls in the document still to update."""
         offsets = _Bytes(text)
         data = encode(text) if not offsets.ascii else b""
-        edits = [
-            edit
-            for call in _calls(root, self.name)
-            if (edit := _call_update(call, self, offsets, data)) is not None
-        ]
+        variables = [_Variable(name, text, root, offsets) for name in self.names]
+        edits = []
+        for call in _calls(self.name, text, root, offsets):
+            update: CallUpdate | None = self
+            # Where a variable the argument names is not bound, the caller has to pass
+            # something else (a constant, an expression): the argument would be code that
+            # cannot run. A name alone may be the method's object's attribute of that name.
+            if not all(variable.bound_at(call) for variable in variables):
+                attribute = _own_attribute(call, self.argument, text) if self.alone else None
+                update = dataclasses.replace(self, argument=attribute) if attribute else None
+            if update is not None and (edit := _call_update(call, update, offsets, data)):
+                edits.append(edit)
         return _in_order(edits, cursor, "signature")
 
+    @property
+    def alone(self) -> bool:
+        """Whether the argument is one variable's name."""
+        return not self.keyword and self.names == (self.argument,)
 
-def signature_change(
-    change: RecentChange, text: str, root: tree_sitter.Node, cursor: int
-) -> CallUpdate | None:
-    """The calls to update when the change added a parameter to a function's definition or
-    removed one. None for a parameter with a default value, or while its name is still being
-    typed."""
-    if change.typed and cursor == change.new_end:
+
+def _own_attribute(call: tree_sitter.Node, name: str | None, text: str) -> str | None:
+    """`self.name`, when `call` is in a Python method (its first parameter `self`) of a class
+    whose methods assign `self.name`."""
+    method = _enclosing_scope(call)
+    while method.type == "lambda":
+        method = _enclosing_scope(method)
+    parameters = method.child_by_field_name("parameters")
+    first = parameters.named_children[0] if parameters and parameters.named_children else None
+    cls = _enclosing_scope(method)
+    if first is None or first.text != b"self" or cls.type != "class_definition":
         return None
+    assigned = re.compile(rf"\bself\.{re.escape(name or '')}\s*(?::[^=\n]+)?=(?!=)")
+    return f"self.{name}" if name and assigned.search(_text(cls)) else None
+
+
+def call_fix(change: RecentChange, text: str, root: tree_sitter.Node) -> CallUpdate | None:
+    """The calls to update when the change passed, at one call of a function defined in the
+    document, the argument its definition asks for and the call lacked (a parameter with no
+    default value, at the call's next position or named as a keyword argument): the others
+    that lack it get what the user passed there."""
+    offsets = _Bytes(text)
+    data = encode(text) if not offsets.ascii else b""
+    node = root.named_descendant_for_byte_range(
+        offsets.byte(change.start), offsets.byte(change.new_end)
+    )
+    while node is not None and node.type not in ("call", "call_expression"):
+        node = node.parent
+    callee = node.child_by_field_name("function") if node is not None else None
+    arguments_node = node.child_by_field_name("arguments") if node is not None else None
+    if callee is None or callee.type != "identifier" or arguments_node is None:
+        return None
+    first = offsets.offset(arguments_node.start_byte, data)
+    last = offsets.offset(arguments_node.end_byte, data)
+    if not first < change.start <= change.new_end < last:
+        return None
+    grown = change.new_end - change.old_end
+    old = _split_arguments(change.before[first + 1 : last - 1 - grown])
+    new = _split_arguments(text[first + 1 : last - 1])
+    arguments = [a for a in arguments_node.named_children if "comment" not in a.type]
+    if len(new) != len(old) + 1 or len(arguments) != len(new):
+        return None
+    parameters = _parameters_of(_text(callee), text, root, offsets)
+    if len(parameters) != len(new):
+        return None
+    at = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), len(old))
+    if new[:at] + new[at + 1 :] != old:
+        return None
+    added = arguments[at]
+    keyword = "keyword" in added.type
+    if keyword:
+        named = added.child_by_field_name("name")
+        at = next((i for i, p in enumerate(parameters) if _parameter_name(p) == _text(named)), -1)
+        if added != arguments[-1]:
+            return None
+    if at < 0 or _parameter_name(parameters[at]) is None:
+        return None
+    if not keyword and any(_ends_positionals(p) for p in parameters[:at]):
+        return None
+    names = {_text(i) for i in _identifiers(added) if _is_variable(i)}
+    return CallUpdate(
+        callee.text or b"", len(old), at, new[-1 if keyword else at], tuple(sorted(names)), keyword
+    )
+
+
+def _parameters_of(
+    name: str, text: str, root: tree_sitter.Node, offsets: _Bytes
+) -> list[tree_sitter.Node]:
+    """The parameters of the function called `name` the document defines outside classes, if
+    it defines one; else none."""
+    found = [
+        node.parent
+        for _, node in _identifiers_named(name, text, root, offsets)
+        if node.parent is not None
+        and node.parent.type in SCOPE_TYPES
+        and node.parent.child_by_field_name("name") == node
+        and _enclosing_scope(node.parent).type not in _CLASS_SCOPES
+    ]
+    parameters = found[0].child_by_field_name("parameters") if len(found) == 1 else None
+    if parameters is None:
+        return []
+    return [p for p in parameters.named_children if "comment" not in p.type]
+
+
+def _text(node: tree_sitter.Node | None) -> str:
+    return node.text.decode("utf-8", "replace") if node is not None and node.text else ""
+
+
+def signature_change(change: RecentChange, text: str, root: tree_sitter.Node) -> CallUpdate | None:
+    """The calls to update when the change added a parameter to a function's definition or
+    removed one. None for a parameter with a default value or a keyword-only one."""
     offsets = _Bytes(text)
     data = encode(text) if not offsets.ascii else b""
     node = root.named_descendant_for_byte_range(
@@ -413,7 +546,7 @@ def signature_change(
         if new_texts[:index] + new_texts[index + 1 :] != old_texts:
             return None
         argument = _parameter_name(added)
-        if argument is None:
+        if argument is None or any(_ends_positionals(p) for p in parameters[:index]):
             return None
     elif len(new_texts) == len(old_texts) - 1:
         index = sum(offsets.offset(p.end_byte, data) <= change.start for p in parameters)
@@ -423,7 +556,8 @@ def signature_change(
     else:
         return None
     assert name_node is not None
-    return CallUpdate(name_node.text or b"", len(old_texts), index, argument)
+    names = (argument,) if argument is not None else ()
+    return CallUpdate(name_node.text or b"", len(old_texts), index, argument, names)
 
 
 def _split_arguments(inside: str) -> list[str]:
@@ -465,17 +599,40 @@ def _parameter_name(parameter: tree_sitter.Node) -> str | None:
     return node.text.decode("utf-8", "replace")
 
 
-def _calls(root: tree_sitter.Node, name: bytes) -> list[tree_sitter.Node]:
-    """Calls of `name` by that name alone (not as a method of an object)."""
-    found, stack = [], [root]
+def _ends_positionals(parameter: tree_sitter.Node) -> bool:
+    """Whether the parameters after this one are keyword-only (Python's `*`, `*args`)."""
+    if parameter.type == "typed_parameter" and parameter.named_children:
+        parameter = parameter.named_children[0]
+    return parameter.type in ("keyword_separator", "list_splat_pattern")
+
+
+def _identifiers(node: tree_sitter.Node) -> list[tree_sitter.Node]:
+    found, stack = [], [node]
     while stack:
         node = stack.pop()
-        if node.type in ("call", "call_expression"):
-            callee = node.child_by_field_name("function")
-            if callee is not None and callee.type == "identifier" and callee.text == name:
-                found.append(node)
+        if node.type == "identifier":
+            found.append(node)
         stack.extend(node.named_children)
     return found
+
+
+def _calls(
+    name: bytes, text: str, root: tree_sitter.Node, offsets: _Bytes
+) -> list[tree_sitter.Node]:
+    """Calls of `name` by that name alone (not as a method of an object)."""
+    named = _identifiers_named(name.decode("utf-8", "replace"), text, root, offsets)
+    return [
+        node.parent
+        for _, node in named
+        if node.parent is not None and _calls_by_name(node.parent, name)
+    ]
+
+
+def _calls_by_name(node: tree_sitter.Node, name: bytes) -> bool:
+    if node.type not in ("call", "call_expression"):
+        return False
+    callee = node.child_by_field_name("function")
+    return callee is not None and callee.type == "identifier" and callee.text == name
 
 
 def _call_update(
@@ -503,6 +660,8 @@ def _call_update(
         if not arguments:
             at = start(arguments_node) + 1
             return Replacement(at, at, argument)
+        if update.keyword:
+            return Replacement(end(arguments[-1]), end(arguments[-1]), ", " + argument)
         if index == 0:
             return Replacement(start(arguments[0]), start(arguments[0]), argument + ", ")
         return Replacement(end(arguments[index - 1]), end(arguments[index - 1]), ", " + argument)
@@ -542,10 +701,13 @@ def _scope_of(site: tree_sitter.Node) -> tree_sitter.Node:
 
 
 def _declared_at(node: tree_sitter.Node) -> bool:
-    """Whether `node` declares a variable (an assignment's target, a declarator's name)."""
+    """Whether `node` declares a variable (an assignment's or a loop's target, a declarator's
+    name)."""
     child, parent = node, node.parent
-    if parent is not None and parent.type == "expression_list":  # Go: a, b := ...
+    while parent is not None and parent.type in _TARGET_LISTS:
         child, parent = parent, parent.parent
+    if parent is not None and parent.type in _TARGETS:
+        return True
     return parent is not None and any(
         parent.type == parent_type and parent.child_by_field_name(field) == child
         for parent_type, field in _DECLARATIONS
@@ -560,6 +722,74 @@ def _in_parameters(node: tree_sitter.Node, scope: tree_sitter.Node) -> bool:
     )
 
 
+# A class's body is not a scope its methods see (Python), or binds no variables (the others).
+_CLASS_SCOPES = frozenset({"class_definition", "class_declaration", "class", "impl_item"})
+# Fields of a parameter that hold another name than the parameter's: its type, its default.
+_NOT_THE_PARAMETER = ("type", "value", "default_value", "right")
+
+
+def _bindings(
+    name: str, text: str, root: tree_sitter.Node, offsets: _Bytes
+) -> dict[int, list[int]]:
+    """Where variables called `name` are bound: the start bytes of the parameters and
+    declarations of that name, by the scope (node id) they belong to."""
+    bound: dict[int, list[int]] = {}
+    for _, node in _variables(name, text, root, offsets):
+        scope = _enclosing_scope(node)
+        if _names_parameter(node, scope) or _declared_at(node):
+            bound.setdefault(scope.id, []).append(node.start_byte)
+    return bound
+
+
+class _Variable:
+    """A variable's name, and where it is bound in the document (read when first needed)."""
+
+    def __init__(self, name: str, text: str, root: tree_sitter.Node, offsets: _Bytes) -> None:
+        self.name, self.text, self.root, self.offsets = name, text, root, offsets
+        self.bound: dict[int, list[int]] | None = None
+
+    def bound_at(self, node: tree_sitter.Node) -> bool:
+        """Whether it is visible where `node` stands. A parameter of a function around it
+        answers at once (`self` in a method), without reading every use of the name in the
+        document."""
+        encoded = encode(self.name)
+        scope = _enclosing_scope(node)
+        while scope.parent is not None:
+            if _declares(scope, encoded):
+                return True
+            scope = _enclosing_scope(scope)
+        if self.bound is None:
+            self.bound = _bindings(self.name, self.text, self.root, self.offsets)
+        return _bound_at(node, self.bound)
+
+
+def _bound_at(node: tree_sitter.Node, bound: dict[int, list[int]]) -> bool:
+    """Whether one of the `bound` variables is visible where `node` stands: bound in its own
+    scope before it, or anywhere in an enclosing function's or the module's."""
+    scope, innermost = _enclosing_scope(node), True
+    while True:
+        starts = bound.get(scope.id, [])
+        # A scope that binds the name hides the enclosing ones' (Python's locals, JavaScript's
+        # `let`); its own code sees it from where it is bound on.
+        if starts and (innermost or scope.type not in _CLASS_SCOPES):
+            return not innermost or any(start < node.start_byte for start in starts)
+        if scope.parent is None:
+            return False
+        scope, innermost = _enclosing_scope(scope), False
+
+
+def _names_parameter(node: tree_sitter.Node, scope: tree_sitter.Node) -> bool:
+    """Whether `node` is the name of one of the function `scope`'s parameters (not a name in
+    a parameter's type or default value)."""
+    parameters = [scope.child_by_field_name(field) for field in ("parameters", "parameter")]
+    child, parent = node, node.parent
+    while parent is not None and parent not in parameters:
+        if any(parent.child_by_field_name(field) == child for field in _NOT_THE_PARAMETER):
+            return False
+        child, parent = parent, parent.parent
+    return parent is not None
+
+
 def _declares(scope: tree_sitter.Node, name: bytes) -> bool:
     """Whether a function declares `name` as one of its parameters (it shadows the outer name)."""
     for field in ("parameters", "parameter"):
@@ -569,7 +799,7 @@ def _declares(scope: tree_sitter.Node, name: bytes) -> bool:
         stack = [parameters]
         while stack:
             node = stack.pop()
-            if node.type == "identifier" and node.text == name:
+            if node.type == "identifier" and node.text == name and _names_parameter(node, scope):
                 return True
             stack.extend(node.named_children)
     return False
@@ -587,20 +817,64 @@ def _occurrences(
     redeclare it."""
     first = offsets.offset(scope.start_byte, data)
     last = offsets.offset(scope.end_byte, data)
-    pattern = re.compile(rf"(?<![\w$]){re.escape(name)}(?![\w$])")
     encoded = encode(name)
     shadowing: dict[int, bool] = {}
-    found: list[tuple[int, int]] = []
-    for match in pattern.finditer(text, first, last):
-        start_byte = offsets.byte(match.start())
+    return [
+        (start, start + len(name))
+        for start, node in _variables(name, text, root, offsets, first, last)
+        if not _shadowed(node, scope, encoded, shadowing)
+    ]
+
+
+def _variables(
+    name: str,
+    text: str,
+    root: tree_sitter.Node,
+    offsets: _Bytes,
+    first: int = 0,
+    last: int | None = None,
+) -> list[tuple[int, tree_sitter.Node]]:
+    """The variables called `name` in text[first:last]: the offset and identifier of each."""
+    return [
+        (offset, node)
+        for offset, node in _identifiers_named(name, text, root, offsets, first, last)
+        if _is_variable(node)
+    ]
+
+
+def _identifiers_named(
+    name: str,
+    text: str,
+    root: tree_sitter.Node,
+    offsets: _Bytes,
+    first: int = 0,
+    last: int | None = None,
+) -> list[tuple[int, tree_sitter.Node]]:
+    """The identifiers `name` in text[first:last] (not in strings or comments): the offset and
+    node of each."""
+    encoded = encode(name)
+    found = []
+    for start in _standalone(name, text, first, len(text) if last is None else last):
+        start_byte = offsets.byte(start)
         node = root.named_descendant_for_byte_range(start_byte, start_byte + len(encoded))
-        if node is None or node.start_byte != start_byte or not _is_variable(node):
+        if node is None or node.start_byte != start_byte or node.type != "identifier":
             continue
-        if node.end_byte != start_byte + len(encoded):
-            continue
-        if not _shadowed(node, scope, encoded, shadowing):
-            found.append(match.span())
+        if node.end_byte == start_byte + len(encoded):
+            found.append((start, node))
     return found
+
+
+def _standalone(
+    literal: str, text: str, first: int, last: int, after_dot: bool = True
+) -> Iterator[int]:
+    """Where `literal` stands in text[first:last] not inside a longer name (nor, unless
+    `after_dot`, after a `.`). (A look-behind in the pattern would be tried at every
+    character; searching for the literal first is fast.)"""
+    pattern = re.compile(rf"{re.escape(literal)}(?![\w$])")
+    before = _NAME_CHAR if after_dot else _NAME_CHAR_OR_DOT
+    for match in pattern.finditer(text, first, last):
+        if match.start() == 0 or not before.match(text[match.start() - 1]):
+            yield match.start()
 
 
 def _shadowed(

@@ -3,6 +3,7 @@ from the first, and how a case is replayed."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -125,6 +126,23 @@ def test_a_signature_case_replayed_counts_other_arguments_and_calls_left_alone_a
     after = SIGNED_AFTER.replace("area(1, 2, depth=3)", "area(1, 2)").replace("sys.argv", "depth")
     outcome = replay(case(SIGNED, after.replace("area(5, 6)", "area(5, 6, depth)")), times)
     assert (outcome.expected, outcome.proposals, outcome.right, outcome.found) == (2, 1, 0, 0)
+
+
+def test_a_signature_case_replayed_with_a_call_by_hand_follows_what_the_user_passed_there():
+    before = "def f(a):\n    return a\n\n\nf(1)\nf(2)\nf(3)\n"
+    after = (
+        before.replace("(a)", "(a, b)")
+        .replace("f(1)", "f(1, True)")
+        .replace("f(2)", "f(2, True)")
+        .replace("f(3)", "f(3, None)")
+    )
+    signed = case(before, after)
+    # No variable `b` at the calls: nothing to propose from the definition alone.
+    outcome = replay(signed, [])
+    assert (outcome.expected, outcome.proposals, outcome.right, outcome.found) == (3, 0, 0, 0)
+    # The first call passes True: right at the second, wrong at the third.
+    outcome = replay(dataclasses.replace(signed, kind="signature+ call"), [])
+    assert (outcome.expected, outcome.proposals, outcome.right, outcome.found) == (2, 2, 1, 1)
 
 
 def test_a_right_models_answer_in_each_format_reads_back_as_the_commits_changes():

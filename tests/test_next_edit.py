@@ -284,32 +284,36 @@ def _type(engine: ContextEngine, at: tuple[int, int], text: str) -> int:
 SIGNATURES = [
     (
         "python",
-        "def area(width):\n    return width\n\nprint(area(3), area(4), obj.area(5), area(x=1))\n",
+        "def area(width):\n    return width\n\nheight = 2\n"
+        "print(area(3), area(4), obj.area(5), area(x=1))\n",
         (0, len("def area(width")),
         ", height",
-        "def area(width, height):\n    return width\n\n"
+        "def area(width, height):\n    return width\n\nheight = 2\n"
         "print(area(3, height), area(4, height), obj.area(5), area(x=1))\n",
     ),
     (
         "javascript",
-        "function add(a) {\n  return a;\n}\nadd(1);\nadd(...xs);\nadd();\n",
+        "function add(a) {\n  return a;\n}\nlet first = 0;\nadd(1);\nadd(...xs);\nadd();\n",
         (0, len("function add(")),
         "first, ",
-        "function add(first, a) {\n  return a;\n}\nadd(first, 1);\nadd(...xs);\nadd();\n",
+        "function add(first, a) {\n  return a;\n}\nlet first = 0;\n"
+        "add(first, 1);\nadd(...xs);\nadd();\n",
     ),
     (
         "go",
-        "func scale(v float64) float64 { return v }\nfunc main() { scale(2.0) }\n",
+        "func scale(v float64) float64 { return v }\nfunc main() { k := 3.0; scale(2.0) }\n",
         (0, len("func scale(v float64")),
         ", k float64",
-        "func scale(v float64, k float64) float64 { return v }\nfunc main() { scale(2.0, k) }\n",
+        "func scale(v float64, k float64) float64 { return v }\n"
+        "func main() { k := 3.0; scale(2.0, k) }\n",
     ),
     (
         "rust",
-        'fn pad(s: &str) -> String { s.into() }\nfn main() { pad("a"); }\n',
+        'fn pad(s: &str) -> String { s.into() }\nfn main(width: usize) { pad("a"); }\n',
         (0, len("fn pad(s: &str")),
         ", width: usize",
-        'fn pad(s: &str, width: usize) -> String { s.into() }\nfn main() { pad("a", width); }\n',
+        "fn pad(s: &str, width: usize) -> String { s.into() }\n"
+        'fn main(width: usize) { pad("a", width); }\n',
     ),
 ]
 
@@ -322,6 +326,102 @@ def test_a_parameter_added_is_passed_at_the_calls(
     end = _type(engine, at, typed)
     assert engine.next_edits(URI, end) == []  # the cursor where the last letter went
     assert _apply_all(engine, end - 1) == expected
+
+
+def test_a_parameter_added_is_passed_only_where_a_variable_of_its_name_is_bound() -> None:
+    text = (
+        "def area(width):\n    return width\n\n\n"
+        "def floor(height):\n    return area(1)\n\n\n"  # a parameter
+        "def wall(depth):\n    for height, _ in depth:\n        area(2)\n\n\n"  # a loop's
+        "def late():\n    area(3)\n    height = 1\n\n\n"  # its own, bound after the call
+        "class Room:\n    height = 3\n\n    def size(self):\n"
+        "        return area(self.height)\n\n\n"  # an attribute, a class's name
+        "def cube(height):\n    def inner():\n        return area(4)\n\n    return inner()\n\n\n"
+        "def typed(depth: height, other=height):\n    return area(5)\n\n\n"  # not parameters
+        "print(area(6))\n"
+    )
+    engine = _engine(text, "python")
+    end = _type(engine, (0, len("def area(width")), ", height")
+    assert _apply_all(engine, end - 1) == (
+        text.replace("(width)", "(width, height)")
+        .replace("area(1)", "area(1, height)")
+        .replace("area(2)", "area(2, height)")
+        .replace("area(4)", "area(4, height)")
+    )
+
+
+BY_HAND = [
+    (  # the definition's plan proposes nothing (no `pool` at the calls); `self` is bound in
+        # the methods, not in `main`
+        "def fetch(url):\n    return url\n\n\n"
+        "class Client:\n    def get(self):\n        return fetch('a')\n\n"
+        "    def head(self):\n        return fetch('b')\n\n\n"
+        "def main():\n    return fetch('c')\n",
+        ("(url)", "(url, pool)"),
+        ("fetch('a')", "fetch('a', self.pool)"),
+        {"fetch('b')": "fetch('b', self.pool)"},
+    ),
+    (  # a keyword argument goes last; the call that passes one argument is not one of them
+        "def f(a, b):\n    pass\n\n\ndef g(mode):\n    f(1, 2)\n    f(3, 4)\n    f(5)\n",
+        ("(a, b)", "(a, b, mode)"),
+        ("f(1, 2)", "f(1, 2, mode=mode)"),
+        {"f(3, 4)": "f(3, 4, mode=mode)"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "definition", "call", "others"), BY_HAND)
+def test_what_the_user_passes_at_one_call_is_proposed_at_the_others(
+    text: str, definition: tuple[str, str], call: tuple[str, str], others: dict[str, str]
+) -> None:
+    engine = _engine(text, "python")
+    for old, new in (definition, call):  # with no request for proposals in between
+        line = text[: text.index(old)].count("\n")
+        column = text.index(old) - text.rfind("\n", 0, text.index(old)) - 1
+        end = _type(engine, (line, column + len(old) - 1), new[len(old) - 1 : -1])
+    expected = text
+    for old, new in [definition, call, *others.items()]:
+        expected = expected.replace(old, new)
+    assert _apply_all(engine, end - 1) == expected
+
+
+def test_the_calls_are_left_alone_while_the_user_types_at_one() -> None:
+    text = "def f(a):\n    pass\n\n\nf(1)\nf(2)\n"
+    engine = _engine(text, "python")
+    _type(engine, (0, len("def f(a")), ", b")
+    column = len("f(1")
+    for typed in (", ", "Tr", "ue"):  # the plan outlives the argument's keys
+        end = _type(engine, (4, column), typed)
+        column += len(typed)
+        assert engine.next_edits(URI, end) == []
+    assert _apply_all(engine, end - 1) == "def f(a, b):\n    pass\n\n\nf(1, True)\nf(2, True)\n"
+
+
+def test_the_call_updates_applied_are_not_a_repeated_edit_to_make_elsewhere() -> None:
+    text = (
+        "def f(value):\n    pass\n\n\n"
+        "def g(ctx, incomplete):\n    f(incomplete)\n    f(incomplete)\n    h(incomplete)\n"
+    )
+    engine = _engine(text, "python")
+    end = _type(engine, (0, len("def f(")), "ctx, ")
+    # `ctx, ` put twice before `incomplete` by the rule: not the user's pattern for `h`.
+    assert _apply_all(engine, end - 1) == text.replace("f(", "f(ctx, ")
+
+
+def test_a_call_updated_by_hand_after_its_definition_is_not_a_repeated_edit() -> None:
+    text = "def page(out, text):\n    pass\n\n\ndef main(text):\n    page(1, text)\n    g(text)\n"
+    engine = _engine(text, "python")
+    _type(engine, (0, len("def page(out, text")), ", color")
+    end = _type(engine, (5, len("    page(1, text")), ", color")
+    # `, color` twice after `text`: the definition's parameter and its call's argument, not a
+    # pattern for `g(text)`.
+    assert engine.next_edits(URI, end - 1) == []
+
+
+def test_a_keyword_only_parameter_added_proposes_nothing() -> None:
+    engine = _engine("def f(a, *, b):\n    pass\n\n\ndef g(c):\n    f(1, b=2)\n", "python")
+    end = _type(engine, (0, len("def f(a, *, b")), ", c")
+    assert engine.next_edits(URI, end - 1) == []
 
 
 def test_a_parameter_removed_is_dropped_at_the_calls() -> None:
@@ -347,7 +447,7 @@ def test_no_call_update_for_a_default_or_a_change_inside_a_parameter() -> None:
 
 
 def test_the_calls_left_to_update_are_forgotten_after_another_edit() -> None:
-    text = "def f(a):\n    pass\n\nf(1)\nf(2)\n"
+    text = "def f(a):\n    pass\n\nb = 0\nf(1)\nf(2)\n"
     engine = _engine(text, "python")
     _type(engine, (0, 7), ", b")
     [first, _] = engine.next_edits(URI, 0)
