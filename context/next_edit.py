@@ -734,9 +734,9 @@ def _bindings(
     """Where variables called `name` are bound: the start bytes of the parameters and
     declarations of that name, by the scope (node id) they belong to."""
     bound: dict[int, list[int]] = {}
-    for _, node in _variables(name, text, root, offsets):
+    for _, node in _identifiers_named(name, text, root, offsets):
         scope = _enclosing_scope(node)
-        if _names_parameter(node, scope) or _declared_at(node):
+        if _is_variable(node) and (_names_parameter(node, scope) or _declared_at(node)):
             bound.setdefault(scope.id, []).append(node.start_byte)
     return bound
 
@@ -821,24 +821,8 @@ def _occurrences(
     shadowing: dict[int, bool] = {}
     return [
         (start, start + len(name))
-        for start, node in _variables(name, text, root, offsets, first, last)
-        if not _shadowed(node, scope, encoded, shadowing)
-    ]
-
-
-def _variables(
-    name: str,
-    text: str,
-    root: tree_sitter.Node,
-    offsets: _Bytes,
-    first: int = 0,
-    last: int | None = None,
-) -> list[tuple[int, tree_sitter.Node]]:
-    """The variables called `name` in text[first:last]: the offset and identifier of each."""
-    return [
-        (offset, node)
-        for offset, node in _identifiers_named(name, text, root, offsets, first, last)
-        if _is_variable(node)
+        for start, node in _identifiers_named(name, text, root, offsets, first, last)
+        if _is_variable(node) and not _shadowed(node, scope, encoded, shadowing)
     ]
 
 
