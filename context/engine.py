@@ -265,10 +265,13 @@ class ContextEngine:
             extract_definitions(tracked.language, tracked.doc.text, tracked.path, tree),
         )
 
-    def workspace_files(self) -> Iterator[Path]:
+    def workspace_files(self, sniff: bool = True) -> Iterator[Path]:
+        """The workspace's source files (see `iter_workspace_files`)."""
         if self.root is None or self.rules is None:
             return iter(())
-        return iter_workspace_files(self.root, self.rules, extensions=SOURCE_EXTENSIONS)
+        return iter_workspace_files(
+            self.root, self.rules, extensions=SOURCE_EXTENSIONS, sniff=sniff
+        )
 
     def read_definitions(self, file: Path) -> tuple[str, list[Definition]] | None:
         """A file's definitions, read from disk. Safe to call from a worker thread."""

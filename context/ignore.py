@@ -341,6 +341,7 @@ def iter_workspace_files(
     extensions: frozenset[str] | None = None,
     max_bytes: int = MAX_FILE_BYTES,
     max_files: int = 20_000,
+    sniff: bool = True,
 ) -> Iterator[Path]:
     """The readable source files below `root`, as absolute paths in sorted order (by components).
 
@@ -350,7 +351,9 @@ def iter_workspace_files(
     and, when `extensions` is given, files whose lower-case suffix with its dot (".py") is not in
     it (put "" in it to keep files without one). Stops after `max_files` files. Errors (permission
     denied, a file vanishing mid-walk) only skip the entry. `root` may be `rules.root` or a
-    directory below it.
+    directory below it. With `sniff` False, no file is opened: the size and binary checks are
+    left to the caller that reads a file (`read_source_file` makes them), which saves opening
+    every file of a walk whose files are mostly not read (a third of the walk's time).
     """
     top = os.path.abspath(root)
     base = _parts_under(top, str(rules.root))
@@ -382,9 +385,10 @@ def iter_workspace_files(
                 continue
         except OSError:
             continue
-        head = _read_regular(entry.path, max_bytes, SNIFF_BYTES)
-        if head is None or is_probably_binary(head):
-            continue
+        if sniff:
+            head = _read_regular(entry.path, max_bytes, SNIFF_BYTES)
+            if head is None or is_probably_binary(head):
+                continue
         yield Path(entry.path)
         found += 1
         if found >= max_files:

@@ -137,7 +137,9 @@ class OfflineIndex:
                 from_cache = True
             except CacheError as exc:
                 log.info("offline engine: building the index (%s)", exc)
-        files = _sample([str(file) for file in engine.workspace_files()])
+        # (Most files of a large workspace are not in the sample: they are not opened. The
+        # sampled ones are read as text or left out.)
+        files = _sample([str(file) for file in engine.workspace_files(sniff=False)])
         walked: set[str] = set()
         tokens = 0
         try:

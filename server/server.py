@@ -118,7 +118,12 @@ class InfillServer(LanguageServer):
         super().report_server_error(error, source)
 
     def warm_backend(self) -> None:
-        """Open the backend's connection before the first keystroke needs it."""
+        """Load a model's tokenizer (its prompt's budget) and open its connection, off the
+        event loop, before the first keystroke needs them. The offline engine needs neither:
+        the tokenizer's half second of CPU would only slow its start-up."""
+        if self.settings.backend.offline:
+            return
+        self.keep(asyncio.get_running_loop().run_in_executor(None, warm_up))
         if self.settings.backend.base_url:
             self.keep(asyncio.ensure_future(self.completer.warm(self.settings.backend)))
 
@@ -210,8 +215,6 @@ def create_server() -> InfillServer:
 
     @server.feature(lsp.INITIALIZED)
     async def initialized(ls: InfillServer, params: lsp.InitializedParams) -> None:
-        # Load the tokenizer off the event loop while the user opens files.
-        ls.keep(asyncio.get_running_loop().run_in_executor(None, warm_up))
         ls.keep(asyncio.ensure_future(ls.indexing.index_workspace()))
         ls.warm_backend()
         await ls.pull_settings()
