@@ -389,7 +389,8 @@ class CallUpdate:
     removed: those that pass `arity` arguments, all positional. An added one is passed as
     `argument` (the parameter's name, or what the user passed at one of the calls), at `index`
     or, a `keyword` argument, last, where the variables it names (`names`) are bound; a
-    removed one (`argument` None) is taken out at `index`."""
+    removed one (`argument` None) is taken out at `index`. A Python method's calls are those
+    made on `receiver` (`self.name(...)`, `cls.name(...)`) in its class `owner`."""
 
     name: bytes
     arity: int
@@ -397,6 +398,8 @@ class CallUpdate:
     argument: str | None
     names: tuple[str, ...] = ()
     keyword: bool = False
+    receiver: bytes = b""
+    owner: bytes = b""
 
     def propose(self, text: str, root: tree_sitter.Node, cursor: int) -> list[NextEdit]:
         """The same argument added or removed at the calls in the document still to update."""
@@ -404,7 +407,7 @@ class CallUpdate:
         data = encode(text) if not offsets.ascii else b""
         variables = [_Variable(name, text, root, offsets) for name in self.names]
         edits = []
-        for call in _calls(self.name, text, root, offsets):
+        for call in _calls(self, text, root, offsets):
             update: CallUpdate | None = self
             # Where a variable the argument names is not bound, the caller has to pass
             # something else (a constant, an expression): the argument would be code that
@@ -451,7 +454,20 @@ def call_fix(change: RecentChange, text: str, root: tree_sitter.Node) -> CallUpd
         node = node.parent
     callee = node.child_by_field_name("function") if node is not None else None
     arguments_node = node.child_by_field_name("arguments") if node is not None else None
-    if callee is None or callee.type != "identifier" or arguments_node is None:
+    if node is None or callee is None or arguments_node is None:
+        return None
+    receiver, owner = b"", b""
+    if callee.type == "attribute":  # self.name(...): a method of the class the call is in
+        receiver = (callee.child_by_field_name("object") or callee).text or b""
+        cls = _class_of(node)
+        callee = callee.child_by_field_name("attribute")
+        if receiver not in _RECEIVERS or cls is None or callee is None:
+            return None
+        owner = _text(cls.child_by_field_name("name")).encode()
+        parameters = _method_parameters(cls, callee.text or b"")
+    elif callee.type == "identifier":
+        parameters = _parameters_of(_text(callee), text, root, offsets)
+    else:
         return None
     first = offsets.offset(arguments_node.start_byte, data)
     last = offsets.offset(arguments_node.end_byte, data)
@@ -461,10 +477,7 @@ def call_fix(change: RecentChange, text: str, root: tree_sitter.Node) -> CallUpd
     old = _split_arguments(change.before[first + 1 : last - 1 - grown])
     new = _split_arguments(text[first + 1 : last - 1])
     arguments = [a for a in arguments_node.named_children if "comment" not in a.type]
-    if len(new) != len(old) + 1 or len(arguments) != len(new):
-        return None
-    parameters = _parameters_of(_text(callee), text, root, offsets)
-    if len(parameters) != len(new):
+    if len(new) != len(old) + 1 or len(arguments) != len(new) or len(parameters) != len(new):
         return None
     at = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), len(old))
     if new[:at] + new[at + 1 :] != old:
@@ -481,9 +494,41 @@ def call_fix(change: RecentChange, text: str, root: tree_sitter.Node) -> CallUpd
     if not keyword and any(_ends_positionals(p) for p in parameters[:at]):
         return None
     names = {_text(i) for i in _identifiers(added) if _is_variable(i)}
+    argument = new[-1 if keyword else at]
+    names_used = tuple(sorted(names))
     return CallUpdate(
-        callee.text or b"", len(old), at, new[-1 if keyword else at], tuple(sorted(names)), keyword
+        callee.text or b"", len(old), at, argument, names_used, keyword, receiver, owner
     )
+
+
+# The first parameter of a Python method, as its calls in its class name its object.
+_RECEIVERS = (b"self", b"cls")
+
+
+def _class_of(node: tree_sitter.Node) -> tree_sitter.Node | None:
+    """The Python class whose method `node` is in, if it is in one."""
+    scope = _enclosing_scope(node)
+    while scope.parent is not None and scope.type != "class_definition":
+        scope = _enclosing_scope(scope)
+    return scope if scope.type == "class_definition" else None
+
+
+def _method_parameters(cls: tree_sitter.Node, name: bytes) -> list[tree_sitter.Node]:
+    """The parameters after the first (`self`) of the method `name` that `cls` defines, if
+    it defines one; else none."""
+    body = cls.child_by_field_name("body")
+    found = []
+    for child in body.named_children if body is not None else []:
+        if child.type == "decorated_definition":
+            child = child.child_by_field_name("definition") or child
+        named = child.child_by_field_name("name")
+        if child.type == "function_definition" and named is not None and named.text == name:
+            found.append(child)
+    parameters = found[0].child_by_field_name("parameters") if len(found) == 1 else None
+    if parameters is None:
+        return []
+    listed = [p for p in parameters.named_children if "comment" not in p.type]
+    return listed[1:] if listed and listed[0].text in _RECEIVERS else []
 
 
 def _parameters_of(
@@ -557,7 +602,26 @@ def signature_change(change: RecentChange, text: str, root: tree_sitter.Node) ->
         return None
     assert name_node is not None
     names = (argument,) if argument is not None else ()
-    return CallUpdate(name_node.text or b"", len(old_texts), index, argument, names)
+    receiver, owner, implicit = b"", b"", 0
+    cls = _enclosing_scope(function)
+    if cls.type == "class_definition" and parameters and parameters[0].text in _RECEIVERS:
+        # A method: its calls on `self` pass the arguments after it.
+        receiver, owner, implicit = (
+            parameters[0].text or b"",
+            _text(cls.child_by_field_name("name")).encode(),
+            1,
+        )
+        if index == 0:
+            return None
+    return CallUpdate(
+        name_node.text or b"",
+        len(old_texts) - implicit,
+        index - implicit,
+        argument,
+        names,
+        receiver=receiver,
+        owner=owner,
+    )
 
 
 def _split_arguments(inside: str) -> list[str]:
@@ -617,22 +681,32 @@ def _identifiers(node: tree_sitter.Node) -> list[tree_sitter.Node]:
 
 
 def _calls(
-    name: bytes, text: str, root: tree_sitter.Node, offsets: _Bytes
+    update: CallUpdate, text: str, root: tree_sitter.Node, offsets: _Bytes
 ) -> list[tree_sitter.Node]:
-    """Calls of `name` by that name alone (not as a method of an object)."""
-    named = _identifiers_named(name.decode("utf-8", "replace"), text, root, offsets)
-    return [
-        node.parent
-        for _, node in named
-        if node.parent is not None and _calls_by_name(node.parent, name)
-    ]
-
-
-def _calls_by_name(node: tree_sitter.Node, name: bytes) -> bool:
-    if node.type not in ("call", "call_expression"):
-        return False
-    callee = node.child_by_field_name("function")
-    return callee is not None and callee.type == "identifier" and callee.text == name
+    """The calls `update` is about: of its function by its name alone (not as a method of
+    another object), or of its method on its receiver in its class."""
+    found = []
+    for _, node in _identifiers_named(update.name.decode("utf-8", "replace"), text, root, offsets):
+        callee: tree_sitter.Node | None = node
+        if update.receiver:  # `self.name`: the attribute's name, on the receiver
+            callee = node.parent
+            if callee is None or callee.type != "attribute":
+                continue
+            receiver = callee.child_by_field_name("object")
+            if receiver is None or receiver.text != update.receiver:
+                continue
+        call = callee.parent if callee is not None else None
+        if call is None or call.type not in ("call", "call_expression"):
+            continue
+        if call.child_by_field_name("function") != callee:
+            continue
+        if update.receiver:
+            cls = _class_of(call)
+            named = cls.child_by_field_name("name") if cls is not None else None
+            if named is None or named.text != update.owner:
+                continue
+        found.append(call)
+    return found
 
 
 def _call_update(

@@ -361,6 +361,14 @@ BY_HAND = [
         ("fetch('a')", "fetch('a', self.pool)"),
         {"fetch('b')": "fetch('b', self.pool)"},
     ),
+    (  # a method's calls on `self`
+        "class Client:\n    def fetch(self, url):\n        return url\n\n"
+        "    def get(self):\n        return self.fetch('a')\n\n"
+        "    def head(self):\n        return self.fetch('b')\n",
+        ("(self, url)", "(self, url, pool)"),
+        ("self.fetch('a')", "self.fetch('a', self.pool)"),
+        {"self.fetch('b')": "self.fetch('b', self.pool)"},
+    ),
     (  # a keyword argument goes last; the call that passes one argument is not one of them
         "def f(a, b):\n    pass\n\n\ndef g(mode):\n    f(1, 2)\n    f(3, 4)\n    f(5)\n",
         ("(a, b)", "(a, b, mode)"),
@@ -416,6 +424,29 @@ def test_a_call_updated_by_hand_after_its_definition_is_not_a_repeated_edit() ->
     # `, color` twice after `text`: the definition's parameter and its call's argument, not a
     # pattern for `g(text)`.
     assert engine.next_edits(URI, end - 1) == []
+
+
+METHODS = (
+    "class Box:\n"
+    "    def grow(self, by):\n        return by\n\n"
+    "    def use(self, extra):\n        return self.grow(2) + other.grow(3)\n\n\n"
+    "class Other:\n"
+    "    def run(self, extra):\n        return self.grow(4)\n"
+)
+
+
+def test_a_methods_calls_on_self_in_its_class_follow_its_signature() -> None:
+    engine = _engine(METHODS, "python")
+    end = _type(engine, (1, len("    def grow(self, by")), ", extra")
+    # Not on another object, not another class's `self.grow`.
+    assert _apply_all(engine, end - 1) == METHODS.replace(
+        "(self, by)", "(self, by, extra)"
+    ).replace("self.grow(2)", "self.grow(2, extra)")
+    engine = _engine(METHODS, "python")
+    engine.apply(URI, "", ((1, len("    def grow(self")), (1, len("    def grow(self, by"))))
+    assert _apply_all(engine, 0) == METHODS.replace("(self, by)", "(self)").replace(
+        "self.grow(2)", "self.grow()"
+    )
 
 
 def test_a_keyword_only_parameter_added_proposes_nothing() -> None:
