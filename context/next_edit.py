@@ -544,6 +544,8 @@ def _parameters_of(
         and node.parent.child_by_field_name("name") == node
         and _enclosing_scope(node.parent).type not in _CLASS_SCOPES
     ]
+    if len(found) == 1 and found[0].type == "class_definition":
+        return _method_parameters(found[0], b"__init__")  # `Class(...)` calls its constructor
     parameters = found[0].child_by_field_name("parameters") if len(found) == 1 else None
     if parameters is None:
         return []
@@ -602,19 +604,21 @@ def signature_change(change: RecentChange, text: str, root: tree_sitter.Node) ->
         return None
     assert name_node is not None
     names = (argument,) if argument is not None else ()
-    receiver, owner, implicit = b"", b"", 0
+    name, receiver, owner, implicit = name_node.text or b"", b"", b"", 0
     cls = _enclosing_scope(function)
     if cls.type == "class_definition" and parameters and parameters[0].text in _RECEIVERS:
-        # A method: its calls on `self` pass the arguments after it.
-        receiver, owner, implicit = (
-            parameters[0].text or b"",
-            _text(cls.child_by_field_name("name")).encode(),
-            1,
-        )
+        # A method: its calls on `self` pass the arguments after it; a constructor's calls
+        # are by the class's name.
+        implicit = 1
+        class_name = _text(cls.child_by_field_name("name")).encode()
+        if name == b"__init__":
+            name = class_name
+        else:
+            receiver, owner = parameters[0].text or b"", class_name
         if index == 0:
             return None
     return CallUpdate(
-        name_node.text or b"",
+        name,
         len(old_texts) - implicit,
         index - implicit,
         argument,

@@ -449,6 +449,18 @@ def test_a_methods_calls_on_self_in_its_class_follow_its_signature() -> None:
     )
 
 
+def test_a_constructors_signature_is_followed_at_the_classs_calls() -> None:
+    text = (
+        "class Box:\n    def __init__(self, size):\n        self.size = size\n\n\n"
+        "def make(color):\n    return Box(1), Box(2).size, other.Box(3)\n"
+    )
+    engine = _engine(text, "python")
+    end = _type(engine, (1, len("    def __init__(self, size")), ", color")
+    assert _apply_all(engine, end - 1) == text.replace(
+        "(self, size)", "(self, size, color)"
+    ).replace("Box(1), Box(2)", "Box(1, color), Box(2, color)")
+
+
 def test_a_keyword_only_parameter_added_proposes_nothing() -> None:
     engine = _engine("def f(a, *, b):\n    pass\n\n\ndef g(c):\n    f(1, b=2)\n", "python")
     end = _type(engine, (0, len("def f(a, *, b")), ", c")
