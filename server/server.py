@@ -118,12 +118,9 @@ class InfillServer(LanguageServer):
         super().report_server_error(error, source)
 
     def warm_backend(self) -> None:
-        """Load a model's tokenizer (its prompt's budget) and open its connection, off the
-        event loop, before the first keystroke needs them. The offline engine needs neither:
-        the tokenizer's half second of CPU would only slow its start-up."""
-        if self.settings.backend.offline:
-            return
-        self.keep(asyncio.get_running_loop().run_in_executor(None, warm_up))
+        """A model's tokenizer and connection, ready before the first keystroke needs them."""
+        if not self.settings.backend.offline:  # the offline engine counts no tokens
+            self.keep(asyncio.get_running_loop().run_in_executor(None, warm_up))
         if self.settings.backend.base_url:
             self.keep(asyncio.ensure_future(self.completer.warm(self.settings.backend)))
 
