@@ -315,19 +315,30 @@ def common_length(a: str, b: str, from_end: bool) -> int:
 
 
 class _Bytes:
-    """Code-point offsets of one text as tree-sitter's byte offsets, and back."""
+    """Code-point offsets of one text as tree-sitter's byte offsets, and back. Beyond ASCII
+    each conversion goes on from the last one (offsets are mostly asked for in document
+    order): converting from the start each time made a search over a large file quadratic."""
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.ascii = text.isascii()
+        self.known = (0, 0)  # a code-point offset and its byte offset
 
     def byte(self, offset: int) -> int:
-        return offset if self.ascii else len(encode(self.text[:offset]))
+        if self.ascii:
+            return offset
+        start, at = self.known if self.known[0] <= offset else (0, 0)
+        at += len(encode(self.text[start:offset]))
+        self.known = (offset, at)
+        return at
 
     def offset(self, node_byte: int, data: bytes) -> int:
         if self.ascii:
             return node_byte
-        return len(data[:node_byte].decode("utf-8", "surrogatepass"))
+        start, at = self.known if self.known[1] <= node_byte else (0, 0)
+        offset = start + len(data[at:node_byte].decode("utf-8", "surrogatepass"))
+        self.known = (offset, node_byte)
+        return offset
 
 
 def renamed_name(change: RecentChange, text: str) -> tuple[str, str, int, int] | None:
@@ -406,6 +417,7 @@ class CallUpdate:
         offsets = _Bytes(text)
         data = encode(text) if not offsets.ascii else b""
         variables = [_Variable(name, text, root, offsets) for name in self.names]
+        assigned: dict[int, bool] = {}  # class (node id) -> whether it assigns self.<argument>
         edits = []
         for call in _calls(self, text, root, offsets):
             update: CallUpdate | None = self
@@ -413,7 +425,7 @@ class CallUpdate:
             # something else (a constant, an expression): the argument would be code that
             # cannot run. A name alone may be the method's object's attribute of that name.
             if not all(variable.bound_at(call) for variable in variables):
-                attribute = _own_attribute(call, self.argument, text) if self.alone else None
+                attribute = _own_attribute(call, self.names[0], assigned) if self.alone else None
                 update = dataclasses.replace(self, argument=attribute) if attribute else None
             if update is not None and (edit := _call_update(call, update, offsets, data)):
                 edits.append(edit)
@@ -425,9 +437,9 @@ class CallUpdate:
         return not self.keyword and self.names == (self.argument,)
 
 
-def _own_attribute(call: tree_sitter.Node, name: str | None, text: str) -> str | None:
+def _own_attribute(call: tree_sitter.Node, name: str, assigned: dict[int, bool]) -> str | None:
     """`self.name`, when `call` is in a Python method (its first parameter `self`) of a class
-    whose methods assign `self.name`."""
+    whose methods assign `self.name` (`assigned`: the answer for each class met so far)."""
     method = _enclosing_scope(call)
     while method.type == "lambda":
         method = _enclosing_scope(method)
@@ -436,8 +448,14 @@ def _own_attribute(call: tree_sitter.Node, name: str | None, text: str) -> str |
     cls = _enclosing_scope(method)
     if first is None or first.text != b"self" or cls.type != "class_definition":
         return None
-    assigned = re.compile(rf"\bself\.{re.escape(name or '')}\s*(?::[^=\n]+)?=(?!=)")
-    return f"self.{name}" if name and assigned.search(_text(cls)) else None
+    if cls.id not in assigned:
+        # (The literal first: a search that starts with a look-behind or `\b` tries every
+        # character of a large class.)
+        body = _text(cls)
+        pattern = re.compile(rf"self\.{re.escape(name)}\s*(?::[^=\n]+)?=(?!=)")
+        found = (m.start() for m in pattern.finditer(body))
+        assigned[cls.id] = any(at == 0 or not _NAME_CHAR_OR_DOT.match(body[at - 1]) for at in found)
+    return f"self.{name}" if assigned[cls.id] else None
 
 
 def call_fix(change: RecentChange, text: str, root: tree_sitter.Node) -> CallUpdate | None:
