@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 # infill's own methods: a request (what the model would be sent) and a notification (the
 # backend's state, for editors' status bars).
 EXPLAIN = "infill/explain"
+# The user is at a position: entered the document, or the cursor rests there (editors/).
+DID_FOCUS = "infill/didFocus"
 STATUS = "infill/status"
 HEADER_LINE_LIMIT = 64 * 1024  # bytes; a longer header line is skipped
 PARSE_ERROR = -32700

@@ -1,12 +1,10 @@
-"""The language server: thin pygls handlers that delegate to plain code.
-
-Where the work is: `infill.suggestions` (a cursor's suggestions: reuse, flights, prefetch),
-`infill.pipeline` (context -> prompt -> model -> post-processing), `infill.indexing` (the
-workspace's indexes and file watching), `infill.layers` (settings), `infill.notices` (messages
-to the user), `infill.explaining` (`infill/explain`), `infill.items` (suggestions as LSP
-items), `infill.fast_path` (a keystroke's messages as plain JSON) and `infill.protocol` (all
-that reaches into pygls: the protocol subclass, the read loop, stdin).
-"""
+"""The language server: thin pygls handlers that delegate to plain code. Where the work is:
+`infill.suggestions` (a cursor's suggestions: reuse, flights, prefetch), `infill.pipeline`
+(context -> prompt -> model -> post-processing), `infill.indexing` (the workspace's indexes and
+file watching), `infill.layers` (settings), `infill.notices` (messages to the user),
+`infill.explaining` (`infill/explain`), `infill.items` (suggestions as LSP items),
+`infill.fast_path` (a keystroke's messages as plain JSON) and `infill.protocol` (all that
+reaches into pygls: the protocol subclass, the read loop, stdin)."""
 
 from __future__ import annotations
 
@@ -21,7 +19,7 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
-from infill import __version__
+from infill import __version__, next_edits
 from infill.context import InvalidEdit
 from infill.context.document import check_changes
 from infill.context.engine import ContextEngine
@@ -31,12 +29,12 @@ from infill.indexing import Indexing, workspace_root
 from infill.items import ACCEPTED, completion_list, inline_items
 from infill.layers import Refused, SettingsLayers
 from infill.metrics import Metrics, default_path
-from infill.next_edits import JSON_PARAMS, NextEdits, register_next_edits
 from infill.notices import Notices
 from infill.offline import OfflineIndex
 from infill.pipeline import Completer
 from infill.prompts.tokens import warm_up
 from infill.protocol import (
+    DID_FOCUS,
     EXPLAIN,
     InfillProtocol,
     MalformedMessage,
@@ -61,9 +59,9 @@ class InfillServer(LanguageServer):
         self.completer.on_backend_request = lambda: self.suggestions.metrics.backend_request()
         self.indexing = Indexing(self)
         self.layers = SettingsLayers()
-        self.next_edits = NextEdits(self.suggestions)
+        self.next_edits = next_edits.NextEdits(self.suggestions)
         protocol = cast(InfillProtocol, self.protocol)
-        protocol.json_params = JSON_PARAMS
+        protocol.json_params = next_edits.JSON_PARAMS | {DID_FOCUS: next_edits.read_position_params}
         self.take_plain = FastPath(protocol, self.apply_changes, self.inline_items).take
         self.background: set[asyncio.Future[Any]] = set()  # referenced until done
         self.closing_task: asyncio.Future[None] | None = None
@@ -79,8 +77,7 @@ class InfillServer(LanguageServer):
 
     @property
     def encoding(self) -> str:
-        # pygls gives the client's string when negotiated, else the enum (whose str() is not
-        # its value).
+        # pygls gives the client's string when negotiated, else the enum (str() is not its value).
         chosen = self.workspace.position_encoding or lsp.PositionEncodingKind.Utf16
         return chosen.value if isinstance(chosen, lsp.PositionEncodingKind) else str(chosen)
 
@@ -198,7 +195,7 @@ class InfillServer(LanguageServer):
 
 def create_server() -> InfillServer:
     server = InfillServer()
-    register_next_edits(server, server.next_edits)
+    next_edits.register_next_edits(server, server.next_edits)
 
     @server.feature(lsp.INITIALIZE)
     def initialize(ls: InfillServer, params: lsp.InitializeParams) -> None:
@@ -255,10 +252,13 @@ def create_server() -> InfillServer:
     def did_change_watched_files(ls: InfillServer, params: lsp.DidChangeWatchedFilesParams) -> None:
         ls.indexing.files_changed(params.changes)
 
+    @server.feature(DID_FOCUS)
+    async def did_focus(ls: InfillServer, params: next_edits.PositionParams) -> None:
+        await ls.suggestions.focused(params.uri, params.line, params.character)
+
     @server.feature(EXPLAIN)
     def explain_request(ls: InfillServer, params: lsp.TextDocumentPositionParams) -> dict[str, Any]:
-        at = params.position
-        uri = params.text_document.uri
+        at, uri = params.position, params.text_document.uri
         return explain_position(ls.suggestions, ls.offline, uri, at.line, at.character)
 
     @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
@@ -289,9 +289,7 @@ def create_server() -> InfillServer:
 
     @server.feature(lsp.SHUTDOWN)
     def shutdown(ls: InfillServer, params: None) -> None:
-        # Not awaited here: a client may send exit right behind shutdown, and an answer to
-        # shutdown that waited for the closing would be lost with the process.
-        ls.closing()
+        ls.closing()  # not awaited: an answer that waited would be lost if exit came behind
 
     @server.feature(lsp.EXIT)
     async def exit(ls: InfillServer, params: None) -> None:

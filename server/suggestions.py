@@ -368,11 +368,33 @@ class Suggestions:
         so the next request finds it in the server's cache."""
         self.stable.refresh()
         offset = self._last_cursor.get(uri)
+        if offset is not None:
+            self._prime(uri, offset)
+
+    async def focused(self, uri: str, line: int, character: int) -> None:
+        """The user is at this position (entered the document, or the cursor rests there):
+        where a request there would choose the other code afresh (another document, a jump
+        far away), it is chosen now and the model's server given the prompt's head, so the
+        first keystroke's request does not wait for the server to read it all."""
+        await self.completer.server_known(self.settings.backend)  # the prompt's limits
+        located = self.locate(uri, line, character)
+        if located is None:
+            return
+        text = located[0].doc.text
+        # At the line's end: the prompt's head is the cursor's (the same other code and prefix
+        # window), and a completion can be laid out there whatever stands right of the cursor.
+        end = text.find("\n", located[1])
+        offset = len(text) if end == -1 else end
+        self._last_cursor[uri] = offset
+        if self.stable.due(uri, text.count("\n", 0, offset)):
+            self._prime(uri, offset)
+
+    def _prime(self, uri: str, offset: int) -> None:
         tracked = self.engine.get(uri)
-        if offset is None or tracked is None or tracked.private:
+        if tracked is None or tracked.private or not self.settings.backend.configured:
             return
         prepared = self._prepare(uri, min(offset, len(tracked.doc.text)))
-        if prepared is not None and self.settings.backend.configured:
+        if prepared is not None:
             self.completer.prime(prepared, self.settings)
 
     def typing_speed(self, uri: str) -> TypingSpeed:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -150,16 +151,9 @@ async def test_a_save_has_the_server_compute_the_new_prompt_head_before_the_next
     client.edit(uri, (0, 0), (0, 0), "# handlers\n")
     position = (position[0] + 1, position[1])
     await client.inline_completion(uri, position, timeout=60)
-    async with httpx.AsyncClient(base_url=llama_recommended, timeout=30) as http:
-        before = (await http.get("/slots")).json()[0]["id_task"]
-        client.notify("textDocument/didSave", {"textDocument": {"uri": uri}})
-        for _ in range(600):  # the prime: a request the server has taken and finished
-            slot = (await http.get("/slots")).json()[0]
-            if slot["id_task"] != before and not slot["is_processing"]:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("no request reached the server after the save")
+    before = await _last_task(llama_recommended)
+    client.notify("textDocument/didSave", {"textDocument": {"uri": uri}})
+    await _server_took_a_request(llama_recommended, before)  # the prime
     position = client.type_text(uri, position, ",")
     await client.inline_completion(uri, position, timeout=60)
     explained = await client.explain(uri, position)
@@ -202,3 +196,63 @@ async def test_the_openai_kind_sends_llama_server_no_more_than_its_context_keeps
         report = explained["lastPromptCache"]  # the server answered, and read this much
         assert report is not None, client.stderr_lines
         assert 0.5 * small < report["evaluated"] + report["cached"] <= small - 8, report
+
+
+async def _last_task(url: str) -> int | None:
+    """The id of the last task llama-server's slot took (None before the first)."""
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        slot: dict[str, Any] = (await http.get("/slots")).json()[0]
+    return slot.get("id_task")
+
+
+async def _server_took_a_request(url: str, before: int | None) -> None:
+    """Wait until llama-server's slot has taken a task after `before` and finished it."""
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        for _ in range(600):
+            slot = (await http.get("/slots")).json()[0]
+            if slot.get("id_task") != before and not slot["is_processing"]:
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError("no request reached the server")
+
+
+@pytest.mark.parametrize("kind", ["llamacpp", "openai"])
+async def test_focus_has_the_server_compute_the_prompt_head_before_the_first_key(
+    kind: str, llama_recommended: str, start_client: StartClient, tmp_path: Path
+):
+    root = write_files(tmp_path, {"lib/process.py": OTHER, "app/main.py": MAIN + TYPED})
+    url = llama_recommended if kind == "llamacpp" else f"{llama_recommended}/v1"
+    template = {"template": "qwen"} if kind == "openai" else {}
+    client = await start_client(
+        root=str(root),
+        initialization_options={
+            "backend": {
+                "kind": kind,
+                "url": url,
+                **template,
+                "max_tokens": 8,
+                "timeout_ms": 30_000,
+                "answer_ms": 30_000,
+                "batch_tokens": BATCH,
+            },
+            "completion": {"debounce_ms": 0},
+        },
+    )
+    other = (root / "lib/process.py").as_uri()
+    uri = (root / "app/main.py").as_uri()
+    client.open(other, OTHER)
+    client.open(uri, MAIN + TYPED)
+    position = (MAIN.count("\n") + 1, len(TYPED.split("\n")[1]))
+    before = await _last_task(llama_recommended)
+    # As the editors send it on entering a document: the user is there, nothing typed yet.
+    params = {"textDocument": {"uri": uri}, "position": {"line": position[0], "character": 0}}
+    client.notify("infill/didFocus", params)
+    await _server_took_a_request(llama_recommended, before)
+    position = client.type_text(uri, position, ",")
+    await client.inline_completion(uri, position, timeout=60)
+    explained = await client.explain(uri, position)
+    assert explained is not None
+    report = explained["lastPromptCache"]
+    # The first key computed only its line and the suffix: the head (the other file's
+    # definitions and the window of this one) was computed at the focus.
+    assert report["evaluated"] <= 250 and report["cached"] >= explained["tokens"]["snippets"]

@@ -168,6 +168,19 @@ def test_tab_accepts_the_ghost_text(
     wait_for("the accept in the metrics", lambda: accepted_whole(env["XDG_STATE_HOME"]) == 1)
 
 
+def test_entering_a_buffer_has_a_local_models_server_read_the_prompt_head(
+    nvim: Nvim, fake_llm: FakeLLM, tmp_path: Path
+):
+    fake_llm.owned_by = "llamacpp"  # llama-server: a cache worth filling ahead
+    start_plugin(nvim, fake_llm, "native")
+    edit(nvim, tmp_path / "main.py", "def area(width, height):\n    return width * height\n")
+    # Nothing typed: the plugin said where the cursor is, and the server primed the cache
+    # with the prompt there (a completion of one token, not streamed).
+    prime = wait_for("the prime", lambda: fake_llm.requests[:1])[0]
+    assert prime.body["max_tokens"] == 1 and prime.body["stream"] is False
+    assert "def area(width, height)" in prime.body["prompt"]
+
+
 def test_tab_is_a_tab_without_ghost_text(nvim: Nvim, fake_llm: FakeLLM, tmp_path: Path):
     start_plugin(nvim, fake_llm, "native")
     edit(nvim, tmp_path / "notes.py", "x = 1\n")

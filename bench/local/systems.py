@@ -85,6 +85,9 @@ async def type_into_infill(
             open_document(client, (workspace / name).as_uri(), text)
         uri = (workspace / session.typed_file).as_uri()
         position = position_after((0, 0), session.files[session.typed_file][: session.start])
+        # As infill's editor plugins say on entering the buffer: where the cursor is.
+        where = {"line": position[0], "character": position[1]}
+        client.notify("infill/didFocus", {"textDocument": {"uri": uri}, "position": where})
         await asyncio.sleep(SETTLE_S)
         pauses: list[Pause] = []
         previous: tuple[int, asyncio.Future[Any]] | None = None

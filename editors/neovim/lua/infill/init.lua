@@ -284,7 +284,24 @@ local function without_empty_ranges(client)
   end
 end
 
+-- Where the user is when they enter a buffer or the cursor rests: the server has a local
+-- model's server read the prompt's head (the other files' code) before the first key needs it.
+local function send_focus(client, bufnr)
+  local function focus()
+    if api.nvim_get_current_buf() == bufnr then
+      client:notify('infill/didFocus', vim.lsp.util.make_position_params(0, client.offset_encoding))
+    end
+  end
+  api.nvim_create_autocmd({ 'BufEnter', 'CursorHold' }, {
+    group = api.nvim_create_augroup('infill_focus_' .. bufnr, { clear = true }),
+    buffer = bufnr,
+    callback = focus,
+  })
+  focus()
+end
+
 local function on_attach(client, bufnr)
+  send_focus(client, bufnr)
   if M.mode() == 'native' then
     without_empty_ranges(client)
     vim.lsp.inline_completion.enable(M.enabled, { bufnr = bufnr })
