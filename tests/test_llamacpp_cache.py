@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from infill.backends import BackendConfig, LlamaCpp
+from infill.harness import LspClient
 from tests.conftest import StartClient, write_files
 from tests.llamacpp import LlamaServer, ensure_llama_server, ensure_tiny_qwen_model
 
@@ -65,25 +66,7 @@ async def test_props_say_what_the_server_keeps(llama_recommended: str):
 async def test_typing_reuses_the_stable_part_and_never_sends_more_than_is_kept(
     llama_recommended: str, start_client: StartClient, tmp_path: Path
 ):
-    root = write_files(tmp_path, {"lib/process.py": OTHER, "app/main.py": MAIN})
-    client = await start_client(
-        root=str(root),
-        initialization_options={
-            "backend": {
-                "kind": "llamacpp",
-                "url": llama_recommended,
-                "max_tokens": 8,
-                "timeout_ms": 30_000,
-                "answer_ms": 30_000,
-                "batch_tokens": BATCH,
-            },
-            "completion": {"debounce_ms": 0},
-        },
-    )
-    other = (root / "lib/process.py").as_uri()
-    uri = (root / "app/main.py").as_uri()
-    client.open(other, OTHER)
-    client.open(uri, MAIN)
+    client, uri = await _two_files_open("llamacpp", llama_recommended, start_client, tmp_path, MAIN)
     line, column = MAIN.count("\n"), 0
     reports = []
     for char in TYPED:
@@ -119,30 +102,7 @@ async def test_typing_reuses_the_stable_part_and_never_sends_more_than_is_kept(
 async def test_a_save_has_the_server_compute_the_new_prompt_head_before_the_next_key(
     kind: str, llama_recommended: str, start_client: StartClient, tmp_path: Path
 ):
-    root = write_files(tmp_path, {"lib/process.py": OTHER, "app/main.py": MAIN})
-    # The openai kind sends infill's own prompt to llama-server's OpenAI API, which it learns
-    # it talks to from /models.
-    url = llama_recommended if kind == "llamacpp" else f"{llama_recommended}/v1"
-    template = {"template": "qwen"} if kind == "openai" else {}
-    client = await start_client(
-        root=str(root),
-        initialization_options={
-            "backend": {
-                "kind": kind,
-                "url": url,
-                **template,
-                "max_tokens": 8,
-                "timeout_ms": 30_000,
-                "answer_ms": 30_000,
-                "batch_tokens": BATCH,
-            },
-            "completion": {"debounce_ms": 0},
-        },
-    )
-    other = (root / "lib/process.py").as_uri()
-    uri = (root / "app/main.py").as_uri()
-    client.open(other, OTHER)
-    client.open(uri, MAIN)
+    client, uri = await _two_files_open(kind, llama_recommended, start_client, tmp_path, MAIN)
     position = (MAIN.count("\n"), 0)
     for char in TYPED:
         position = client.type_text(uri, position, char)
@@ -198,6 +158,35 @@ async def test_the_openai_kind_sends_llama_server_no_more_than_its_context_keeps
         assert 0.5 * small < report["evaluated"] + report["cached"] <= small - 8, report
 
 
+async def _two_files_open(
+    kind: str, url: str, start_client: StartClient, tmp_path: Path, main: str
+) -> tuple[LspClient, str]:
+    """The server on llama-server as `kind`, the other file and `main` open; main's uri."""
+    root = write_files(tmp_path, {"lib/process.py": OTHER, "app/main.py": main})
+    # The openai kind sends infill's own prompt to llama-server's OpenAI API, which it learns
+    # it talks to from /models.
+    template = {"template": "qwen"} if kind == "openai" else {}
+    client = await start_client(
+        root=str(root),
+        initialization_options={
+            "backend": {
+                "kind": kind,
+                "url": url if kind == "llamacpp" else f"{url}/v1",
+                **template,
+                "max_tokens": 8,
+                "timeout_ms": 30_000,
+                "answer_ms": 30_000,
+                "batch_tokens": BATCH,
+            },
+            "completion": {"debounce_ms": 0},
+        },
+    )
+    uri = (root / "app/main.py").as_uri()
+    client.open((root / "lib/process.py").as_uri(), OTHER)
+    client.open(uri, main)
+    return client, uri
+
+
 async def _last_task(url: str) -> int | None:
     """The id of the last task llama-server's slot took (None before the first)."""
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
@@ -220,28 +209,8 @@ async def _server_took_a_request(url: str, before: int | None) -> None:
 async def test_focus_has_the_server_compute_the_prompt_head_before_the_first_key(
     kind: str, llama_recommended: str, start_client: StartClient, tmp_path: Path
 ):
-    root = write_files(tmp_path, {"lib/process.py": OTHER, "app/main.py": MAIN + TYPED})
-    url = llama_recommended if kind == "llamacpp" else f"{llama_recommended}/v1"
-    template = {"template": "qwen"} if kind == "openai" else {}
-    client = await start_client(
-        root=str(root),
-        initialization_options={
-            "backend": {
-                "kind": kind,
-                "url": url,
-                **template,
-                "max_tokens": 8,
-                "timeout_ms": 30_000,
-                "answer_ms": 30_000,
-                "batch_tokens": BATCH,
-            },
-            "completion": {"debounce_ms": 0},
-        },
-    )
-    other = (root / "lib/process.py").as_uri()
-    uri = (root / "app/main.py").as_uri()
-    client.open(other, OTHER)
-    client.open(uri, MAIN + TYPED)
+    main = MAIN + TYPED
+    client, uri = await _two_files_open(kind, llama_recommended, start_client, tmp_path, main)
     position = (MAIN.count("\n") + 1, len(TYPED.split("\n")[1]))
     before = await _last_task(llama_recommended)
     # As the editors send it on entering a document: the user is there, nothing typed yet.
