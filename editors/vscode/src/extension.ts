@@ -20,6 +20,7 @@ import {
   StreamMessageReader,
   StreamMessageWriter,
 } from "vscode-languageclient/node";
+import { Focus, type Where } from "./focus";
 import { NextEdits } from "./nextEdit";
 import { ServerProcess } from "./process";
 import { type Explanation, formatExplanation } from "./report";
@@ -147,11 +148,21 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     () => client,
     () => status.enabled,
   );
+  const focus = new Focus((method, params) => {
+    if (client?.isRunning()) {
+      void client.sendNotification(method, params);
+    }
+  });
   context.subscriptions.push(
     item,
     nextEdits,
+    focus,
     vscode.workspace.onDidChangeTextDocument((change) => nextEdits.changed(change)),
-    vscode.window.onDidChangeTextEditorSelection((change) => nextEdits.moved(change)),
+    vscode.window.onDidChangeTextEditorSelection((change) => {
+      nextEdits.moved(change);
+      focus.later(where(change.textEditor));
+    }),
+    vscode.window.onDidChangeActiveTextEditor((editor) => focus.now(where(editor))),
     vscode.commands.registerCommand("infill.acceptNextEdit", () => nextEdits.accept()),
     vscode.commands.registerCommand("infill.dismissNextEdit", () => nextEdits.dismiss()),
     vscode.workspace.registerTextDocumentContentProvider(SCHEME, documents),
@@ -210,8 +221,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     status.server = "ready";
   }
   render();
+  focus.now(where(vscode.window.activeTextEditor));
   // Tests (and anyone reading the extension host log) wait for this line.
   console.log("infill: ready");
+}
+
+/** The cursor of a file's editor, as LSP has it (UTF-16 columns, as VS Code counts them). */
+function where(editor: vscode.TextEditor | undefined): Where | undefined {
+  if (editor === undefined || editor.document.uri.scheme !== "file") {
+    return undefined;
+  }
+  const at = editor.selection.active;
+  return { uri: editor.document.uri.toString(), line: at.line, character: at.character };
 }
 
 export async function deactivate(): Promise<void> {
