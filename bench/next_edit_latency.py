@@ -10,6 +10,10 @@ asked for with the cursor on the new name's last character. Reported: P50/P95/P9
 of the time to reparse the tree after the typing (the server's first use of the tree pays it,
 unless its parse ahead has done it), of the time to propose with the tree up to date, and of
 both; and how many renames got at least one proposal.
+
+--large N times instead one large file beyond ASCII: a class of N methods, each with an accented
+comment and a call of one function defined at the top (N = 1,500: 171,000 characters), where
+that function is renamed at its definition, and then a parameter added to it.
 """
 
 from __future__ import annotations
@@ -62,12 +66,49 @@ def rename_and_propose(text: str, start: int, end: int) -> tuple[float, float, i
     return (parsed - began) * 1000, (done - parsed) * 1000, len(proposals)
 
 
+def large_file(methods: int) -> str:
+    """A class of `methods` methods, each with a comment beyond ASCII and a call of `area`."""
+    body = "".join(
+        f"    def m{i}(self, value):\n        # größe und maß {i}\n"
+        f"        return area(value, self.x{i}) + self.m{i - 1}(value)\n\n"
+        for i in range(methods)
+    )
+    return "def area(width, height):\n    return width\n\n\nclass Big:\n" + body
+
+
+def type_and_propose(text: str, line: int, start: int, end: int, typed: str) -> tuple[float, int]:
+    """Milliseconds to propose (the tree up to date) after text's `line`, columns start to end,
+    was deleted and `typed` typed there key by key, and how many proposals."""
+    engine = ContextEngine()
+    uri = "file:///large.py"
+    engine.open(uri, text, "python", 1, "utf-16")
+    if end > start:
+        engine.apply(uri, "", ((line, start), (line, end)))
+    for offset, letter in enumerate(typed):
+        engine.apply(uri, letter, ((line, start + offset), (line, start + offset)))
+    tree = engine.documents[uri].tree
+    assert tree is not None
+    tree.root()
+    cursor = engine.documents[uri].doc.offset_at(line, start + len(typed) - 1)
+    began = time.perf_counter()
+    proposals = engine.next_edits(uri, cursor)
+    return (time.perf_counter() - began) * 1000, len(proposals)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--renames", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--large", type=int, help="one large file of this many methods instead")
     args = parser.parse_args()
+    if args.large:
+        text = large_file(args.large)
+        renamed = type_and_propose(text, 0, 4, 8, "surface")
+        added = type_and_propose(text, 0, len("def area(width, height"), 0, ", depth")
+        print(f"{len(text):,} characters: a rename {renamed[0]:.1f} ms ({renamed[1]} proposals),")
+        print(f"  a parameter added {added[0]:.1f} ms ({added[1]} proposals)")
+        return
     rng = random.Random(args.seed)
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     modules = sorted(p for p in stdlib.glob("*.py"))
