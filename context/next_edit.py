@@ -481,7 +481,7 @@ def call_fix(change: RecentChange, text: str, root: tree_sitter.Node) -> CallUpd
         callee = callee.child_by_field_name("attribute")
         if receiver not in _RECEIVERS or cls is None or callee is None:
             return None
-        owner = _text(cls.child_by_field_name("name")).encode()
+        owner = _name_of(cls)
         parameters = _method_parameters(cls, callee.text or b"")
     elif callee.type == "identifier":
         parameters = _parameters_of(_text(callee), text, root, offsets)
@@ -539,13 +539,9 @@ def _method_parameters(cls: tree_sitter.Node, name: bytes) -> list[tree_sitter.N
     for child in body.named_children if body is not None else []:
         if child.type == "decorated_definition":
             child = child.child_by_field_name("definition") or child
-        named = child.child_by_field_name("name")
-        if child.type == "function_definition" and named is not None and named.text == name:
+        if child.type == "function_definition" and _name_of(child) == name:
             found.append(child)
-    parameters = found[0].child_by_field_name("parameters") if len(found) == 1 else None
-    if parameters is None:
-        return []
-    listed = [p for p in parameters.named_children if "comment" not in p.type]
+    listed = _parameters(found[0]) if len(found) == 1 else []
     return listed[1:] if listed and listed[0].text in _RECEIVERS else []
 
 
@@ -564,10 +560,19 @@ def _parameters_of(
     ]
     if len(found) == 1 and found[0].type == "class_definition":
         return _method_parameters(found[0], b"__init__")  # `Class(...)` calls its constructor
-    parameters = found[0].child_by_field_name("parameters") if len(found) == 1 else None
-    if parameters is None:
-        return []
-    return [p for p in parameters.named_children if "comment" not in p.type]
+    return _parameters(found[0]) if len(found) == 1 else []
+
+
+def _parameters(function: tree_sitter.Node) -> list[tree_sitter.Node]:
+    """A function's parameters as its definition lists them (comments left out)."""
+    listed = function.child_by_field_name("parameters")
+    return [p for p in listed.named_children if "comment" not in p.type] if listed else []
+
+
+def _name_of(node: tree_sitter.Node) -> bytes:
+    """The name a definition (a function, a class) gives."""
+    named = node.child_by_field_name("name")
+    return (named.text or b"") if named is not None else b""
 
 
 def _text(node: tree_sitter.Node | None) -> str:
@@ -628,7 +633,7 @@ def signature_change(change: RecentChange, text: str, root: tree_sitter.Node) ->
         # A method: its calls on `self` pass the arguments after it; a constructor's calls
         # are by the class's name.
         implicit = 1
-        class_name = _text(cls.child_by_field_name("name")).encode()
+        class_name = _name_of(cls)
         if name == b"__init__":
             name = class_name
         else:
@@ -724,8 +729,7 @@ def _calls(
             continue
         if update.receiver:
             cls = _class_of(call)
-            named = cls.child_by_field_name("name") if cls is not None else None
-            if named is None or named.text != update.owner:
+            if cls is None or _name_of(cls) != update.owner:
                 continue
         found.append(call)
     return found
